@@ -1,0 +1,56 @@
+"""``diffusionkit evaluate``: is each generated sample recognised as its conditioning class?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from diffusionkit.apps.common import output_dir, require_values, sample_in_batches, write_recipe
+from diffusionkit.bundle import load_model
+from diffusionkit.errors import UsageError
+from diffusionkit.evaluation import per_class_accuracy, predict, train_classifier
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train the judge on real data, sample ``n_per_class`` per class, report accuracies."""
+    require_values(cfg)
+    model = load_model(cfg.ckpt)
+    classes = model.classes
+    if len(classes) < 2:
+        raise UsageError("evaluate judges class-conditional models; this model has no classes")
+    if model.module.condition is not None:
+        raise UsageError("evaluate does not yet judge models with a concatenated condition (e.g. sketch)")
+    out = output_dir("evaluate", cfg.out)
+    dataset = instantiate(model.config.data.dataset)
+    modality = model.modality
+    judge, real_accuracy = train_classifier(
+        dataset, modality.spatial_rank, modality.channels, len(classes), epochs=cfg.classifier.epochs,
+        batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr, width=cfg.classifier.width, seed=cfg.seed)
+    labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
+    predicted = predict(judge, samples)
+    per_class = per_class_accuracy(predicted, labels, len(classes))
+    report = {
+        "generated_accuracy": float((predicted == labels).float().mean()),
+        "real_heldout_accuracy": real_accuracy,
+        "per_class": dict(zip(classes, per_class)),
+        "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
+    }
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    modality.save_grid(samples[:: max(1, cfg.n_per_class // 8)], out / "grid")
+    write_recipe(out, cfg, model, evaluation=report)
+    print(format_report(report, out))
+    return report
+
+
+def format_report(report: dict, out: Path) -> str:
+    lines = [f"{'class':<12} accuracy"]
+    lines += [f"{name:<12} {acc:6.1%}" for name, acc in report["per_class"].items()]
+    lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (classifier on real held-out data: "
+              f"{report['real_heldout_accuracy']:.1%})", f"report: {out / 'evaluation.json'}"]
+    return "\n".join(lines)

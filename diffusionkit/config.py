@@ -1,0 +1,106 @@
+"""Composing a command's config with Hydra, and turning Hydra's errors into one line."""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from diffusionkit.errors import UsageError
+from diffusionkit.plugins import config_options, discover
+
+CORE_CONF_MODULE = "diffusionkit.conf"
+
+
+def core_conf_dir():
+    return files(CORE_CONF_MODULE)
+
+
+def available_options() -> dict[str, list[str]]:
+    """Every option per config group: the core's and every installed plugin's."""
+    from pathlib import Path
+
+    options = config_options(Path(str(core_conf_dir())))
+    for plugin in discover():
+        for group, names in plugin.options.items():
+            options.setdefault(group, []).extend(n for n in names if n not in options.get(group, []))
+    return options
+
+
+def _primary_keys(command: str) -> set[str]:
+    primary = OmegaConf.create(core_conf_dir().joinpath(f"{command}.yaml").read_text())
+    keys = {k for k in primary.keys() if k != "defaults"}
+    for entry in primary.get("defaults", []):
+        if isinstance(entry, (dict, DictConfig)):
+            keys.update(str(k).removeprefix("optional ").split("@")[0] for k in entry.keys())
+    return keys
+
+
+def route_inputs(command: str, overrides: list[str]) -> list[str]:
+    """``sketch=FILE`` style overrides of unknown top-level keys become ``+inputs.sketch=FILE``
+    for commands whose config has an ``inputs`` mapping (named conditioning files)."""
+    keys = _primary_keys(command)
+    if "inputs" not in keys:
+        return overrides
+    routed = []
+    for override in overrides:
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", override, flags=re.S)
+        if match and match.group(1) not in keys:
+            routed.append(f"+inputs.{match.group(1)}={match.group(2)}")
+        else:
+            routed.append(override)
+    return routed
+
+
+def compose_config(command: str, overrides: list[str]) -> DictConfig:
+    """The composed config of ``diffusionkit <command> <overrides>``; UsageError on bad input."""
+    if not core_conf_dir().joinpath(f"{command}.yaml").is_file():
+        raise UsageError(f"unknown command '{command}'")
+    check_choices(overrides)
+    try:
+        with initialize_config_module(CORE_CONF_MODULE, version_base="1.3"):
+            return compose(config_name=command, overrides=route_inputs(command, overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UsageError(explain_hydra_error(err)) from None
+
+
+def unknown_choice(group: str, choice: str, options: dict[str, list[str]]) -> str:
+    known = ", ".join(sorted(options.get(group, []))) or "none installed"
+    hint = " (install the plugin that provides it)" if group == "modality" else ""
+    return f"unknown {group} '{choice}'; installed: {known}{hint}"
+
+
+def check_choices(overrides: list[str]) -> None:
+    """Name an unknown group option (``modality=foo``) before Hydra reports anything else."""
+    options = available_options()
+    for override in overrides:
+        group, sep, choice = override.partition("=")
+        if sep and group in options and choice not in options[group] and choice != "null":
+            raise UsageError(unknown_choice(group, choice, options))
+
+
+def explain_hydra_error(err: Exception) -> str:
+    """One line naming what is wrong with the overrides and how to fix it."""
+    text = str(err)
+    options = available_options()
+    missing_choice = re.search(r"You must specify '([^']+)'", text)
+    if missing_choice:
+        group = missing_choice.group(1)
+        return f"choose a {group}: {group}=<one of: {', '.join(sorted(options.get(group, []))) or 'none installed'}>"
+    unknown = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if isinstance(err, MissingConfigException) and unknown:
+        return unknown_choice(*unknown.groups(), options)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    if "To append to your config use" in text:
+        key = re.search(r"Could not override '([^']+)'", text)
+        return f"unknown option '{key.group(1) if key else first}'; check its spelling (see --help)"
+    return first
+
+
+def missing_values(cfg: DictConfig) -> list[str]:
+    """Keys still set to ``???`` (mandatory values the user has to give)."""
+    return sorted(OmegaConf.missing_keys(cfg))

@@ -1,0 +1,110 @@
+"""The plugin contract: what a modality tells the core about its media.
+
+A plugin subclasses :class:`Modality` (and optionally :class:`ConcatCondition`) and
+declares it under the entry-point group ``diffusionkit.plugins``. The core never imports a
+plugin; it builds the plugin's classes from ``_target_`` keys in the plugin's own configs.
+
+Conventions
+-----------
+* Model space: ``[channels, *spatial]`` per item, ``[batch, channels, *spatial]`` per batch,
+  values roughly in ``[-1, 1]``.
+* Datasets yield dicts: ``{"x": Tensor[C, *spatial], "label": int}`` and expose
+  ``classes: list[str]`` (class names, index = label).
+* Every file-facing method raises :class:`MediaError` with one line that names the file and
+  what is wrong.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Sequence
+
+import numpy as np
+from torch import Tensor
+
+
+class MediaError(ValueError):
+    """A media file or input that cannot be used; its message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A batch turned into a loggable medium.
+
+    ``kind`` picks the logger call: ``"image"`` (``data``: uint8 ``[H, W, C]``),
+    ``"audio"`` (``data``: float32 ``[samples]`` in [-1, 1], ``rate`` in Hz) or ``"video"``
+    (``data``: uint8 ``[N, T, C, H, W]``, ``rate`` in frames per second).
+    """
+
+    kind: Literal["image", "audio", "video"]
+    data: np.ndarray
+    rate: int = 0
+
+
+class Modality(ABC):
+    """One kind of media: its model-space shape, file I/O and rendering.
+
+    Args:
+        channels: channels of a model-space item.
+        spatial_size: the model-space spatial extent; its length is the spatial rank
+            (1: sequences such as waveforms, 2: images and spectrograms, 3: video).
+    """
+
+    #: file name suffixes (lower case, with dot) that :meth:`load` reads, used by the
+    #: core's folder dataset to collect a user's files.
+    file_extensions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, channels: int, spatial_size: Sequence[int]) -> None:
+        if channels < 1 or not spatial_size or min(spatial_size) < 1:
+            raise ValueError(f"{type(self).__name__}: channels and every spatial size must be >= 1")
+        self.channels = int(channels)
+        self.spatial_size = tuple(int(s) for s in spatial_size)
+
+    @property
+    def spatial_rank(self) -> int:
+        """Number of spatial axes (1, 2 or 3): the core builds convolutions of this rank."""
+        return len(self.spatial_size)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one model-space item: ``(channels, *spatial_size)``."""
+        return (self.channels, *self.spatial_size)
+
+    @abstractmethod
+    def load(self, path: str | Path) -> Tensor:
+        """Read a media file into model space, shape :attr:`shape`; raise MediaError if unusable."""
+
+    @abstractmethod
+    def save(self, x: Tensor, stem: str | Path) -> list[Path]:
+        """Write one model-space item as media file(s) named ``stem`` + suffix; return the paths."""
+
+    @abstractmethod
+    def save_grid(self, batch: Tensor, stem: str | Path) -> list[Path]:
+        """Write a batch as one overview file (e.g. an image grid); return the paths."""
+
+    @abstractmethod
+    def render(self, batch: Tensor) -> Rendered:
+        """Turn a model-space batch into one medium for a logger (TensorBoard and others)."""
+
+
+class ConcatCondition(ABC):
+    """A conditioning signal concatenated to the denoiser's input channels.
+
+    It is derived from clean model-space data during training (e.g. a sketch from an image)
+    and read from a user's file at sampling time (``diffusionkit generate ... <input_name>=FILE``).
+    """
+
+    #: how many channels the condition adds to the network input.
+    channels: int
+    #: the command-line key that names a conditioning file, e.g. ``"sketch"``.
+    input_name: str
+
+    @abstractmethod
+    def from_data(self, x: Tensor) -> Tensor:
+        """Derive the condition ``[B, channels, *spatial]`` from a clean batch ``[B, C, *spatial]``."""
+
+    @abstractmethod
+    def load(self, path: str | Path, modality: Modality) -> Tensor:
+        """Read a user's conditioning file into ``[channels, *spatial]``; raise MediaError if unusable."""

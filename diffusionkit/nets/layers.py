@@ -1,0 +1,111 @@
+"""Rank-generic building blocks for diffusion U-Nets.
+
+Residual blocks follow Ho et al. 2020 (DDPM); the scale-shift ("adaptive group norm")
+conditioning, zero-initialised residual branches and multi-head self-attention follow
+Dhariwal & Nichol 2021 ("Diffusion Models Beat GANs on Image Synthesis", ADM).
+Every layer works for 1-D, 2-D and 3-D inputs ``[B, C, *spatial]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def conv_nd(rank: int, in_ch: int, out_ch: int, kernel_size: int, **kw: Any) -> nn.Module:
+    """A ``Conv{rank}d``; the one place where the spatial rank picks a layer type."""
+    if rank not in _CONVS:
+        raise ValueError(f"spatial rank must be 1, 2 or 3, got {rank}")
+    return _CONVS[rank](in_ch, out_ch, kernel_size, **kw)
+
+
+def norm(ch: int, max_groups: int = 32) -> nn.GroupNorm:
+    """GroupNorm with the largest group count <= ``max_groups`` that divides ``ch``."""
+    groups = next(g for g in range(min(max_groups, ch), 0, -1) if ch % g == 0)
+    return nn.GroupNorm(groups, ch)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero a module's parameters in place (a residual branch then starts as the identity)."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class Downsample(nn.Module):
+    """Halve every spatial size with a stride-2 3-wide convolution."""
+
+    def __init__(self, rank: int, ch: int) -> None:
+        super().__init__()
+        self.conv = conv_nd(rank, ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Double every spatial size: nearest-neighbour x2, then a 3-wide convolution."""
+
+    def __init__(self, rank: int, ch: int) -> None:
+        super().__init__()
+        self.conv = conv_nd(rank, ch, ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ResBlock(nn.Module):
+    """Residual block conditioned on an embedding by scale-shift norm (ADM).
+
+    ``h = conv(SiLU(norm(x)))``; ``h = conv0(dropout(SiLU(norm(h) * (1 + scale) + shift)))``
+    with ``(scale, shift) = Linear(SiLU(emb))`` and ``conv0`` zero-initialised;
+    output ``skip(x) + h`` where ``skip`` is a 1-wide conv when the channel count changes.
+    """
+
+    def __init__(self, rank: int, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.rank = rank
+        self.in_layers = nn.Sequential(norm(in_ch), nn.SiLU(), conv_nd(rank, in_ch, out_ch, 3, padding=1))
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * out_ch))
+        self.out_norm = norm(out_ch)
+        self.out_layers = nn.Sequential(
+            nn.SiLU(), nn.Dropout(dropout), zero_module(conv_nd(rank, out_ch, out_ch, 3, padding=1))
+        )
+        self.skip = nn.Identity() if in_ch == out_ch else conv_nd(rank, in_ch, out_ch, 1)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        """``x``: ``[B, in_ch, *spatial]``; ``emb``: ``[B, emb_dim]``."""
+        h = self.in_layers(x)
+        scale, shift = self.emb_layers(emb).reshape(emb.shape[0], -1, *(1,) * self.rank).chunk(2, dim=1)
+        h = self.out_layers(torch.addcmul(shift, self.out_norm(h), 1 + scale))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over all spatial positions, residual (ADM).
+
+    Positions of any rank are flattened to a sequence; the output projection is
+    zero-initialised so the block starts as the identity.
+    """
+
+    def __init__(self, ch: int, num_heads: int) -> None:
+        super().__init__()
+        if num_heads < 1 or ch % num_heads:
+            raise ValueError(f"attention channels {ch} are not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.norm = norm(ch)
+        self.qkv = nn.Conv1d(ch, 3 * ch, 1)
+        self.proj = zero_module(nn.Conv1d(ch, ch, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, *spatial = x.shape
+        qkv = self.qkv(self.norm(x).reshape(b, c, -1))  # [B, 3C, N]
+        q, k, v = qkv.reshape(b, 3, self.num_heads, c // self.num_heads, -1).transpose(-1, -2).unbind(1)
+        h = F.scaled_dot_product_attention(q, k, v)  # [B, heads, N, C/heads]
+        h = self.proj(h.transpose(-1, -2).reshape(b, c, -1))
+        return x + h.reshape(b, c, *spatial)

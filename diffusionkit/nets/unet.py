@@ -1,0 +1,181 @@
+"""The diffusion U-Net of Ho et al. 2020 (DDPM) with the ADM refinements of Dhariwal & Nichol 2021.
+
+One code path builds 1-D, 2-D and 3-D networks from ``spatial_rank``. Conditioning: a time
+step embedding, optional class labels with a learned null class for classifier-free
+guidance (Ho & Salimans 2022), and optional channels concatenated to the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from diffusionkit.nets.conditioning import ClassEmbedder, TimestepEmbedder
+from diffusionkit.nets.layers import Downsample, ResBlock, SelfAttention, Upsample, conv_nd, norm, zero_module
+
+
+class _EmbedSequential(nn.Sequential):
+    """A sequence of layers that hands the conditioning embedding to those that take it."""
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+class UNet(nn.Module):
+    """Noise-prediction U-Net over ``[B, C, *spatial]`` tensors of rank 1, 2 or 3.
+
+    Level ``i`` of ``channel_mult`` runs at resolution ``1 / 2**i`` with
+    ``model_channels * channel_mult[i]`` channels and ``num_res_blocks`` residual blocks,
+    each followed by self-attention when ``i`` is in ``attention_levels``. The decoder
+    concatenates the encoder's activations as skip connections (DDPM); the middle block is
+    ResBlock-attention-ResBlock. The output convolution is zero-initialised.
+    """
+
+    def __init__(
+        self,
+        spatial_rank: int,
+        in_channels: int,
+        out_channels: int | None = None,
+        model_channels: int = 64,
+        channel_mult: Sequence[int] = (1, 2, 2),
+        num_res_blocks: int = 2,
+        attention_levels: Sequence[int] = (2,),
+        num_heads: int = 4,
+        num_classes: int = 0,
+        concat_channels: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
+        if spatial_rank not in (1, 2, 3):
+            raise ValueError(f"spatial_rank must be 1, 2 or 3, got {spatial_rank}")
+        if not channel_mult:
+            raise ValueError("channel_mult must name at least one level")
+        bad = [i for i in attention_levels if not 0 <= i < len(channel_mult)]
+        if bad:
+            raise ValueError(f"attention_levels {bad} are not levels of channel_mult (0..{len(channel_mult) - 1})")
+        self.config = dict(
+            spatial_rank=spatial_rank,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            model_channels=model_channels,
+            channel_mult=list(channel_mult),
+            num_res_blocks=num_res_blocks,
+            attention_levels=list(attention_levels),
+            num_heads=num_heads,
+            num_classes=num_classes,
+            concat_channels=concat_channels,
+            dropout=dropout,
+        )
+        self.spatial_rank = spatial_rank
+        self.in_channels = in_channels
+        self.concat_channels = concat_channels
+        self.num_classes = num_classes
+        self.downsample_factor = 2 ** (len(channel_mult) - 1)
+
+        emb_dim = 4 * model_channels
+        self.time_embed = TimestepEmbedder(model_channels, emb_dim)
+        self.class_embed = ClassEmbedder(num_classes, emb_dim) if num_classes > 0 else None
+
+        def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
+            layers: list[nn.Module] = [ResBlock(spatial_rank, in_ch, out_ch, emb_dim, dropout)]
+            if level in attention_levels:
+                layers.append(SelfAttention(out_ch, num_heads))
+            return _EmbedSequential(*layers)
+
+        ch = model_channels
+        self.input_conv = conv_nd(spatial_rank, in_channels + concat_channels, ch, 3, padding=1)
+        skip_channels = [ch]
+        self.down = nn.ModuleList()
+        for level, mult in enumerate(channel_mult):
+            for _ in range(num_res_blocks):
+                self.down.append(block(level, ch, mult * model_channels))
+                ch = mult * model_channels
+                skip_channels.append(ch)
+            if level < len(channel_mult) - 1:
+                self.down.append(_EmbedSequential(Downsample(spatial_rank, ch)))
+                skip_channels.append(ch)
+
+        self.middle = _EmbedSequential(
+            ResBlock(spatial_rank, ch, ch, emb_dim, dropout),
+            SelfAttention(ch, num_heads),
+            ResBlock(spatial_rank, ch, ch, emb_dim, dropout),
+        )
+
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(channel_mult))):
+            for i in range(num_res_blocks + 1):
+                layer = block(level, ch + skip_channels.pop(), mult * model_channels)
+                ch = mult * model_channels
+                if level > 0 and i == num_res_blocks:
+                    layer.append(Upsample(spatial_rank, ch))
+                self.up.append(layer)
+
+        self.out = nn.Sequential(
+            norm(ch), nn.SiLU(), zero_module(conv_nd(spatial_rank, ch, out_channels, 3, padding=1))
+        )
+
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None, concat: Tensor | None = None) -> Tensor:
+        """Predict from ``x [B, in_channels, *spatial]`` at time steps ``t [B]`` (int or float; a scalar is broadcast).
+
+        ``labels [B]`` lie in ``[0, num_classes]``, ``num_classes`` being the null class;
+        ``None`` means all-null. ``concat [B, concat_channels, *spatial]`` is required when
+        the network was built with ``concat_channels > 0``.
+        """
+        self._check_input(x)
+        if self.concat_channels > 0:
+            x = torch.cat([x, self._check_concat(x, concat)], dim=1)
+        elif concat is not None:
+            raise ValueError("concat was given, but this UNet was built with concat_channels=0")
+        batch = x.shape[0]
+        emb = self.time_embed(self._broadcast(torch.as_tensor(t, device=x.device), batch, "time steps t"))
+        if self.class_embed is not None:
+            if labels is None:
+                labels = torch.full((batch,), self.num_classes, dtype=torch.long, device=x.device)
+            emb = emb + self.class_embed(self._broadcast(labels, batch, "labels"))
+        elif labels is not None:
+            raise ValueError("labels were given, but this UNet was built with num_classes=0")
+
+        h = self.input_conv(x)
+        skips = [h]
+        for layer in self.down:
+            h = layer(h, emb)
+            skips.append(h)
+        h = self.middle(h, emb)
+        for layer in self.up:
+            h = layer(torch.cat([h, skips.pop()], dim=1), emb)
+        return self.out(h)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != self.spatial_rank + 2:
+            raise ValueError(
+                f"expected input of shape [B, C, {self.spatial_rank} spatial dims], got shape {list(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]} (shape {list(x.shape)})")
+        for size in x.shape[2:]:
+            if size % self.downsample_factor:
+                raise ValueError(
+                    f"spatial size {size} (input shape {list(x.shape)}) is not a multiple of "
+                    f"{self.downsample_factor} = 2**(len(channel_mult) - 1)"
+                )
+
+    def _check_concat(self, x: Tensor, concat: Tensor | None) -> Tensor:
+        expected = [x.shape[0], self.concat_channels, *x.shape[2:]]
+        if concat is None:
+            raise ValueError(f"this UNet needs concat of shape {expected}, got None")
+        if list(concat.shape) != expected:
+            raise ValueError(f"expected concat of shape {expected}, got {list(concat.shape)}")
+        return concat.to(x.dtype)
+
+    @staticmethod
+    def _broadcast(v: Tensor, batch: int, name: str) -> Tensor:
+        if v.dim() == 0:
+            return v.expand(batch)
+        if v.shape != (batch,):
+            raise ValueError(f"{name} must be a scalar or of shape [{batch}], got shape {list(v.shape)}")
+        return v

@@ -1,0 +1,1 @@
+"""The Lightning side: modules, data module, callbacks and the model builder."""

@@ -1,0 +1,51 @@
+"""A LightningDataModule over any Modality's dataset: seeded train/validation split."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, random_split
+
+
+class ModalityDataModule(pl.LightningDataModule):
+    """Splits one map-style dataset (items ``{"x", "label"}``, attribute ``classes``).
+
+    Args:
+        dataset: the dataset, already built (e.g. by ``hydra.utils.instantiate``).
+        batch_size: items per batch.
+        num_workers: DataLoader worker processes (0 = load in the training process).
+        val_fraction: share of the items held out for validation (0 = none).
+        seed: seeds the split so every run holds out the same items.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int = 64, num_workers: int = 0,
+                 val_fraction: float = 0.05, seed: int = 0) -> None:
+        super().__init__()
+        if len(dataset) == 0:
+            raise ValueError("the dataset is empty: nothing to train on")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        n_val = int(round(len(dataset) * val_fraction)) if len(dataset) > 1 else 0
+        generator = torch.Generator().manual_seed(seed)
+        self.train_set, self.val_set = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(getattr(self.dataset, "classes", []))
+
+    def _loader(self, subset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            subset,
+            batch_size=min(self.batch_size, len(subset)),
+            shuffle=shuffle,
+            drop_last=shuffle and len(subset) > self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_set, shuffle=False) if len(self.val_set) else []

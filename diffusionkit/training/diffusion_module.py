@@ -1,0 +1,204 @@
+"""The Lightning side of denoising diffusion: training loss, EMA, and the sampling API.
+
+Training follows DDPM (Ho et al. 2020) with a choice of prediction target and loss weighting;
+labels are dropped to a null class for classifier-free guidance (Ho & Salimans 2022); an
+exponential moving average of the weights (Karras et al. 2024 discuss its value) is what
+samples are drawn from. Sampling runs any sampler of :mod:`diffusionkit.diffusion.samplers`
+over one denoiser, started from noise, part-way from an input (SDEdit) or with a known region.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from diffusionkit.diffusion import guidance, objectives, samplers
+from diffusionkit.diffusion.denoiser import VPDenoiser
+from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
+from diffusionkit.modality import ConcatCondition
+from diffusionkit.nets.conditioning import drop_labels
+
+
+class DiffusionModule(pl.LightningModule):
+    """Trains ``net`` to denoise model-space (or latent) data and samples from its EMA copy.
+
+    Args:
+        net: the denoising network, called as ``net(x_t, t, labels=..., concat=...)``.
+        schedule: the discrete noise schedule of the forward process.
+        sample_shape: shape of one item, ``(channels, *spatial)``.
+        prediction: what the net predicts: ``eps``, ``x0`` or ``v``.
+        loss_weighting: ``uniform`` or ``min_snr`` (Hang et al. 2023).
+        num_classes: number of classes (0: unconditional); index ``num_classes`` is null.
+        label_dropout: probability of replacing a label by the null class while training.
+        condition: an optional concatenated condition derived from each clean batch.
+        optimizer, lr_scheduler: factories (Hydra ``_partial_``) over parameters / optimizer.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        schedule: NoiseSchedule,
+        sample_shape: Sequence[int],
+        prediction: str = "eps",
+        loss_weighting: str = "uniform",
+        min_snr_gamma: float = 5.0,
+        num_classes: int = 0,
+        label_dropout: float = 0.1,
+        condition: ConcatCondition | None = None,
+        ema_decay: float = 0.999,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        lr_scheduler: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if prediction not in objectives.PREDICTIONS:
+            raise ValueError(f"unknown prediction '{prediction}'; choose one of: {', '.join(objectives.PREDICTIONS)}")
+        self.net = net
+        self.schedule = schedule
+        self.ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.prediction = prediction
+        self.loss_weighting = loss_weighting
+        self.min_snr_gamma = min_snr_gamma
+        self.num_classes = num_classes
+        self.label_dropout = label_dropout
+        self.condition = condition
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+
+    # ------------------------------------------------------------------ training
+    def diffusion_loss(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """The weighted denoising loss on one batch (noise levels drawn uniformly)."""
+        x0 = batch["x"]
+        t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        alpha, sigma = (v.to(x0.dtype).view(-1, *[1] * (x0.ndim - 1)) for v in self.schedule.alpha_sigma(t))
+        x_t = alpha * x0 + sigma * noise
+        output = self.net(x_t, t, **self._training_conditions(batch, generator))
+        target = objectives.training_target(self.prediction, x0, noise, alpha, sigma)
+        weight = objectives.loss_weight(self.loss_weighting, self.schedule.snr(t), self.prediction, self.min_snr_gamma)
+        return objectives.weighted_mse(output, target, weight.to(output.dtype))
+
+    def _training_conditions(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> dict[str, Tensor]:
+        cond: dict[str, Tensor] = {}
+        if self.num_classes:
+            labels = batch["label"]
+            if self.training and self.label_dropout > 0:
+                labels = drop_labels(labels, self.label_dropout, self.num_classes, generator=generator)
+            cond["labels"] = labels
+        if self.condition is not None:
+            cond["concat"] = self.condition.from_data(batch["x"])
+        return cond
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self.diffusion_loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        # A fixed generator per batch makes validation losses comparable across the run.
+        generator = torch.Generator(device=batch["x"].device).manual_seed(batch_idx)
+        loss = self.diffusion_loss(batch, generator=generator)
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.ema.update_parameters(self.net)
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("no optimizer configured: set optim.optimizer in the config")
+        optimizer = self.optimizer_factory(self.net.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------ sampling
+    def denoiser(self, use_ema: bool = True) -> VPDenoiser:
+        """The network as a k-diffusion style denoiser ``D(x, sigma, **cond) -> x0``."""
+        net = self.ema.module if use_ema else self.net
+        return VPDenoiser(net, self.schedule, self.prediction)
+
+    def null_labels(self, n: int) -> Tensor:
+        return torch.full((n,), self.num_classes, dtype=torch.long, device=self.device)
+
+    def _guided(self, n: int, labels: Tensor | None, concat: Tensor | None, guidance_scale: float,
+                use_ema: bool):
+        cond: dict[str, Tensor] = {}
+        uncond: dict[str, Tensor] = {}
+        if concat is not None:
+            cond["concat"] = uncond["concat"] = concat
+        if self.num_classes:
+            cond["labels"] = labels if labels is not None else self.null_labels(n)
+            uncond["labels"] = self.null_labels(n)
+        denoiser = self.denoiser(use_ema)
+        if labels is None or guidance_scale == 1.0 or not self.num_classes:
+            return guidance.conditioned(denoiser, cond)
+        return guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: Tensor | None = None,
+        *,
+        sampler: str = "dpmpp_2m",
+        steps: int = 20,
+        spacing: str = "karras",
+        guidance_scale: float = 1.0,
+        sampler_options: dict[str, Any] | None = None,
+        concat: Tensor | None = None,
+        init: Tensor | None = None,
+        strength: float = 1.0,
+        known: Tensor | None = None,
+        mask: Tensor | None = None,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        use_ema: bool = True,
+    ) -> Tensor:
+        """Draw ``n`` items ``[n, *sample_shape]``.
+
+        ``labels`` ([n] long) conditions on classes, guided with ``guidance_scale``;
+        ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
+        ``known`` and ``mask`` (1 = keep) keep a region of ``known`` at every step;
+        ``noise`` replaces the random start (e.g. the result of :meth:`invert`).
+        """
+        sample_fn = samplers.get_sampler(sampler)
+        device = self.device
+        shape = (n, *self.sample_shape)
+        sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
+        denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
+        if known is not None and mask is not None:
+            inpaint_noise = _randn(shape, generator, device)
+            denoiser = guidance.inpainting(denoiser, known.to(device), mask.to(device), inpaint_noise)
+        if noise is not None:
+            x = noise.to(device)
+        elif init is not None:
+            x, sigmas = guidance.sdedit_start(init.to(device), sigmas, strength, generator=generator)
+        else:
+            x = _randn(shape, generator, device) * sigmas[0]
+        return sample_fn(denoiser, x, sigmas, generator=generator, **(sampler_options or {}))
+
+    @torch.no_grad()
+    def invert(
+        self,
+        x0: Tensor,
+        labels: Tensor | None = None,
+        *,
+        steps: int = 50,
+        spacing: str = "trailing",
+        concat: Tensor | None = None,
+        use_ema: bool = True,
+    ) -> Tensor:
+        """Deterministic DDIM inversion (Song et al. 2021): data -> the noise that regenerates it."""
+        sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(self.device)
+        denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
+        return samplers.invert_ddim(denoiser, x0.to(self.device), sigmas)
+
+
+def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> Tensor:
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(tuple(shape), generator=generator, device=gen_device).to(device)

@@ -1,0 +1,163 @@
+"""Tests for diffusionkit.nets: shapes for every rank, conditioning, errors, gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from diffusionkit.nets import UNet, drop_labels, timestep_embedding
+from diffusionkit.nets.layers import SelfAttention, norm
+
+
+def tiny(rank: int, **kw) -> UNet:
+    """A few-thousand-parameter U-Net: two levels, attention at the lower one."""
+    cfg = dict(model_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), num_heads=2)
+    cfg.update(kw)
+    return UNet(rank, 3, **cfg)
+
+
+@torch.no_grad()
+def perturb(net: nn.Module, seed: int = 0) -> nn.Module:
+    """Make the zero-initialised layers non-zero so every input can reach the output."""
+    g = torch.Generator().manual_seed(seed)
+    for p in net.parameters():
+        p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return net
+
+
+def rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 32), (2, 3, 16, 16), (2, 3, 4, 8, 8), (2, 3, 8, 24), (2, 3, 2, 4, 6)], ids=str
+)
+def test_output_shape_every_rank(shape):
+    torch.manual_seed(0)
+    net = tiny(len(shape) - 2)
+    assert net(rand(*shape), torch.tensor([1, 500])).shape == shape
+
+
+def test_out_channels_and_three_levels():
+    net = UNet(2, 3, out_channels=5, model_channels=8, channel_mult=(1, 2, 2), num_res_blocks=1,
+               attention_levels=(0, 2), num_heads=2)
+    assert net(rand(1, 3, 8, 12), torch.tensor([3])).shape == (1, 5, 8, 12)
+
+
+def test_output_is_zero_at_init():
+    net = tiny(2)
+    assert torch.count_nonzero(net(rand(2, 3, 8, 8), torch.tensor([1, 2]))) == 0
+
+
+def test_concat_changes_output_not_shape():
+    torch.manual_seed(0)
+    net = perturb(tiny(2, concat_channels=2))
+    x, t = rand(2, 3, 8, 8), torch.tensor([10, 20])
+    a = net(x, t, concat=rand(2, 2, 8, 8, seed=1))
+    b = net(x, t, concat=rand(2, 2, 8, 8, seed=2))
+    assert a.shape == x.shape
+    assert not torch.allclose(a, b)
+
+
+def test_labels_change_output_and_none_means_null():
+    torch.manual_seed(0)
+    net = perturb(tiny(1, num_classes=3))
+    x, t = rand(2, 3, 16), torch.tensor([7, 7])
+    a = net(x, t, labels=torch.tensor([0, 0]))
+    b = net(x, t, labels=torch.tensor([1, 2]))
+    assert not torch.allclose(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    torch.testing.assert_close(net(x, t), net(x, t, labels=torch.tensor([3, 3])))
+
+
+def test_float_and_int_timesteps():
+    torch.manual_seed(0)
+    net = perturb(tiny(2))
+    x = rand(2, 3, 8, 8)
+    as_int = net(x, torch.tensor([5, 5]))
+    torch.testing.assert_close(as_int, net(x, torch.tensor([5.0, 5.0])))
+    torch.testing.assert_close(as_int, net(x, torch.tensor(5)))  # a scalar is broadcast
+    assert not torch.allclose(net(x, torch.tensor([0.25, 0.25])), net(x, torch.tensor([0.75, 0.75])))
+
+
+def test_timestep_embedding():
+    t = torch.tensor([0.0, 0.5, 1.0, 999.0])
+    emb = timestep_embedding(t, 32)
+    assert emb.shape == (4, 32) and emb.dtype == torch.float32
+    torch.testing.assert_close(emb, timestep_embedding(t.clone(), 32))
+    assert torch.cdist(emb, emb).add(torch.eye(4)).min() > 1e-3  # pairwise distinct
+    torch.testing.assert_close(timestep_embedding(torch.arange(3), 8), timestep_embedding(torch.arange(3.0), 8))
+    assert timestep_embedding(t, 7).shape == (4, 7)
+
+
+def test_drop_labels():
+    labels = torch.arange(1000) % 10
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(drop_labels(labels, 0.0, 10, g), labels)
+    assert torch.equal(drop_labels(labels, 1.0, 10, g), torch.full_like(labels, 10))
+    dropped = drop_labels(labels, 0.5, 10, g)
+    assert 400 < (dropped == 10).sum() < 600
+    kept = dropped != 10
+    assert torch.equal(dropped[kept], labels[kept])
+    with pytest.raises(ValueError, match="1.5"):
+        drop_labels(labels, 1.5, 10)
+
+
+def test_spatial_size_error_names_numbers():
+    net = tiny(2, channel_mult=(1, 2, 2), attention_levels=())
+    with pytest.raises(ValueError, match=r"spatial size 6 .* multiple of\s+4"):
+        net(rand(1, 3, 8, 6), torch.tensor([1]))
+
+
+def test_channel_and_conditioning_errors():
+    net = tiny(2, concat_channels=2, num_classes=4)
+    x, t = rand(1, 3, 8, 8), torch.tensor([1])
+    with pytest.raises(ValueError, match=r"expected 3 input channels, got 4"):
+        net(rand(1, 4, 8, 8), t, concat=rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="concat"):
+        net(x, t)
+    with pytest.raises(ValueError, match=r"\[1, 2, 8, 8\].*\[1, 1, 8, 8\]"):
+        net(x, t, concat=rand(1, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\[0, 4\]"):
+        net(x, t, labels=torch.tensor([5]), concat=rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="spatial"):
+        net(rand(1, 3, 8), t, concat=rand(1, 2, 8))
+    with pytest.raises(ValueError, match="concat_channels=0"):
+        tiny(2)(x, t, concat=rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="num_heads"):
+        SelfAttention(6, 4)
+
+
+def test_gradients_reach_first_conv():
+    torch.manual_seed(0)
+    net = perturb(tiny(3, num_classes=2, concat_channels=1))
+    out = net(rand(2, 3, 2, 4, 4), torch.tensor([0.1, 0.9]), labels=torch.tensor([0, 1]),
+              concat=rand(2, 1, 2, 4, 4))
+    out.square().mean().backward()
+    assert net.input_conv.weight.grad is not None and net.input_conv.weight.grad.abs().sum() > 0
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_config_rebuilds_same_network():
+    torch.manual_seed(0)
+    net = perturb(tiny(2, num_classes=3, concat_channels=1, out_channels=2))
+    twin = UNet(**net.config)
+    twin.load_state_dict(net.state_dict())
+    x, t, c = rand(1, 3, 8, 8), torch.tensor([4]), rand(1, 1, 8, 8)
+    torch.testing.assert_close(net(x, t, concat=c), twin(x, t, concat=c))
+
+
+def test_group_norm_divides_channels():
+    for ch in (8, 24, 48, 96, 100, 128):
+        gn = norm(ch)
+        assert ch % gn.num_groups == 0 and gn.num_groups <= 32
+
+
+def test_default_image_config_size():
+    net = UNet(2, 3)
+    n = sum(p.numel() for p in net.parameters())
+    print(f"default 2-D UNet: {n / 1e6:.2f} M parameters")
+    assert 4e6 <= n <= 8e6
+    with torch.no_grad():
+        assert net(rand(1, 3, 32, 32), torch.tensor([0.5])).shape == (1, 3, 32, 32)
