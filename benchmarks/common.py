@@ -1,0 +1,34 @@
+"""Shared helpers for the benchmark scripts: building a run from the real configs, tables."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def build_image_run(batch_size: int, extra: Sequence[str] = ()) -> tuple:
+    """The module, data module and config that ``diffusionkit train modality=image data=shapes``
+    would build (default net), without a run folder."""
+    from diffusionkit.config import compose_config
+    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
+    from diffusionkit.training.datamodule import ModalityDataModule
+
+    cfg: DictConfig = compose_config(
+        "train", ["modality=image", "data=shapes", "data.dataset.num_samples=2048",
+                  f"data.batch_size={batch_size}", *extra])
+    modality = build_modality(cfg)
+    datamodule = ModalityDataModule(instantiate(cfg.data.dataset), batch_size=batch_size, val_fraction=0.0)
+    module = build_diffusion_module(cfg, modality, num_classes_for(datamodule.classes))
+    return module, datamodule, cfg
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A markdown table."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print(line(row))
