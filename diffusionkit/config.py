@@ -1,4 +1,4 @@
-"""Composing a command's config with Hydra, and turning Hydra's errors into one line."""
+"""Composing a command's config with Hydra (core + plugin config trees), and turning Hydra's errors into one line."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def route_inputs(command: str, overrides: list[str]) -> list[str]:
     return routed
 
 
+def plugin_search_path() -> str:
+    """The override that puts every installed plugin's ``conf/`` on Hydra's search path.
+
+    Folders are found on disk without importing plugin code; passing them as the
+    ``hydra.searchpath`` override works for regular and editable installs alike (Hydra's own
+    ``hydra_plugins`` namespace scan does not see setuptools' editable finders).
+    """
+    paths = [f"file://{p.conf_dir}" for p in discover() if p.conf_dir is not None]
+    quoted = ",".join("'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'" for path in paths)
+    return f"hydra.searchpath=[{quoted}]"
+
+
 def compose_config(command: str, overrides: list[str]) -> DictConfig:
     """The composed config of ``diffusionkit <command> <overrides>``; UsageError on bad input."""
     if not core_conf_dir().joinpath(f"{command}.yaml").is_file():
@@ -63,7 +75,7 @@ def compose_config(command: str, overrides: list[str]) -> DictConfig:
     check_choices(overrides)
     try:
         with initialize_config_module(CORE_CONF_MODULE, version_base="1.3"):
-            return compose(config_name=command, overrides=route_inputs(command, overrides))
+            return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)])
     except (HydraException, OmegaConfBaseException) as err:
         raise UsageError(explain_hydra_error(err)) from None
 

@@ -70,7 +70,7 @@ def discover() -> list[PluginInfo]:
             PluginInfo(
                 name=ep.name,
                 target=ep.value,
-                distribution=dist.name if dist else "?",
+                distribution=dist.name if dist else ep.name,
                 version=dist.version if dist else "?",
                 conf_dir=conf_dir,
                 options=config_options(conf_dir),

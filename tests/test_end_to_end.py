@@ -62,8 +62,6 @@ def test_resume_continues_the_step_count(digits_run, tmp_path):
     run, _ = digits_run
     last = run / "checkpoints" / "last.ckpt"
     before = torch.load(last, weights_only=True)["global_step"]
-    resumed = tmp_path / "resumed.ckpt"
-    resumed.write_bytes(last.read_bytes())
     (tmp_path / "resume_run" / "checkpoints").mkdir(parents=True)
     start = tmp_path / "resume_run" / "checkpoints" / "last.ckpt"
     start.write_bytes(last.read_bytes())

@@ -17,7 +17,7 @@ def extra_plugin(tmp_path, monkeypatch):
     (package / "conf" / "data").mkdir(parents=True)
     (package / "__init__.py").write_text("raise ImportError('needs libfoo')\n")
     (package / "conf" / "data" / "digits.yaml").write_text("data: {}\n")
-    (package / "conf" / "data" / "broken_set.yaml").write_text("data:\n  marker: 7\n")
+    (package / "conf" / "data" / "broken_set.yaml").write_text("# @package _global_\ndata:\n  marker: 7\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     real = plugins.entry_points
     fake = EntryPoint("broken", "dk_broken_plugin.modality:Broken", plugins.ENTRY_POINT_GROUP)
@@ -45,8 +45,9 @@ def test_a_broken_plugin_is_reported_by_name_and_the_others_keep_working(extra_p
 
 def test_option_clashes_are_detected_and_name_both_owners(extra_plugin):
     clashes = [line for line in plugin_table() if line.startswith("warning")]
-    assert clashes == ["warning: config 'data/digits' is offered by both diffusionkit-image and ?; "
-                       "diffusionkit-image wins, rename one of them"]
+    # discovery order is the search-path order: the first plugin by name wins
+    assert clashes == ["warning: config 'data/digits' is offered by both broken and diffusionkit-image; "
+                       "broken wins, rename one of them"]
 
 
 def test_config_options_lists_groups_and_names(tmp_path):

@@ -104,7 +104,10 @@ class DiffusionModule(pl.LightningModule):
         loss = self.diffusion_loss(batch, generator=generator)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # Updating the EMA right after the weights (not in on_train_batch_end) means a checkpoint
+        # written by a callback at the end of this batch already holds this step's average.
+        super().optimizer_step(*args, **kwargs)
         self.ema.update_parameters(self.net)
 
     def configure_optimizers(self) -> Any:
