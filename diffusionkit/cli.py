@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
+import warnings
 from typing import Any
 
 from diffusionkit.errors import USER_ERRORS, UsageError
@@ -53,8 +55,16 @@ def user_message(err: BaseException) -> str | None:
     return None
 
 
+def quiet_libraries() -> None:
+    """Keep the console to what the user needs: no library tips or deprecation chatter."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    quiet_libraries()
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0

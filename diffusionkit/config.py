@@ -109,7 +109,8 @@ def explain_hydra_error(err: Exception) -> str:
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
     if "To append to your config use" in text:
         key = re.search(r"Could not override '([^']+)'", text)
-        return f"unknown option '{key.group(1) if key else first}'; check its spelling (see --help)"
+        name = key.group(1) if key else first
+        return f"unknown option '{name}'; check its spelling, or add a new key with +{name}=..."
     return first
 
 

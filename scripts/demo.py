@@ -12,16 +12,15 @@ from pathlib import Path
 
 from diffusionkit.cli import run_command
 
-STEPS = 1500
+STEPS = 500
 
 
 def main() -> int:
     root = Path("outputs/demo") / time.strftime("%Y-%m-%d_%H-%M-%S")
     started = time.time()
     print(f"[demo] training a class-conditional digits model ({STEPS} steps on CPU) -> {root / 'train'}")
-    bundle = run_command("train", ["modality=image", "data=digits", "net=unet_small", "optim=adamw_cosine",
-                                   f"trainer.max_steps={STEPS}", "trainer.val_check_interval=500",
-                                   f"out={root / 'train'}", "samples.every_n_steps=500"])
+    bundle = run_command("train", ["modality=image", "data=digits", "experiment=digits_fast",
+                                   f"trainer.max_steps={STEPS}", f"out={root / 'train'}"])
     print(f"[demo] trained in {time.time() - started:.0f} s")
     run_command("generate", [f"ckpt={bundle}", "n=40", "steps=20", "guidance=2.0", f"out={root / 'samples'}"])
     run_command("evaluate", [f"ckpt={bundle}", "n_per_class=20", f"out={root / 'evaluation'}"])

@@ -78,3 +78,17 @@ def test_loss_and_sample_shapes_for_every_rank(rank, size):
 def test_unknown_prediction_is_refused():
     with pytest.raises(ValueError, match="unknown prediction 'noise'; choose one of: eps, x0, v"):
         tiny_module(prediction="noise")
+
+
+def test_ema_warm_up_follows_the_weights_early_and_settles_at_the_decay():
+    from diffusionkit.training.diffusion_module import ema_with_warmup
+
+    update = ema_with_warmup(0.999)
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    for n in range(1, 21):
+        update(averaged, current, n)
+    # decays 2/11, 3/12, ... 21/30: after 20 updates the average has nearly reached the weights
+    assert averaged[0][0].item() == pytest.approx(1.0, abs=0.01)
+    late = [torch.zeros(1)]
+    update(late, [torch.ones(1)], 10**6)
+    assert late[0].item() == pytest.approx(0.001, rel=1e-6)

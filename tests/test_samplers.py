@@ -240,3 +240,11 @@ def test_conditioned_binds_keywords():
     x, sigma, c = torch.randn(2, 1, 3), torch.ones(2), torch.randn(2, 1, 1)
     cond_denoiser.batches = []
     assert torch.equal(conditioned(cond_denoiser, {"c": c})(x, sigma), cond_denoiser(x, sigma, c=c))
+
+
+def test_clipped_bounds_every_x0_prediction():
+    from diffusionkit.diffusion.guidance import clipped
+
+    wide = clipped(lambda x, sigma: 10 * x, limit=1.0)
+    out = wide(torch.tensor([0.05, -3.0, 0.2]), torch.ones(3))
+    assert out.tolist() == pytest.approx([0.5, -1.0, 1.0])

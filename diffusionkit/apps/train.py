@@ -46,7 +46,8 @@ def run(cfg: DictConfig) -> Path:
     trainer: pl.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir), logger=logger,
                                       callbacks=callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # always resumable from the end
+    # always resumable from the end (full state: optimizer, loops, callbacks)
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     bundle = save_bundle(run_dir / "model.safetensors", module, cfg, classes)
     print(f"model bundle: {bundle}")
     return bundle

@@ -41,6 +41,16 @@ def classifier_free_guidance(
     return guided
 
 
+def clipped(denoiser: Denoiser, limit: float = 1.0) -> Denoiser:
+    """Clamp every x0 prediction to ``[-limit, limit]`` ("clip_denoised" of Ho et al. 2020):
+    for bounded data spaces it keeps a poorly trained eps model from diverging at high noise."""
+
+    def clamp(x: Tensor, sigma: Tensor) -> Tensor:
+        return denoiser(x, sigma).clamp(-limit, limit)
+
+    return clamp
+
+
 def inpainting(denoiser: Denoiser, known: Tensor, mask: Tensor, noise: Tensor) -> Denoiser:
     """Replacement-method inpainting (as in Lugmayr et al. 2022, RePaint, without resampling):
     where ``mask == 1`` the input is replaced by ``known + sigma * noise`` and the estimate by

@@ -54,5 +54,6 @@ def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int
         label_dropout=diffusion.label_dropout,
         condition=condition,
         ema_decay=diffusion.ema_decay,
+        clip_denoised=diffusion.get("clip_denoised"),
         **optim,
     )

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from diffusionkit.diffusion import guidance, objectives, samplers
 from diffusionkit.diffusion.denoiser import VPDenoiser
@@ -35,6 +35,8 @@ class DiffusionModule(pl.LightningModule):
         num_classes: number of classes (0: unconditional); index ``num_classes`` is null.
         label_dropout: probability of replacing a label by the null class while training.
         condition: an optional concatenated condition derived from each clean batch.
+        clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
+            right for data in [-1, 1], off for unbounded (latent) spaces.
         optimizer, lr_scheduler: factories (Hydra ``_partial_``) over parameters / optimizer.
     """
 
@@ -50,6 +52,7 @@ class DiffusionModule(pl.LightningModule):
         label_dropout: float = 0.1,
         condition: ConcatCondition | None = None,
         ema_decay: float = 0.999,
+        clip_denoised: float | None = 1.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_scheduler: Callable[..., Any] | None = None,
     ) -> None:
@@ -58,7 +61,7 @@ class DiffusionModule(pl.LightningModule):
             raise ValueError(f"unknown prediction '{prediction}'; choose one of: {', '.join(objectives.PREDICTIONS)}")
         self.net = net
         self.schedule = schedule
-        self.ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.prediction = prediction
         self.loss_weighting = loss_weighting
@@ -66,6 +69,7 @@ class DiffusionModule(pl.LightningModule):
         self.num_classes = num_classes
         self.label_dropout = label_dropout
         self.condition = condition
+        self.clip_denoised = clip_denoised
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
 
@@ -139,8 +143,10 @@ class DiffusionModule(pl.LightningModule):
             uncond["labels"] = self.null_labels(n)
         denoiser = self.denoiser(use_ema)
         if labels is None or guidance_scale == 1.0 or not self.num_classes:
-            return guidance.conditioned(denoiser, cond)
-        return guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
+            denoiser = guidance.conditioned(denoiser, cond)
+        else:
+            denoiser = guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
+        return denoiser if self.clip_denoised is None else guidance.clipped(denoiser, self.clip_denoised)
 
     @torch.no_grad()
     def sample(
@@ -200,6 +206,20 @@ class DiffusionModule(pl.LightningModule):
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(self.device)
         denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
         return samplers.invert_ddim(denoiser, x0.to(self.device), sigmas)
+
+
+def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
+    """EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first
+    updates (the warm-up of Tarvainen & Valpola 2017's mean teacher, used by diffusers), so a
+    short run's average is not dominated by the initial weights."""
+
+    @torch.no_grad()
+    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
+        n = float(num_averaged)
+        beta = min(decay, (1.0 + n) / (10.0 + n))
+        torch._foreach_lerp_(averaged, current, 1.0 - beta)
+
+    return update
 
 
 def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> Tensor:
