@@ -1,0 +1,58 @@
+"""The ``image`` modality: model space ``[channels, height, width]`` in [-1, 1]."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from diffusionkit.modality import MediaError, Modality, Rendered
+
+from .files import open_image, write_png
+from .pixels import as_hw, fit, image_to_array, to_model, to_uint8
+
+
+class ImageModality(Modality):
+    """Still images read and written with Pillow.
+
+    Args:
+        channels: 1 (luminance) or 3 (RGB).
+        size: an int for a square, or ``[height, width]``. Files are centre-cropped to
+            this aspect and resized (Lanczos).
+    """
+
+    file_extensions: ClassVar[tuple[str, ...]] = (
+        ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+    )
+
+    def __init__(self, channels: int = 3, size: int | Sequence[int] = 32) -> None:
+        if channels not in (1, 3):
+            raise ValueError(f"ImageModality: channels must be 1 (grey) or 3 (RGB), got {channels}")
+        super().__init__(channels, as_hw(size))
+
+    def load(self, path: str | Path) -> Tensor:
+        """Read an image file as float32 ``[C, H, W]`` in [-1, 1]."""
+        pixels = image_to_array(open_image(path), self.channels)
+        return to_model(fit(pixels, self.spatial_size))
+
+    def save(self, x: Tensor, stem: str | Path) -> list[Path]:
+        """Write one item ``[C, H, W]`` as ``stem.png``."""
+        path = Path(f"{stem}.png")
+        if x.dim() != 3:
+            raise MediaError(f"cannot write image '{path}': expected [C, H, W], got shape {tuple(x.shape)}")
+        return [write_png(to_uint8(x), path)]
+
+    def save_grid(self, batch: Tensor, stem: str | Path) -> list[Path]:
+        """Write a batch ``[B, C, H, W]`` as one grid image ``stem.png``."""
+        return [write_png(self.render(batch).data, Path(f"{stem}.png"))]
+
+    def render(self, batch: Tensor) -> Rendered:
+        """A near-square grid of the batch as uint8 ``[H, W, 3]``, 2-pixel white gutters."""
+        if batch.dim() != 4 or batch.shape[0] == 0:
+            raise ValueError(f"ImageModality.render: expected a non-empty [B, C, H, W], got {tuple(batch.shape)}")
+        nrow = math.ceil(math.sqrt(batch.shape[0]))
+        grid = make_grid(batch.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
+        return Rendered("image", to_uint8(grid))
