@@ -27,7 +27,7 @@ test-fast: install
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_image.py
 
 clean:
 	rm -rf $(VENV) outputs demo_out

@@ -88,6 +88,14 @@ class Modality(ABC):
     def render(self, batch: Tensor) -> Rendered:
         """Turn a model-space batch into one medium for a logger (TensorBoard and others)."""
 
+    def reconstruction_loss(self, reconstruction: Tensor, target: Tensor) -> Tensor | None:
+        """A modality-specific term the autoencoder stage adds to its reconstruction loss.
+
+        Both arguments are model-space batches ``[B, C, *spatial]``; return a scalar (e.g. a
+        multi-resolution spectral loss for audio), or None for no extra term (the default).
+        """
+        return None
+
 
 class ConcatCondition(ABC):
     """A conditioning signal concatenated to the denoiser's input channels.

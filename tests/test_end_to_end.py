@@ -107,3 +107,17 @@ def test_sketch_conditioned_model_draws_from_a_sketch(tmp_path, capsys):
     assert (tmp_path / "gen" / "grid.png").is_file() and len(list((tmp_path / "gen").glob("00*.png"))) == 2
     assert main(["generate", f"ckpt={bundle}", f"out={tmp_path / 'gen2'}"]) == 2
     assert "pass sketch=FILE" in capsys.readouterr().err
+
+
+def test_training_on_a_folder_of_the_users_images(tmp_path, caplog):
+    root = tmp_path / "pictures"
+    for cls, colour in (("logos", (200, 30, 30)), ("icons", (20, 20, 220))):
+        (root / cls).mkdir(parents=True)
+        for i, mode in enumerate(("RGB", "RGBA", "P", "L")):
+            Image.new("RGB", (40 + i, 30), colour).convert(mode).save(root / cls / f"{i}.png")
+    (root / "icons" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    bundle = run_command("train", ["modality=image", "data=folder", f"data.dataset.root={root}", *TINY,
+                                   "trainer.max_steps=2", "data.batch_size=4", f"out={tmp_path / 'run'}"])
+    with safe_open(str(bundle), framework="pt") as f:
+        assert json.loads(f.metadata()["classes"]) == ["icons", "logos"]
+    assert "broken.png" in caplog.text

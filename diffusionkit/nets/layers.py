@@ -65,22 +65,30 @@ class ResBlock(nn.Module):
     ``h = conv(SiLU(norm(x)))``; ``h = conv0(dropout(SiLU(norm(h) * (1 + scale) + shift)))``
     with ``(scale, shift) = Linear(SiLU(emb))`` and ``conv0`` zero-initialised;
     output ``skip(x) + h`` where ``skip`` is a 1-wide conv when the channel count changes.
+    With ``emb_dim=0`` the block takes no embedding (a plain pre-activation residual block,
+    as in the autoencoders of Rombach et al. 2022) and ``forward`` is called without one.
     """
 
     def __init__(self, rank: int, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.rank = rank
         self.in_layers = nn.Sequential(norm(in_ch), nn.SiLU(), conv_nd(rank, in_ch, out_ch, 3, padding=1))
-        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * out_ch))
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * out_ch)) if emb_dim > 0 else None
         self.out_norm = norm(out_ch)
         self.out_layers = nn.Sequential(
             nn.SiLU(), nn.Dropout(dropout), zero_module(conv_nd(rank, out_ch, out_ch, 3, padding=1))
         )
         self.skip = nn.Identity() if in_ch == out_ch else conv_nd(rank, in_ch, out_ch, 1)
 
-    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        """``x``: ``[B, in_ch, *spatial]``; ``emb``: ``[B, emb_dim]``."""
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
+        """``x``: ``[B, in_ch, *spatial]``; ``emb``: ``[B, emb_dim]``, or None when ``emb_dim=0``."""
         h = self.in_layers(x)
+        if self.emb_layers is None:
+            if emb is not None:
+                raise ValueError("this ResBlock was built with emb_dim=0 and takes no embedding")
+            return self.skip(x) + self.out_layers(self.out_norm(h))
+        if emb is None:
+            raise ValueError("this ResBlock needs an embedding of shape [B, emb_dim]")
         scale, shift = self.emb_layers(emb).reshape(emb.shape[0], -1, *(1,) * self.rank).chunk(2, dim=1)
         h = self.out_layers(torch.addcmul(shift, self.out_norm(h), 1 + scale))
         return self.skip(x) + h
