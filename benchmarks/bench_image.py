@@ -1,6 +1,6 @@
 """Speed and memory of the default image model (net=unet, 32x32 RGB, 4 classes) on this CPU.
 
-    python benchmarks/bench_image.py [--steps 30] [--batch 64] [--n 16]
+    python benchmarks/bench_image.py [--steps 20] [--batch 64] [--n 16] [override ...]
 
 Prints a markdown table:
 - train throughput (samples/s) through Lightning (``diffusionkit train``'s Trainer, with EMA,
@@ -13,11 +13,13 @@ Prints a markdown table:
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing as mp
 import resource
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 import torch
 
@@ -53,13 +55,14 @@ def train_plain(args: argparse.Namespace) -> float:
     optimizer_cfg = module.configure_optimizers()
     optimizer, scheduler = optimizer_cfg["optimizer"], optimizer_cfg["lr_scheduler"]["scheduler"]
     module.train()
-    loader = iter(datamodule.train_dataloader())
+    batches = (batch for _ in itertools.count() for batch in datamodule.train_dataloader())  # epochs
     start = 0.0
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             start = time.perf_counter()
-        batch = next(loader)
-        loss = module.diffusion_loss(batch)
+        batch = next(batches)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16-mixed"):
+            loss = module.diffusion_loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(module.net.parameters(), cfg.trainer.gradient_clip_val)
@@ -93,15 +96,21 @@ def measure(fn_name: str, args: argparse.Namespace, *extra) -> tuple[float, floa
     queue = ctx.Queue()
     process = ctx.Process(target=_child, args=(queue, fn_name, args, extra))
     process.start()
-    value = queue.get()
+    while True:
+        try:
+            value = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise SystemExit(f"benchmark '{fn_name}' failed (exit code {process.exitcode}); see above")
     process.join()
     return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=30, help="timed training steps")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed training steps first")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--n", type=int, default=16, help="samples per sampling measurement")
     parser.add_argument("--samplers", nargs="+", default=["dpmpp_2m", "ddim", "ddpm", "euler", "heun"])
