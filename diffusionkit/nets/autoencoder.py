@@ -153,7 +153,9 @@ class AutoencoderKL(nn.Module):
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         if min(in_channels, latent_channels, base_channels, num_res_blocks) < 1 or min(channel_mult) < 1:
-            raise ValueError("in_channels, latent_channels, base_channels, num_res_blocks and channel_mult must be >= 1")
+            raise ValueError(
+                "in_channels, latent_channels, base_channels, num_res_blocks and channel_mult must be >= 1"
+            )
         self.config = dict(
             spatial_rank=spatial_rank,
             in_channels=in_channels,

@@ -1,10 +1,13 @@
-"""The Lightning side of denoising diffusion: training loss, EMA, and the sampling API.
+"""The Lightning side of (latent) denoising diffusion: training loss, EMA, and the sampling API.
 
 Training follows DDPM (Ho et al. 2020) with a choice of prediction target and loss weighting;
 labels are dropped to a null class for classifier-free guidance (Ho & Salimans 2022); an
 exponential moving average of the weights (Karras et al. 2024 discuss its value) is what
 samples are drawn from. Sampling runs any sampler of :mod:`diffusionkit.diffusion.samplers`
 over one denoiser, started from noise, part-way from an input (SDEdit) or with a known region.
+With a frozen :class:`~diffusionkit.latent.LatentSpace`, all of this happens on scaled latents
+(Rombach et al. 2022): data is encoded on the way in and decoded on the way out, so callers
+always pass and receive data-space tensors.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from typing import Any, Callable, Sequence
 
 import lightning.pytorch as pl
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
 from diffusionkit.diffusion import guidance, objectives, samplers
 from diffusionkit.diffusion.denoiser import VPDenoiser
 from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
+from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition
 from diffusionkit.nets.conditioning import drop_labels
 
@@ -29,7 +34,7 @@ class DiffusionModule(pl.LightningModule):
     Args:
         net: the denoising network, called as ``net(x_t, t, labels=..., concat=...)``.
         schedule: the discrete noise schedule of the forward process.
-        sample_shape: shape of one item, ``(channels, *spatial)``.
+        sample_shape: shape of one data item, ``(channels, *spatial)``.
         prediction: what the net predicts: ``eps``, ``x0`` or ``v``.
         loss_weighting: ``uniform`` or ``min_snr`` (Hang et al. 2023).
         num_classes: number of classes (0: unconditional); index ``num_classes`` is null.
@@ -37,6 +42,7 @@ class DiffusionModule(pl.LightningModule):
         condition: an optional concatenated condition derived from each clean batch.
         clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
             right for data in [-1, 1], off for unbounded (latent) spaces.
+        latent: a frozen latent space to diffuse in (None: diffuse in data space).
         optimizer, lr_scheduler: factories (Hydra ``_partial_``) over parameters / optimizer.
     """
 
@@ -53,6 +59,7 @@ class DiffusionModule(pl.LightningModule):
         condition: ConcatCondition | None = None,
         ema_decay: float = 0.999,
         clip_denoised: float | None = 1.0,
+        latent: LatentSpace | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_scheduler: Callable[..., Any] | None = None,
     ) -> None:
@@ -62,7 +69,10 @@ class DiffusionModule(pl.LightningModule):
         self.net = net
         self.schedule = schedule
         self.ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
-        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.latent = latent
+        self.data_shape = tuple(int(s) for s in sample_shape)
+        #: the shape the diffusion runs in: the data's, or its latent's
+        self.sample_shape = latent.latent_shape(self.data_shape) if latent is not None else self.data_shape
         self.prediction = prediction
         self.loss_weighting = loss_weighting
         self.min_snr_gamma = min_snr_gamma
@@ -75,18 +85,21 @@ class DiffusionModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def diffusion_loss(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
-        """The weighted denoising loss on one batch (noise levels drawn uniformly)."""
-        x0 = batch["x"]
+        """The weighted denoising loss on one batch (noise levels drawn uniformly).
+
+        The batch holds data ``"x"``, or pre-encoded latents ``"z"`` (a latent cache)."""
+        x0 = batch["z"] if "z" in batch else self.to_diffusion_space(batch["x"])
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
         alpha, sigma = (v.to(x0.dtype).view(-1, *[1] * (x0.ndim - 1)) for v in self.schedule.alpha_sigma(t))
         x_t = alpha * x0 + sigma * noise
-        output = self.net(x_t, t, **self._training_conditions(batch, generator))
+        output = self.net(x_t, t, **self._training_conditions(batch, x0, generator))
         target = objectives.training_target(self.prediction, x0, noise, alpha, sigma)
         weight = objectives.loss_weight(self.loss_weighting, self.schedule.snr(t), self.prediction, self.min_snr_gamma)
         return objectives.weighted_mse(output, target, weight.to(output.dtype))
 
-    def _training_conditions(self, batch: dict[str, Tensor], generator: torch.Generator | None) -> dict[str, Tensor]:
+    def _training_conditions(self, batch: dict[str, Tensor], x0: Tensor,
+                             generator: torch.Generator | None) -> dict[str, Tensor]:
         cond: dict[str, Tensor] = {}
         if self.num_classes:
             labels = batch["label"]
@@ -94,8 +107,33 @@ class DiffusionModule(pl.LightningModule):
                 labels = drop_labels(labels, self.label_dropout, self.num_classes, generator=generator)
             cond["labels"] = labels
         if self.condition is not None:
-            cond["concat"] = self.condition.from_data(batch["x"])
+            if "x" not in batch:
+                raise ValueError("a concatenated condition is derived from data: it cannot train from a latent cache")
+            cond["concat"] = self.match_spatial(self.condition.from_data(batch["x"]))
         return cond
+
+    # ------------------------------------------------------------------ latent space
+    @torch.no_grad()
+    def to_diffusion_space(self, x: Tensor) -> Tensor:
+        """Data -> the space the diffusion runs in (scaled latents, or the data itself)."""
+        return x if self.latent is None else self.latent.encode(x)
+
+    @torch.no_grad()
+    def to_data_space(self, z: Tensor) -> Tensor:
+        return z if self.latent is None else self.latent.decode(z)
+
+    def mask_to_diffusion_space(self, mask: Tensor) -> Tensor:
+        """A data-space mask (1 = known) for the diffusion space: in latent space a position is
+        known where any channel of its area is (then resized), so it spans all latent channels."""
+        if self.latent is None:
+            return mask
+        return self.match_spatial(mask.amax(dim=1, keepdim=True).float()).gt(0.5).to(mask.dtype)
+
+    def match_spatial(self, signal: Tensor) -> Tensor:
+        """Resize a data-space signal (a condition or mask) to the diffusion space's spatial size
+        by area averaging; a no-op in data space."""
+        size = tuple(self.sample_shape[1:])
+        return signal if tuple(signal.shape[2:]) == size else F.interpolate(signal, size=size, mode="area")
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.diffusion_loss(batch)
@@ -168,7 +206,7 @@ class DiffusionModule(pl.LightningModule):
         generator: torch.Generator | None = None,
         use_ema: bool = True,
     ) -> Tensor:
-        """Draw ``n`` items ``[n, *sample_shape]``.
+        """Draw ``n`` data items ``[n, *data_shape]``; every tensor argument is in data space.
 
         ``labels`` ([n] long) conditions on classes, guided with ``guidance_scale``;
         ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
@@ -179,17 +217,21 @@ class DiffusionModule(pl.LightningModule):
         device = self.device
         shape = (n, *self.sample_shape)
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
+        concat = None if concat is None else self.match_spatial(concat.to(device))
         denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
         if known is not None and mask is not None:
             inpaint_noise = _randn(shape, generator, device)
-            denoiser = guidance.inpainting(denoiser, known.to(device), mask.to(device), inpaint_noise)
+            denoiser = guidance.inpainting(denoiser, self.to_diffusion_space(known.to(device)),
+                                           self.mask_to_diffusion_space(mask.to(device)), inpaint_noise)
         if noise is not None:
             x = noise.to(device)
         elif init is not None:
-            x, sigmas = guidance.sdedit_start(init.to(device), sigmas, strength, generator=generator)
+            x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength,
+                                              generator=generator)
         else:
             x = _randn(shape, generator, device) * sigmas[0]
-        return sample_fn(denoiser, x, sigmas, generator=generator, **(sampler_options or {}))
+        z = sample_fn(denoiser, x, sigmas, generator=generator, **(sampler_options or {}))
+        return self.to_data_space(z)
 
     @torch.no_grad()
     def invert(
@@ -202,10 +244,12 @@ class DiffusionModule(pl.LightningModule):
         concat: Tensor | None = None,
         use_ema: bool = True,
     ) -> Tensor:
-        """Deterministic DDIM inversion (Song et al. 2021): data -> the noise that regenerates it."""
+        """Deterministic DDIM inversion (Song et al. 2021): data -> the noise (in diffusion space)
+        that regenerates it through ``sample(noise=...)``."""
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(self.device)
+        concat = None if concat is None else self.match_spatial(concat.to(self.device))
         denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
-        return samplers.invert_ddim(denoiser, x0.to(self.device), sigmas)
+        return samplers.invert_ddim(denoiser, self.to_diffusion_space(x0.to(self.device)), sigmas)
 
 
 def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
