@@ -29,6 +29,11 @@ FORMAT = "diffusionkit.bundle/1"
 TRUSTED_MODULES = ("torch", "lightning")
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
 CHECKPOINT_KEY = "diffusionkit"
+#: what to do with a model of another kind than the command needs.
+KIND_HINTS = {
+    "autoencoder": "; train a diffusion model on it: diffusionkit train ... autoencoder=pretrained "
+                   "autoencoder.bundle=<this file>",
+}
 
 
 @dataclass
@@ -43,21 +48,31 @@ class LoadedModel:
     sha256: str
 
 
-def run_metadata(config: DictConfig, classes: list[str]) -> dict[str, str]:
+def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion", **extra: str) -> dict[str, str]:
     """The plain-text metadata a bundle or checkpoint carries: enough to rebuild the model."""
     return {
         "format": FORMAT,
+        "kind": kind,
         "config": OmegaConf.to_yaml(config, resolve=True),
         "classes": json.dumps(list(classes)),
+        **extra,
     }
 
 
-def save_bundle(path: str | Path, module: DiffusionModule, config: DictConfig, classes: list[str]) -> Path:
-    """Write the EMA weights and the resolved config as one ``.safetensors`` file."""
+def diffusion_weights(module: DiffusionModule) -> dict[str, Tensor]:
+    """What a diffusion bundle stores: the EMA weights as ``net.*`` and, for latent models,
+    the frozen autoencoder and scale as ``latent.*`` (so the bundle needs nothing else)."""
+    weights = {f"net.{k}": v for k, v in module.ema.module.state_dict().items()}
+    if module.latent is not None:
+        weights.update({f"latent.{k}": v for k, v in module.latent.state_dict().items()})
+    return weights
+
+
+def save_bundle(path: str | Path, weights: dict[str, Tensor], metadata: dict[str, str]) -> Path:
+    """Write weights and metadata as one ``.safetensors`` file, atomically."""
     path = Path(path)
-    weights = {f"net.{k}": v.detach().cpu().contiguous() for k, v in module.ema.module.state_dict().items()}
     tmp = path.with_suffix(".tmp")
-    save_file(weights, str(tmp), metadata=run_metadata(config, classes))
+    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata=metadata)
     tmp.replace(path)  # never leave a half-written bundle where a good one was
     return path
 
@@ -86,7 +101,8 @@ def check_targets(node: Any, allowed: tuple[str, ...], where: str = "config") ->
             check_targets(value, allowed, where)
 
 
-def _read_bundle(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_bundle(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """All tensors and the metadata of a ``.safetensors`` bundle (UsageError if unreadable)."""
     from safetensors import safe_open
 
     try:
@@ -95,8 +111,7 @@ def _read_bundle(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise UsageError(f"cannot read bundle '{path}': {str(err).splitlines()[0]}") from None
-    net_weights = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
-    return net_weights, metadata
+    return weights, metadata
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -109,31 +124,48 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     if not metadata:
         raise UsageError(f"'{path}' is not a diffusionkit checkpoint (no '{CHECKPOINT_KEY}' metadata)")
     state = checkpoint.get("state_dict", {})
-    net_weights = {k.removeprefix("ema.module."): v for k, v in state.items() if k.startswith("ema.module.")}
-    return net_weights, metadata
+    weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
+    weights.update({k: v for k, v in state.items() if k.startswith(("latent.", "autoencoder."))})
+    return weights, metadata
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a bundle (``.safetensors``) or a Lightning checkpoint (``.ckpt``) for sampling."""
-    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
-
+def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, str], DictConfig]:
+    """Weights, metadata and (checked) config of a bundle or checkpoint of the given kind."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"checkpoint '{path}' not found; pass ckpt=<model.safetensors or a .ckpt file>")
-    reader = _read_checkpoint if path.suffix == ".ckpt" else _read_bundle
-    weights, metadata = reader(path)
+    weights, metadata = (_read_checkpoint if path.suffix == ".ckpt" else read_bundle)(path)
     if metadata.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
+    found = metadata.get("kind", "diffusion")
+    if found != kind:
+        raise UsageError(f"'{path}' holds a {found} model where a {kind} model is needed"
+                         + (KIND_HINTS.get(found, "")))
     config = OmegaConf.create(metadata["config"])
     check_targets(OmegaConf.to_container(config), (*owned_modules(), *TRUSTED_MODULES), where=str(path))
+    return weights, metadata, config
+
+
+def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The tensors under ``prefix.``, with the prefix removed."""
+    return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a diffusion bundle (``.safetensors``) or Lightning checkpoint (``.ckpt``) to sample."""
+    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
+
+    path = Path(path).expanduser()
+    weights, metadata, config = read_run(path, "diffusion")
     classes = json.loads(metadata.get("classes", "[]"))
     modality = build_modality(config)
-    module = build_diffusion_module(config, modality, num_classes=num_classes_for(classes),
-                                    for_training=False)
+    module = build_diffusion_module(config, modality, num_classes=num_classes_for(classes), for_training=False)
     try:
-        module.net.load_state_dict(weights)
+        module.net.load_state_dict(subset(weights, "net"))
+        module.ema.module.load_state_dict(subset(weights, "net"))
+        if module.latent is not None:
+            module.latent.load_state_dict(subset(weights, "latent"))
     except RuntimeError as err:
         raise UsageError(f"weights in '{path}' do not fit its config: {str(err).splitlines()[0]}") from None
-    module.ema.module.load_state_dict(weights)
     module.to(device).eval()
     return LoadedModel(module, modality, config, classes, path, file_sha256(path))

@@ -59,6 +59,7 @@ def quiet_libraries() -> None:
     """Keep the console to what the user needs: no library tips or deprecation chatter."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*in eval mode at the start of training.*")  # frozen first stage
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 

@@ -7,7 +7,11 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from diffusionkit.errors import UsageError
+from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition, Modality
+from diffusionkit.nets.autoencoder import AutoencoderKL
+from diffusionkit.training.autoencoder_module import AutoencoderModule
 from diffusionkit.training.diffusion_module import DiffusionModule
 
 
@@ -28,21 +32,61 @@ def build_condition(cfg: DictConfig) -> ConcatCondition | None:
     return instantiate(cond)
 
 
+def _optimizers(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "optimizer": instantiate(cfg.optim.optimizer),
+        "lr_scheduler": instantiate(cfg.optim.lr_scheduler) if cfg.optim.get("lr_scheduler") else None,
+    }
+
+
+def build_autoencoder(net_cfg: DictConfig, modality: Modality) -> AutoencoderKL:
+    """An AutoencoderKL sized for the modality's channels and spatial rank."""
+    autoencoder = instantiate(net_cfg)(spatial_rank=modality.spatial_rank, in_channels=modality.channels)
+    try:
+        autoencoder.latent_shape(modality.shape)
+    except ValueError as err:
+        raise UsageError(f"first_stage.net: {err}") from None
+    return autoencoder
+
+
+def build_latent_space(cfg: DictConfig, modality: Modality) -> LatentSpace | None:
+    """The frozen latent space of ``autoencoder=pretrained`` runs (weights loaded separately)."""
+    first_stage = (cfg.get("autoencoder") or {}).get("net")
+    if not first_stage:
+        return None
+    return LatentSpace(build_autoencoder(first_stage, modality), float(cfg.autoencoder.scale_factor))
+
+
+def build_autoencoder_module(cfg: DictConfig, modality: Modality) -> AutoencoderModule:
+    """The first-stage module of ``stage=autoencoder`` runs."""
+    stage = cfg.first_stage
+    discriminator = None
+    if stage.get("discriminator"):
+        discriminator = instantiate(stage.discriminator)(spatial_rank=modality.spatial_rank,
+                                                         in_channels=modality.channels)
+    return AutoencoderModule(
+        autoencoder=build_autoencoder(stage.net, modality), recon_loss=stage.recon_loss,
+        kl_weight=stage.kl_weight, extra_loss=modality.reconstruction_loss,
+        extra_loss_weight=stage.extra_loss_weight, discriminator=discriminator,
+        adversarial_weight=stage.adversarial_weight, adversarial_start_step=stage.adversarial_start_step,
+        **_optimizers(cfg),
+    )
+
+
 def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int,
                            for_training: bool = True) -> DiffusionModule:
     """The DiffusionModule of a config: the net is sized from the modality, data and condition."""
     condition = build_condition(cfg)
+    latent = build_latent_space(cfg, modality)
+    channels = latent.latent_shape(modality.shape)[0] if latent is not None else modality.channels
     net = instantiate(cfg.net)(
         spatial_rank=modality.spatial_rank,
-        in_channels=modality.channels,
+        in_channels=channels,
         num_classes=num_classes,
         concat_channels=condition.channels if condition is not None else 0,
     )
     diffusion = cfg.diffusion
-    optim: dict[str, Any] = {}
-    if for_training:
-        optim["optimizer"] = instantiate(cfg.optim.optimizer)
-        optim["lr_scheduler"] = instantiate(cfg.optim.lr_scheduler) if cfg.optim.get("lr_scheduler") else None
+    optim = _optimizers(cfg) if for_training else {}
     return DiffusionModule(
         net=net,
         schedule=instantiate(diffusion.schedule),
@@ -55,5 +99,6 @@ def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int
         condition=condition,
         ema_decay=diffusion.ema_decay,
         clip_denoised=diffusion.get("clip_denoised"),
+        latent=latent,
         **optim,
     )

@@ -7,7 +7,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig
 
 from diffusionkit.modality import Modality, Rendered
 
@@ -25,56 +24,91 @@ def log_rendered(logger: Any, tag: str, rendered: Rendered, step: int) -> None:
         logger.log_image(key=tag, images=[rendered.data], step=step)
 
 
-class SampleLogger(pl.Callback):
-    """Every ``every_n_steps`` (and at the end), sample a fixed-seed batch from the EMA weights,
-    log it as media through the plugin and write the plugin's overview file under ``folder``."""
+def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: str, folder: Path) -> None:
+    """Log a data-space batch as media to every logger and write its overview file to ``folder``."""
+    step = trainer.global_step
+    rendered = modality.render(batch)
+    for logger in trainer.loggers:
+        log_rendered(logger, tag, rendered, step)
+    folder.mkdir(parents=True, exist_ok=True)
+    modality.save_grid(batch, folder / f"step_{step:06d}")
 
-    def __init__(self, modality: Modality, num_classes: int, folder: str | Path, every_n_steps: int = 500,
-                 n: int = 16, steps: int = 20, guidance: float = 2.0, sampler: DictConfig | None = None) -> None:
-        self.modality = modality
-        self.num_classes = num_classes
-        self.folder = Path(folder)
-        self.every_n_steps = every_n_steps
-        self.n, self.steps, self.guidance = n, steps, guidance
-        self.sampler = sampler or {"name": "dpmpp_2m", "spacing": "karras", "options": {}}
-        self._last_logged = -1
 
-    def _log(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        step = trainer.global_step
-        if step == self._last_logged or not trainer.is_global_zero:
+class PeriodicMedia(pl.Callback):
+    """Every ``every_n_steps`` training steps and at the end (once per step), make a data-space
+    batch with :meth:`make_batch` and :func:`publish` it under ``tag``."""
+
+    tag = "media"
+
+    def __init__(self, modality: Modality, folder: str | Path, every_n_steps: int = 500) -> None:
+        self.modality, self.folder, self.every_n_steps = modality, Path(folder), every_n_steps
+        self._last_step = -1
+
+    def make_batch(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _publish(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.global_step == self._last_step or not trainer.is_global_zero:
             return
-        self._last_logged = step
-        labels = None
-        if self.num_classes:
-            labels = torch.arange(self.n, device=module.device) % self.num_classes
-        concat = None
-        condition = getattr(module, "condition", None)
-        if condition is not None:
-            batch = next(iter(trainer.datamodule.val_dataloader() or trainer.datamodule.train_dataloader()))
-            x = batch["x"][: self.n].to(module.device)
-            concat = condition.from_data(x)
-            labels = None if labels is None else labels[: x.shape[0]]
-        generator = torch.Generator(device="cpu").manual_seed(0)
+        self._last_step = trainer.global_step
         was_training = module.training
         module.eval()
-        samples = module.sample(
-            self.n if concat is None else concat.shape[0], labels, sampler=self.sampler["name"], steps=self.steps,
-            spacing=self.sampler["spacing"], guidance_scale=self.guidance,
-            sampler_options=dict(self.sampler.get("options") or {}), concat=concat, generator=generator,
-        ).float().cpu()
+        with torch.no_grad():
+            batch = self.make_batch(trainer, module).float().cpu()
         module.train(was_training)
-        rendered = self.modality.render(samples)
-        for logger in trainer.loggers:
-            log_rendered(logger, "samples", rendered, step)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.modality.save_grid(samples, self.folder / f"step_{step:06d}")
+        publish(trainer, self.modality, batch, self.tag, self.folder)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any) -> None:
         if self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
-            self._log(trainer, module)
+            self._publish(trainer, module)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._log(trainer, module)
+        self._publish(trainer, module)
+
+
+def _first_batch(trainer: pl.Trainer, n: int, device: torch.device) -> torch.Tensor:
+    """The first ``n`` data items of the validation set (or of the training set)."""
+    loader = trainer.datamodule.val_dataloader() or trainer.datamodule.train_dataloader()
+    return next(iter(loader))["x"][:n].to(device)
+
+
+class SampleLogger(PeriodicMedia):
+    """Samples from the EMA weights with a fixed seed: every class in turn (and, for models with
+    a concatenated condition, the conditions of the first validation items)."""
+
+    tag = "samples"
+
+    def __init__(self, modality: Modality, num_classes: int, folder: str | Path, every_n_steps: int = 500,
+                 n: int = 16, steps: int = 20, guidance: float = 2.0, sampler: dict | None = None) -> None:
+        super().__init__(modality, folder, every_n_steps)
+        self.num_classes = num_classes
+        self.n, self.steps, self.guidance = n, steps, guidance
+        self.sampler = sampler or {"name": "dpmpp_2m", "spacing": "karras", "options": {}}
+
+    def make_batch(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
+        n, concat = self.n, None
+        if getattr(module, "condition", None) is not None:
+            concat = module.condition.from_data(_first_batch(trainer, self.n, module.device))
+            n = concat.shape[0]
+        labels = torch.arange(n, device=module.device) % self.num_classes if self.num_classes else None
+        return module.sample(
+            n, labels, sampler=self.sampler["name"], steps=self.steps, spacing=self.sampler["spacing"],
+            guidance_scale=self.guidance, sampler_options=dict(self.sampler.get("options") or {}),
+            concat=concat, generator=torch.Generator(device="cpu").manual_seed(0))
+
+
+class ReconstructionLogger(PeriodicMedia):
+    """The first validation items followed by their reconstructions (the autoencoder stage)."""
+
+    tag = "reconstructions"
+
+    def __init__(self, modality: Modality, folder: str | Path, every_n_steps: int = 500, n: int = 8) -> None:
+        super().__init__(modality, folder, every_n_steps)
+        self.n = n
+
+    def make_batch(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
+        x = _first_batch(trainer, self.n, module.device)
+        return torch.cat([x, module.reconstruct(x)])
 
 
 class RunMetadata(pl.Callback):

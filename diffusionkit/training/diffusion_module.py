@@ -137,14 +137,14 @@ class DiffusionModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.diffusion_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         # A fixed generator per batch makes validation losses comparable across the run.
-        generator = torch.Generator(device=batch["x"].device).manual_seed(batch_idx)
+        generator = torch.Generator(device=self.device).manual_seed(batch_idx)
         loss = self.diffusion_loss(batch, generator=generator)
-        self.log("val/loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         # Updating the EMA right after the weights (not in on_train_batch_end) means a checkpoint

@@ -1,0 +1,58 @@
+"""A dataset's latents, encoded once to disk and reused: training then skips the encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from diffusionkit.errors import UsageError
+from diffusionkit.latent import LatentSpace
+
+
+class LatentCache(Dataset):
+    """Pre-encoded items ``{"z": latent, "label": int}`` with the source dataset's classes."""
+
+    def __init__(self, z: Tensor, labels: Tensor, classes: list[str]) -> None:
+        self.z, self.labels, self.classes = z, labels, classes
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {"z": self.z[index], "label": self.labels[index]}
+
+
+@torch.no_grad()
+def cached_latents(dataset: Dataset, latent: LatentSpace, path: str | Path, key: str,
+                   batch_size: int = 64) -> LatentCache:
+    """The latents of ``dataset`` from ``path``, encoding (and writing) them first if needed.
+
+    ``key`` identifies the autoencoder and dataset the cache was made from; a file made from
+    others is refused rather than silently used or overwritten.
+    """
+    path = Path(path).expanduser()
+    classes = list(getattr(dataset, "classes", []))
+    if path.is_file():
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        if metadata.get("key") != key:
+            raise UsageError(f"latent cache '{path}' was made from another autoencoder or dataset; "
+                             f"remove it or choose autoencoder.cache_path=<new file>")
+        return LatentCache(tensors["z"], tensors["labels"], json.loads(metadata["classes"]))
+    latents, labels = [], []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        latents.append(latent.encode(batch["x"]))
+        labels.append(torch.as_tensor(batch["label"]))
+    z, label_tensor = torch.cat(latents), torch.cat(labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"z": z.contiguous(), "labels": label_tensor}, str(path),
+              metadata={"key": key, "classes": json.dumps(classes)})
+    return LatentCache(z, label_tensor, classes)
