@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from diffusionkit.cli import run_command
+from diffusionkit.cli import quiet_libraries, run_command
 
 STEPS = 500
 
 
 def main() -> int:
+    quiet_libraries()
     root = Path("outputs/demo") / time.strftime("%Y-%m-%d_%H-%M-%S")
     started = time.time()
     print(f"[demo] training a class-conditional digits model ({STEPS} steps on CPU) -> {root / 'train'}")
