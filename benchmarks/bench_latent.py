@@ -30,7 +30,7 @@ from common import print_table  # noqa: E402
 def build(size: int, latent: bool):
     from diffusionkit.config import compose_config
     from diffusionkit.latent import LatentSpace
-    from diffusionkit.training.build import build_autoencoder, build_diffusion_module, build_modality
+    from diffusionkit.training.build import build_diffusion_module, build_modality
 
     cfg = compose_config("train", ["modality=image", "data=shapes", f"modality.size={size}"])
     modality = build_modality(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException, MissingConfigException
@@ -20,11 +21,14 @@ def core_conf_dir():
     return files(CORE_CONF_MODULE)
 
 
+def core_options() -> dict[str, list[str]]:
+    """The core's own options per config group."""
+    return config_options(Path(str(core_conf_dir())))
+
+
 def available_options() -> dict[str, list[str]]:
     """Every option per config group: the core's and every installed plugin's."""
-    from pathlib import Path
-
-    options = config_options(Path(str(core_conf_dir())))
+    options = core_options()
     for plugin in discover():
         for group, names in plugin.options.items():
             options.setdefault(group, []).extend(n for n in names if n not in options.get(group, []))

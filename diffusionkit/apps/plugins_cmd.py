@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from diffusionkit.config import core_conf_dir
+from diffusionkit.config import core_options
 from diffusionkit.errors import UsageError
-from diffusionkit.plugins import config_options, discover, import_error, option_clashes
+from diffusionkit.plugins import discover, import_error, option_clashes
 
 
 def plugin_table() -> list[str]:
@@ -20,8 +18,7 @@ def plugin_table() -> list[str]:
         lines.append(f"{plugin.name:<10} {plugin.version:<9} {status:<45} {options}")
     if not plugins:
         lines.append("(no plugins installed: pip install a diffusionkit plugin, e.g. plugins/diffusionkit-image)")
-    core = config_options(Path(str(core_conf_dir())))
-    lines += [f"warning: {clash}" for clash in option_clashes(core, plugins)]
+    lines += [f"warning: {clash}" for clash in option_clashes(core_options(), plugins)]
     return lines
 
 
