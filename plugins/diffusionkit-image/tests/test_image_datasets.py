@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-
 from diffusionkit_image.datasets import DigitsDataset, ShapesDataset
 
 

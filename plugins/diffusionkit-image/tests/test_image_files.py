@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from diffusionkit_image.modality import ImageModality
 from PIL import Image
 from torchvision.utils import make_grid
 
 from diffusionkit.modality import MediaError, Rendered
-from diffusionkit_image.modality import ImageModality
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -91,6 +91,14 @@ def test_sixteen_bit_png_uses_the_full_16_bit_range(tmp_path, level, value):
     assert Image.open(path).mode.startswith("I")
     x = ImageModality(3, 8).load(path)
     torch.testing.assert_close(x, expected([value] * 3), atol=1e-3, rtol=0)
+
+
+def test_grey_alpha_and_float_images(tmp_path):
+    """A transparent 'LA' pixel loads as white; a float ('F') TIFF in [0, 1] keeps its values."""
+    la = Image.fromarray(np.zeros((8, 8, 2), np.uint8))  # black, fully transparent
+    assert torch.equal(ImageModality(1, 8).load(write(tmp_path, "la.png", la)), expected([1.0]))
+    tiff = write(tmp_path, "float.tif", Image.fromarray(np.full((8, 8), 0.25, np.float32)))
+    torch.testing.assert_close(ImageModality(1, 8).load(tiff), expected([-0.5]))
 
 
 def test_jpeg_loads_within_compression_tolerance(tmp_path):
@@ -196,6 +204,13 @@ def test_save_load_round_trip_within_quantisation(tmp_path, channels):
     back = modality.load(paths[0])
     assert back.shape == x.shape
     assert (back - x).abs().max() <= 1 / 127
+
+
+def test_save_clamps_and_keeps_dotted_stems(tmp_path):
+    """Values outside [-1, 1] are clamped, 0 rounds to 128, and 'a.v1' becomes 'a.v1.png'."""
+    (path,) = ImageModality(1, 2).save(torch.tensor([[[-3.0, 3.0], [0.0, 1.0]]]), tmp_path / "a.v1")
+    assert path == tmp_path / "a.v1.png"
+    assert np.asarray(Image.open(path)).tolist() == [[0, 255], [128, 255]]
 
 
 def test_save_rejects_a_batch(tmp_path):
