@@ -102,6 +102,9 @@ class ConcatCondition(ABC):
 
     It is derived from clean model-space data during training (e.g. a sketch from an image)
     and read from a user's file at sampling time (``diffusionkit generate ... <input_name>=FILE``).
+    Both return tensors at the data's spatial size; for a latent model the core resizes them to
+    the latent grid. The condition is never dropped: classifier-free guidance acts on class
+    labels, and both of its branches see the same condition.
     """
 
     #: how many channels the condition adds to the network input.
