@@ -11,17 +11,22 @@ import torch
 from diffusionkit.modality import Modality, Rendered
 
 
+def _summary_writer_args(rendered: Rendered) -> tuple[Any, dict[str, Any]]:
+    """The data and keyword arguments of ``SummaryWriter.add_<kind>`` for a rendered medium."""
+    return {
+        "image": (rendered.data, {"dataformats": "HWC"}),
+        "audio": (torch.as_tensor(rendered.data)[None], {"sample_rate": rendered.rate}),
+        "video": (torch.as_tensor(rendered.data), {"fps": rendered.rate}),
+    }[rendered.kind]
+
+
 def log_rendered(logger: Any, tag: str, rendered: Rendered, step: int) -> None:
-    """Send one rendered medium to a Lightning logger that can show it (TensorBoard and the like)."""
-    writer = getattr(logger, "experiment", None)
-    if rendered.kind == "image" and hasattr(writer, "add_image"):
-        writer.add_image(tag, rendered.data, step, dataformats="HWC")
-    elif rendered.kind == "audio" and hasattr(writer, "add_audio"):
-        writer.add_audio(tag, torch.as_tensor(rendered.data)[None], step, sample_rate=rendered.rate)
-    elif rendered.kind == "video" and hasattr(writer, "add_video"):
-        writer.add_video(tag, torch.as_tensor(rendered.data), step, fps=rendered.rate)
-    elif rendered.kind == "image" and hasattr(logger, "log_image"):
-        logger.log_image(key=tag, images=[rendered.data], step=step)
+    """Send a rendered medium to a logger whose experiment has SummaryWriter's ``add_<kind>``
+    methods (TensorBoard); loggers that cannot show it (CSV) are skipped."""
+    add = getattr(getattr(logger, "experiment", None), f"add_{rendered.kind}", None)
+    if add is not None:
+        data, options = _summary_writer_args(rendered)
+        add(tag, data, step, **options)
 
 
 def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: str, folder: Path) -> None:
