@@ -220,7 +220,7 @@ class DiffusionModule(pl.LightningModule):
         concat = None if concat is None else self.match_spatial(concat.to(device))
         denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
         if known is not None and mask is not None:
-            inpaint_noise = _randn(shape, generator, device)
+            inpaint_noise = samplers.randn_like(torch.empty(shape, device=device), generator)
             denoiser = guidance.inpainting(denoiser, self.to_diffusion_space(known.to(device)),
                                            self.mask_to_diffusion_space(mask.to(device)), inpaint_noise)
         if noise is not None:
@@ -229,7 +229,7 @@ class DiffusionModule(pl.LightningModule):
             x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength,
                                               generator=generator)
         else:
-            x = _randn(shape, generator, device) * sigmas[0]
+            x = samplers.randn_like(torch.empty(shape, device=device), generator) * sigmas[0]
         z = sample_fn(denoiser, x, sigmas, generator=generator, **(sampler_options or {}))
         return self.to_data_space(z)
 
@@ -264,8 +264,3 @@ def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tenso
         torch._foreach_lerp_(averaged, current, 1.0 - beta)
 
     return update
-
-
-def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    gen_device = generator.device if generator is not None else device
-    return torch.randn(tuple(shape), generator=generator, device=gen_device).to(device)
