@@ -7,6 +7,7 @@ only name ``_target_`` classes owned by the core, an installed plugin or torch i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from torch import Tensor
 
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
-from diffusionkit.plugins import owned_modules
+from diffusionkit.plugins import named_bundles, owned_modules
 from diffusionkit.training.diffusion_module import DiffusionModule
 
 FORMAT = "diffusionkit.bundle/1"
@@ -46,6 +47,25 @@ class LoadedModel:
     classes: list[str]
     path: Path
     sha256: str
+
+    def with_media(self, options: dict[str, Any], also_takes: str = "") -> LoadedModel:
+        """The same model whose modality writes files differently (``output_rate=44100``,
+        ``midi=true``): options are modality config keys that leave the model space unchanged."""
+        if not options:
+            return self
+        from diffusionkit.training.build import build_modality
+
+        unknown = sorted(set(options) - set(self.config.modality) - {"_target_"})
+        if unknown:
+            takes = ", ".join([*filter(None, [also_takes]), *(k for k in self.config.modality if k != "_target_")])
+            raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}")
+        config = self.config.copy()
+        config.modality.merge_with(options)
+        modality = build_modality(config)
+        if modality.shape != self.modality.shape:
+            raise UsageError(f"options {dict(options)} would change the model's data shape {self.modality.shape} "
+                             f"-> {modality.shape}; only options that change how files are written are allowed")
+        return dataclasses.replace(self, modality=modality, config=config)
 
 
 def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion", **extra: str) -> dict[str, str]:
@@ -151,11 +171,24 @@ def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
 
 
+def resolve_checkpoint(ckpt: str | Path) -> Path:
+    """A checkpoint path as given, or the path of a bundle a plugin ships under that name."""
+    path = Path(ckpt).expanduser()
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    shipped = named_bundles()
+    if str(ckpt) in shipped:
+        return shipped[str(ckpt)]
+    names = f"; bundles shipped by plugins: {', '.join(sorted(shipped))}" if shipped else ""
+    raise UsageError(f"checkpoint '{ckpt}' not found; pass ckpt=<model.safetensors or a .ckpt file>{names}")
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a diffusion bundle (``.safetensors``) or Lightning checkpoint (``.ckpt``) to sample."""
+    """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``) or a bundle
+    a plugin ships (by name) to sample."""
     from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
 
-    path = Path(path).expanduser()
+    path = resolve_checkpoint(path)
     weights, metadata, config = read_run(path, "diffusion")
     classes = json.loads(metadata.get("classes", "[]"))
     modality = build_modality(config)

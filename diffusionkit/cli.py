@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 from typing import Any
@@ -16,6 +17,12 @@ COMMANDS = {
     "train": "diffusionkit.apps.train",
     "generate": "diffusionkit.apps.generate",
     "evaluate": "diffusionkit.apps.evaluate",
+    "vary": "diffusionkit.apps.vary",
+    "convert": "diffusionkit.apps.convert",
+    "inpaint": "diffusionkit.apps.inpaint",
+    "extend": "diffusionkit.apps.extend",
+    "interpolate": "diffusionkit.apps.interpolate",
+    "roundtrip": "diffusionkit.apps.roundtrip",
 }
 
 USAGE = """usage: diffusionkit <command> [key=value ...]
@@ -24,8 +31,15 @@ commands:
   train      fit a model:        diffusionkit train modality=image data=digits trainer.max_steps=2000
   generate   sample a model:     diffusionkit generate ckpt=PATH n=16 [label=3] [sampler=ddim] [steps=20]
   evaluate   judge a model:      diffusionkit evaluate ckpt=PATH
+  vary       variations:         diffusionkit vary ckpt=PATH input=FILE n=8 strength=0.3
+  convert    to another class:   diffusionkit convert ckpt=PATH input=FILE target=NAME strength=0.6 [method=invert]
+  inpaint    redo a region:      diffusionkit inpaint ckpt=PATH input=FILE start=0.25 end=0.75
+  extend     continue an input:  diffusionkit extend ckpt=PATH input=FILE context=0.5 times=1
+  interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
+  roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
   plugins    list the plugins:   diffusionkit plugins list
 
+ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter).
 Options are Hydra overrides; add --cfg job to print the composed config without running."""
 
 
@@ -49,6 +63,11 @@ def user_message(err: BaseException) -> str | None:
         cause = err.__cause__
         if isinstance(cause, USER_ERRORS):
             return str(cause)
+        if isinstance(cause, (ValueError, TypeError)) and str(cause):  # a constructor refused its options
+            target = re.search(r"target '([^']+)'", str(err))
+            where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
+            message = str(cause).splitlines()[0]
+            return message if message.startswith(where.rstrip(": ")) else f"{where}{message}"
         first = str(err).splitlines()[0]
         return f"{first.replace(', set env var HYDRA_FULL_ERROR=1 to see chained exception', '')} " \
                f"(check the class name or install the plugin that provides it)"

@@ -35,19 +35,23 @@ def available_options() -> dict[str, list[str]]:
     return options
 
 
-def _primary_keys(command: str) -> set[str]:
-    primary = OmegaConf.create(core_conf_dir().joinpath(f"{command}.yaml").read_text())
-    keys = {k for k in primary.keys() if k != "defaults"}
-    for entry in primary.get("defaults", []):
+def _config_keys(name: str) -> set[str]:
+    """Top-level keys of a core config (``name`` relative to conf/, no suffix): its own values,
+    its config groups, and the keys of configs it includes at its root (``shared/x@_here_``)."""
+    conf = OmegaConf.create(core_conf_dir().joinpath(f"{name}.yaml").read_text())
+    keys = {k for k in conf.keys() if k != "defaults"}
+    for entry in conf.get("defaults", []):
         if isinstance(entry, (dict, DictConfig)):
-            keys.update(str(k).removeprefix("optional ").split("@")[0] for k in entry.keys())
+            keys.update(str(k).removeprefix("optional ").lstrip("/").split("@")[0] for k in entry.keys())
+        elif str(entry).endswith("@_here_"):
+            keys.update(_config_keys(str(entry).removesuffix("@_here_")))
     return keys
 
 
 def route_inputs(command: str, overrides: list[str]) -> list[str]:
     """``sketch=FILE`` style overrides of unknown top-level keys become ``+inputs.sketch=FILE``
     for commands whose config has an ``inputs`` mapping (named conditioning files)."""
-    keys = _primary_keys(command)
+    keys = _config_keys(command)
     if "inputs" not in keys:
         return overrides
     routed = []

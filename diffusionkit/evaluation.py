@@ -7,6 +7,9 @@ it recognises the class they were conditioned on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -46,10 +49,20 @@ def random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tenso
     return x
 
 
+@dataclass
+class Judge:
+    """A classifier trained on real data, with the real items it never saw."""
+
+    model: Classifier
+    heldout_accuracy: float
+    heldout_x: Tensor
+    heldout_labels: Tensor
+
+
 def train_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_classes: int, *, epochs: int = 8,
                      batch_size: int = 128, lr: float = 2e-3, width: int = 32, seed: int = 0,
-                     held_out: float = 0.15) -> tuple[Classifier, float]:
-    """Fit a classifier on ``dataset``; return it (eval mode) and its held-out accuracy."""
+                     held_out: float = 0.15) -> Judge:
+    """Fit a classifier on ``dataset``; return it (eval mode) with its held-out items and accuracy."""
     generator = torch.Generator().manual_seed(seed)
     n_test = max(1, int(len(dataset) * held_out))
     train_set, test_set = random_split(dataset, [len(dataset) - n_test, n_test], generator=generator)
@@ -69,7 +82,7 @@ def train_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_cla
             scheduler.step()
     model.eval()
     test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
-    return model, accuracy(model, test["x"], test["label"])
+    return Judge(model, accuracy(model, test["x"], test["label"]), test["x"], test["label"])
 
 
 @torch.no_grad()
@@ -84,3 +97,39 @@ def accuracy(model: Classifier, x: Tensor, labels: Tensor) -> float:
 def per_class_accuracy(predicted: Tensor, labels: Tensor, num_classes: int) -> list[float]:
     return [float((predicted[labels == c] == c).float().mean()) if (labels == c).any() else float("nan")
             for c in range(num_classes)]
+
+
+@torch.no_grad()
+def features(model: Classifier, x: Tensor, batch_size: int = 256) -> Tensor:
+    """The classifier's pooled features of a batch, computed in chunks."""
+    return torch.cat([model.features(chunk) for chunk in x.split(batch_size)])
+
+
+def frechet_distance(real: Tensor, generated: Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``[N, D]`` (Heusel et al.
+    2017's FID formula, here in the evaluation classifier's feature space)."""
+    from scipy import linalg
+
+    a, b = real.double().numpy(), generated.double().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(root).all():  # singular product: regularise as in the reference FID code
+        offset = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
+
+
+def mean_pairwise_distance(x: Tensor) -> float:
+    """Mean Euclidean distance between the distinct rows of ``[N, D]`` (a diversity figure)."""
+    if len(x) < 2:
+        return 0.0
+    distances = torch.cdist(x.double(), x.double())
+    return float(distances.sum() / (len(x) * (len(x) - 1)))
+
+
+def pearson(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise Pearson correlation of two ``[N, T]`` tensors (0 where a row is constant)."""
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    denominator = (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-12)
+    return (a * b).sum(-1) / denominator

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
 import numpy as np
+import torch
 from torch import Tensor
 
 
@@ -55,6 +56,9 @@ class Modality(ABC):
     #: file name suffixes (lower case, with dot) that :meth:`load` reads, used by the
     #: core's folder dataset to collect a user's files.
     file_extensions: ClassVar[tuple[str, ...]] = ()
+    #: which spatial axis is time (an index into ``spatial_size``), or None. Region edits
+    #: (``inpaint``, ``extend``) act along it; without one they act along the last axis.
+    time_axis: ClassVar[int | None] = None
 
     def __init__(self, channels: int, spatial_size: Sequence[int]) -> None:
         if channels < 1 or not spatial_size or min(spatial_size) < 1:
@@ -85,8 +89,24 @@ class Modality(ABC):
         """Write a batch as one overview file (e.g. an image grid); return the paths."""
 
     @abstractmethod
-    def render(self, batch: Tensor) -> Rendered:
-        """Turn a model-space batch into one medium for a logger (TensorBoard and others)."""
+    def render(self, batch: Tensor) -> Rendered | Sequence[Rendered]:
+        """Turn a model-space batch into media for loggers (TensorBoard and others): one
+        medium, or several (e.g. the sound and a picture of its spectrogram)."""
+
+    def envelope(self, batch: Tensor) -> Tensor | None:
+        """Energy over time ``[B, steps]`` of a model-space batch, for structure metrics (how well
+        a conversion keeps its source's envelope); None (the default) when there is no time axis."""
+        return None
+
+    def roundtrip(self, path: str | Path, stem: str | Path) -> dict[str, float]:
+        """Read ``path`` into model space, write it back as ``stem`` + suffix and measure what was
+        lost. The default reloads the written file and compares model-space values; plugins
+        override it with the error of their own representation (e.g. a waveform SNR)."""
+        x = self.load(path)
+        written = self.save(x, stem)
+        mse = float((self.load(written[0]) - x).square().mean())
+        return {"model_space_rmse": mse ** 0.5,
+                "psnr_db": float(10 * torch.log10(torch.tensor(4.0) / max(mse, 1e-20)))}
 
     def reconstruction_loss(self, reconstruction: Tensor, target: Tensor) -> Tensor | None:
         """A modality-specific term the autoencoder stage adds to its reconstruction loss.

@@ -33,7 +33,8 @@ class PluginInfo:
         return self.target.split(":")[0].split(".")[0]
 
 
-def _conf_dir(package: str) -> Path | None:
+def _package_folder(package: str, name: str) -> Path | None:
+    """The folder ``name`` inside an installed package, found without importing it."""
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
@@ -41,10 +42,25 @@ def _conf_dir(package: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     for location in spec.submodule_search_locations:
-        candidate = Path(location) / "conf"
+        candidate = Path(location) / name
         if candidate.is_dir():
             return candidate
     return None
+
+
+def _conf_dir(package: str) -> Path | None:
+    return _package_folder(package, "conf")
+
+
+def named_bundles() -> dict[str, Path]:
+    """Ready-made models that plugins ship in their ``bundles/`` folder, by file stem
+    (``ckpt=drums_starter`` finds ``<plugin>/bundles/drums_starter.safetensors``)."""
+    found: dict[str, Path] = {}
+    for plugin in discover():
+        folder = _package_folder(plugin.package, "bundles")
+        for path in sorted(folder.glob("*.safetensors")) if folder else []:
+            found.setdefault(path.stem, path)
+    return found
 
 
 def config_options(conf_dir: Path | None) -> dict[str, list[str]]:

@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from diffusionkit.cli import main
-from diffusionkit.config import compose_config, route_inputs
+from diffusionkit.config import available_options, compose_config, route_inputs
 from diffusionkit.errors import UsageError
+from diffusionkit.plugins import discover
 
 
 def error_line(capsys, argv: list[str]) -> str:
@@ -19,13 +20,17 @@ def error_line(capsys, argv: list[str]) -> str:
 
 def test_unknown_modality_lists_the_installed_ones(capsys):
     err = error_line(capsys, ["train", "modality=nope", "data=digits"])
-    assert err == ("diffusionkit train: error: unknown modality 'nope'; installed: image "
+    installed = ", ".join(sorted(p.name for p in discover()))
+    assert "image" in installed
+    assert err == (f"diffusionkit train: error: unknown modality 'nope'; installed: {installed} "
                    "(install the plugin that provides it)")
 
 
 def test_missing_choice_names_the_options(capsys):
     err = error_line(capsys, ["train", "modality=image"])
-    assert "choose a data: data=<one of: digits, folder, shapes>" in err
+    options = sorted(available_options()["data"])
+    assert {"digits", "folder", "shapes"} <= set(options)
+    assert f"choose a data: data=<one of: {', '.join(options)}>" in err
 
 
 def test_misspelt_option_is_named(capsys):

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from diffusionkit.bundle import LoadedModel
+from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 
@@ -53,6 +53,12 @@ def resolve_label(label: Any, classes: list[str]) -> int:
     raise UsageError(f"unknown label '{label}'; this model's classes: {', '.join(classes)}")
 
 
+def edit_labels(n: int, label: Any, classes: list[str]) -> Tensor | None:
+    """Labels for edits of an input: the given class, or None (the null class: the input alone
+    steers the result)."""
+    return None if label is None else labels_for(n, label, classes)
+
+
 def labels_for(n: int, label: Any, classes: list[str]) -> Tensor | None:
     """``n`` labels: the given class, or every class in turn, or None (unconditional)."""
     if label is not None:
@@ -82,14 +88,54 @@ def sample_in_batches(model: LoadedModel, n: int, labels: Tensor | None, cfg: Di
     return torch.cat(chunks)
 
 
-def save_items(model: LoadedModel, samples: Tensor, labels: Tensor | None, out: Path) -> list[Path]:
-    """One media file set per item, named by index and class, plus the overview grid."""
+def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]:
+    """The model of ``cfg.ckpt`` with the command's named inputs applied, and the sampling
+    keyword arguments they make. A named input is the model's conditioning file
+    (``sketch=FILE``) or one of its modality's media options (``output_rate=44100``,
+    ``midi=true``; also accepted as ``media.<key>=``)."""
+    model = load_model(cfg.ckpt)
+    inputs = dict(cfg.get("inputs") or {})
+    condition = model.module.condition
+    files = {k: inputs.pop(k) for k in list(inputs) if condition is not None and k == condition.input_name}
+    also = f"{condition.input_name}=FILE" if condition is not None else ""
+    model = model.with_media({**dict(cfg.get("media") or {}), **inputs}, also_takes=also)
+    return model, condition_inputs(model, files, n)
+
+
+def condition_inputs(model: LoadedModel, files: dict, n: int) -> dict[str, Tensor]:
+    """The concatenated condition read from the user's named file (e.g. ``sketch=FILE``)."""
+    condition = model.module.condition
+    if condition is None:
+        return {}
+    if condition.input_name not in files:
+        raise UsageError(f"this model is conditioned on a {condition.input_name}: pass {condition.input_name}=FILE")
+    concat = condition.load(files[condition.input_name], model.modality)
+    return {"concat": concat.unsqueeze(0).expand(n, *concat.shape).to(model.module.device)}
+
+
+def item_names(n: int, labels: Tensor | None, classes: list[str]) -> list[str]:
+    """``000``, ``001``... with the class name appended when items have labels."""
+    return [f"{i:03d}" if labels is None else f"{i:03d}_{classes[int(labels[i])]}" for i in range(n)]
+
+
+def save_items(model: LoadedModel, samples: Tensor, labels: Tensor | None, out: Path,
+               names: list[str] | None = None) -> list[Path]:
+    """One media file set per item (named by index and class unless ``names`` are given),
+    plus the overview grid."""
     written: list[Path] = []
-    for i, x in enumerate(samples):
-        name = f"{i:03d}" if labels is None else f"{i:03d}_{model.classes[int(labels[i])]}"
+    for x, name in zip(samples, names or item_names(len(samples), labels, model.classes)):
         written += model.modality.save(x, out / name)
     written += model.modality.save_grid(samples, out / "grid")
     return written
+
+
+def repeat(item: Tensor, n: int) -> Tensor:
+    """One item ``[C, *spatial]`` as a batch of ``n`` views."""
+    return item.unsqueeze(0).expand(n, *item.shape)
+
+
+def report_written(out: Path, written: list[Path]) -> None:
+    print(f"wrote {len(written)} files to {out}")
 
 
 def write_recipe(out: Path, cfg: DictConfig, model: LoadedModel, **extra: Any) -> Path:

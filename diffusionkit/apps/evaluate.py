@@ -1,4 +1,8 @@
-"""``diffusionkit evaluate``: is each generated sample recognised as its conditioning class?"""
+"""``diffusionkit evaluate``: judge a model with a classifier trained on its real data.
+
+Generated items: class accuracy and a Frechet distance to real items in the classifier's
+feature space; optionally the ``vary`` and ``convert`` edits (see :mod:`evaluate_edits`).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from diffusionkit.apps.common import output_dir, require_values, sample_in_batches, write_recipe
+from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
 from diffusionkit.bundle import load_model
 from diffusionkit.errors import UsageError
-from diffusionkit.evaluation import per_class_accuracy, predict, train_classifier
+from diffusionkit.evaluation import features, frechet_distance, per_class_accuracy, predict, train_classifier
 
 
 def run(cfg: DictConfig) -> dict:
-    """Train the judge on real data, sample ``n_per_class`` per class, report accuracies."""
+    """Train the judge on real data, sample ``n_per_class`` per class, report the scores."""
     require_values(cfg)
     model = load_model(cfg.ckpt)
     classes = model.classes
@@ -27,20 +32,24 @@ def run(cfg: DictConfig) -> dict:
     out = output_dir("evaluate", cfg.out)
     dataset = instantiate(model.config.data.dataset)
     modality = model.modality
-    judge, real_accuracy = train_classifier(
+    judge = train_classifier(
         dataset, modality.spatial_rank, modality.channels, len(classes), epochs=cfg.classifier.epochs,
         batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr, width=cfg.classifier.width, seed=cfg.seed)
     labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
-    predicted = predict(judge, samples)
-    per_class = per_class_accuracy(predicted, labels, len(classes))
+    predicted = predict(judge.model, samples)
     report = {
         "generated_accuracy": float((predicted == labels).float().mean()),
-        "real_heldout_accuracy": real_accuracy,
-        "per_class": dict(zip(classes, per_class)),
+        "real_heldout_accuracy": judge.heldout_accuracy,
+        "per_class": dict(zip(classes, per_class_accuracy(predicted, labels, len(classes)))),
+        "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
+    if cfg.vary.strengths:
+        report["vary"] = vary_scores(model, judge, cfg, generator)
+    if cfg.convert.pairs:
+        report["convert"] = convert_scores(model, judge, cfg, generator)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     modality.save_grid(samples[:: max(1, cfg.n_per_class // 8)], out / "grid")
     write_recipe(out, cfg, model, evaluation=report)
@@ -52,5 +61,14 @@ def format_report(report: dict, out: Path) -> str:
     lines = [f"{'class':<12} accuracy"]
     lines += [f"{name:<12} {acc:6.1%}" for name, acc in report["per_class"].items()]
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (classifier on real held-out data: "
-              f"{report['real_heldout_accuracy']:.1%})", f"report: {out / 'evaluation.json'}"]
+              f"{report['real_heldout_accuracy']:.1%})",
+              f"Frechet distance to real held-out items (classifier features): {report['frechet_distance']:.2f}"]
+    for row in report.get("vary", []):
+        lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%}, "
+                     f"diversity {row['diversity']:.3f} (1.0 = as spread as real items)")
+    for row in report.get("convert", []):
+        envelope = f", envelope correlation {row['envelope_correlation']:.2f}" if "envelope_correlation" in row else ""
+        lines.append(f"convert {row['source']} -> {row['target']} ({row['method']}) strength {row['strength']:.2f}: "
+                     f"recognised as {row['target']} {row['target_rate']:6.1%}{envelope}")
+    lines.append(f"report: {out / 'evaluation.json'}")
     return "\n".join(lines)

@@ -67,21 +67,28 @@ def inpainting(denoiser: Denoiser, known: Tensor, mask: Tensor, noise: Tensor) -
     return inpainted
 
 
-def sdedit_start(
-    x0: Tensor, sigmas: Tensor, strength: float, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor]:
-    """SDEdit (Meng et al. 2022): noise ``x0`` part-way and return ``(x_start, sigmas_tail)``,
-    the last ``round(strength * steps)`` steps of ``sigmas``. Strength 0 returns
-    ``(x0, [0.])`` (sampling is the identity); when the tail is the whole schedule the start is
-    pure noise ``noise * sigmas[0]``, ignoring ``x0``, exactly as a plain generation run."""
+def strength_tail(sigmas: Tensor, strength: float) -> Tensor:
+    """The last ``round(strength * steps)`` steps of a descending ``sigmas`` schedule (ending in
+    0): where an edit of the given strength starts (SDEdit, Meng et al. 2022; or a partial DDIM
+    inversion). Strength 0 gives ``[0.]`` (nothing to do), strength 1 the whole schedule."""
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     steps = len(sigmas) - 1
     keep = round(strength * steps)
-    if keep == 0:
-        return x0, sigmas.new_zeros(1)
-    tail = sigmas[steps - keep:]
+    return sigmas[steps - keep:] if keep else sigmas.new_zeros(1)
+
+
+def sdedit_start(
+    x0: Tensor, sigmas: Tensor, strength: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """SDEdit (Meng et al. 2022): noise ``x0`` part-way and return ``(x_start, sigmas_tail)``
+    with the tail of :func:`strength_tail`. Strength 0 returns ``(x0, [0.])`` (sampling is the
+    identity); when the tail is the whole schedule the start is pure noise ``noise * sigmas[0]``,
+    ignoring ``x0``, exactly as a plain generation run."""
+    tail = strength_tail(sigmas, strength)
+    if len(tail) == 1:
+        return x0, tail
     noise = randn_like(x0, generator)
-    if keep == steps:
+    if len(tail) == len(sigmas):
         return noise * tail[0].to(x0), tail
     return x0 + tail[0].to(x0) * noise, tail

@@ -33,8 +33,10 @@ def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: s
     """Log a data-space batch as media to every logger and write its overview file to ``folder``."""
     step = trainer.global_step
     rendered = modality.render(batch)
+    media = [rendered] if isinstance(rendered, Rendered) else list(rendered)
     for logger in trainer.loggers:
-        log_rendered(logger, tag, rendered, step)
+        for medium in media:
+            log_rendered(logger, tag if len(media) == 1 else f"{tag}/{medium.kind}", medium, step)
     folder.mkdir(parents=True, exist_ok=True)
     modality.save_grid(batch, folder / f"step_{step:06d}")
 

@@ -211,7 +211,8 @@ class DiffusionModule(pl.LightningModule):
         ``labels`` ([n] long) conditions on classes, guided with ``guidance_scale``;
         ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
         ``known`` and ``mask`` (1 = keep) keep a region of ``known`` at every step;
-        ``noise`` replaces the random start (e.g. the result of :meth:`invert`).
+        ``noise`` replaces the random start (e.g. the result of :meth:`invert` with the same
+        ``steps``, ``spacing`` and ``strength``: sampling then runs that part of the schedule).
         """
         sample_fn = samplers.get_sampler(sampler)
         device = self.device
@@ -224,7 +225,7 @@ class DiffusionModule(pl.LightningModule):
             denoiser = guidance.inpainting(denoiser, self.to_diffusion_space(known.to(device)),
                                            self.mask_to_diffusion_space(mask.to(device)), inpaint_noise)
         if noise is not None:
-            x = noise.to(device)
+            x, sigmas = noise.to(device), guidance.strength_tail(sigmas, strength)
         elif init is not None:
             x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength,
                                               generator=generator)
@@ -242,11 +243,13 @@ class DiffusionModule(pl.LightningModule):
         steps: int = 50,
         spacing: str = "trailing",
         concat: Tensor | None = None,
+        strength: float = 1.0,
         use_ema: bool = True,
     ) -> Tensor:
-        """Deterministic DDIM inversion (Song et al. 2021): data -> the noise (in diffusion space)
-        that regenerates it through ``sample(noise=...)``."""
-        sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(self.device)
+        """Deterministic DDIM inversion (Song et al. 2021): data -> the noisy latent (diffusion
+        space) that regenerates it through ``sample(noise=..., strength=...)`` with the same
+        ``steps`` and ``spacing``. ``strength`` < 1 inverts only the first part of the schedule."""
+        sigmas = guidance.strength_tail(sigmas_for_steps(self.schedule, steps, spacing), strength).to(self.device)
         concat = None if concat is None else self.match_spatial(concat.to(self.device))
         denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
         return samplers.invert_ddim(denoiser, self.to_diffusion_space(x0.to(self.device)), sigmas)

@@ -1,0 +1,53 @@
+"""Pieces shared by the commands that edit an input: region masks, time-axis joins, slerp."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from diffusionkit.errors import UsageError
+from diffusionkit.modality import Modality
+
+
+def edit_axis(modality: Modality) -> int:
+    """The tensor axis of an item ``[C, *spatial]`` that region edits act on: time, else the last."""
+    return 1 + (modality.time_axis if modality.time_axis is not None else modality.spatial_rank - 1)
+
+
+def region_mask(modality: Modality, start: float, end: float) -> Tensor:
+    """``[1, 1, *spatial]`` with 1 inside ``[start, end)`` (fractions) of the edit axis, else 0."""
+    if not 0.0 <= start < end <= 1.0:
+        raise UsageError(f"need 0 <= start < end <= 1 (fractions of the length), got start={start} end={end}")
+    axis = edit_axis(modality)
+    length = modality.shape[axis]
+    first = min(round(start * length), length - 1)
+    last = min(max(round(end * length), first + 1), length)
+    mask = torch.zeros((1, 1, *modality.spatial_size))
+    mask.narrow(axis + 1, first, last - first).fill_(1.0)
+    return mask
+
+
+def continuation_window(current: Tensor, modality: Modality, context: float) -> tuple[Tensor, Tensor, int]:
+    """For ``extend``: a window ``[C, *spatial]`` that starts with the last ``context`` fraction of
+    ``current`` (along the edit axis), the mask that keeps that part, and its length in steps."""
+    if not 0.0 < context < 1.0:
+        raise UsageError(f"context must lie strictly between 0 and 1 (a fraction of the window), got {context}")
+    axis = edit_axis(modality)
+    window = modality.shape[axis]
+    keep = max(1, round(context * window))
+    known = torch.zeros(modality.shape)
+    known.narrow(axis, 0, keep).copy_(current.narrow(axis, current.shape[axis] - keep, keep))
+    mask = torch.zeros((1, 1, *modality.spatial_size))
+    mask.narrow(axis + 1, 0, keep).fill_(1.0)
+    return known, mask, keep
+
+
+def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
+    """Spherical interpolation between two noise tensors (Shoemake 1985; used for diffusion
+    latents since DDIM, Song et al. 2021), which keeps the norm a Gaussian sample would have."""
+    a_flat, b_flat = a.flatten(), b.flatten()
+    cos = torch.dot(a_flat, b_flat) / (a_flat.norm() * b_flat.norm()).clamp_min(1e-12)
+    theta = torch.arccos(cos.clamp(-1.0, 1.0))
+    if theta < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / torch.sin(theta)

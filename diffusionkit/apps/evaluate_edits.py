@@ -1,0 +1,66 @@
+"""Scores for the editing commands, judged by the evaluation classifier.
+
+* ``vary``: how often variations keep their source's class, and how far apart they are.
+* ``convert``: how often conversions are recognised as the target class, and how closely they
+  keep the source's energy envelope over time (when the modality defines one).
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from diffusionkit.apps.common import resolve_label, sample_in_batches
+from diffusionkit.apps.convert import convert
+from diffusionkit.bundle import LoadedModel
+from diffusionkit.errors import UsageError
+from diffusionkit.evaluation import Judge, features, mean_pairwise_distance, pearson, predict
+
+
+def pick_sources(judge: Judge, label: int, count: int) -> Tensor:
+    """The first ``count`` held-out real items of class ``label``."""
+    items = judge.heldout_x[judge.heldout_labels == label][:count]
+    if len(items) == 0:
+        raise UsageError(f"no held-out real item of class {label} to edit; use a larger dataset")
+    return items
+
+
+def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
+    """Per strength: class kept by the variations, and their spread relative to real items'."""
+    sources = torch.cat([pick_sources(judge, c, cfg.vary.sources_per_class) for c in range(len(model.classes))])
+    source_labels = predict(judge.model, sources)
+    real_spread = mean_pairwise_distance(features(judge.model, judge.heldout_x))
+    n = int(cfg.vary.n)
+    rows = []
+    for strength in cfg.vary.strengths:
+        init = sources.repeat_interleave(n, dim=0)
+        variations = sample_in_batches(model, len(init), None, cfg, cfg.batch_size, generator,
+                                       init=init, strength=float(strength))
+        kept = predict(judge.model, variations) == source_labels.repeat_interleave(n)
+        spread = [mean_pairwise_distance(f) for f in features(judge.model, variations).split(n)]
+        rows.append({"strength": float(strength), "class_kept": float(kept.float().mean()),
+                     "diversity": float(torch.tensor(spread).mean()) / real_spread,
+                     "rms_change": float((variations - init).square().mean().sqrt())})
+    return rows
+
+
+def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
+    """Per (source class, target class, strength): target-class rate and envelope correlation."""
+    rows = []
+    for source_name, target_name in cfg.convert.pairs:
+        source_label = resolve_label(source_name, model.classes)
+        target = resolve_label(target_name, model.classes)
+        sources = pick_sources(judge, source_label, cfg.convert.sources)
+        for strength in cfg.convert.strengths:
+            settings = cfg.copy()
+            settings.strength, settings.method = float(strength), cfg.convert.method
+            converted = convert(model, sources, target, settings, generator)
+            row = {"source": model.classes[source_label], "target": model.classes[target],
+                   "strength": float(strength), "method": cfg.convert.method,
+                   "target_rate": float((predict(judge.model, converted) == target).float().mean())}
+            envelope_source, envelope_converted = model.modality.envelope(sources), model.modality.envelope(converted)
+            if envelope_source is not None:
+                row["envelope_correlation"] = float(pearson(envelope_source, envelope_converted).mean())
+            rows.append(row)
+    return rows

@@ -1,0 +1,1 @@
+"""diffusionkit audio plugin: spectrogram model spaces for one-shots and phrases."""

@@ -1,0 +1,169 @@
+"""Waveform <-> spectrogram codecs: the two model spaces of the audio modality.
+
+A codec maps a waveform ``[..., audio_channels, samples]`` to a model-space tensor
+``[..., audio_channels * per_channel, bins, frames]`` in roughly [-1, 1] and back.
+
+* ``mel``: log-mel power spectrogram, inverted by Griffin-Lim (Griffin & Lim 1984), so the
+  phase is estimated and the round trip is perceptual rather than sample-exact.
+* ``stft``: the complex STFT with power-law compressed magnitude (as in Richter et al. 2023,
+  SGMSE+), real and imaginary parts as channels, inverted exactly by the inverse STFT.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+import torchaudio.transforms as T
+from torch import Tensor
+
+
+class Codec(ABC):
+    """One invertible (or approximately invertible) spectrogram representation."""
+
+    #: model-space channels per audio channel.
+    per_channel: int = 1
+    #: the level (dB, as :meth:`power_db` measures it) drawn brightest in pictures.
+    ceiling_db: float = 40.0
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int) -> None:
+        if hop_length < 1 or n_fft < 2 or hop_length > n_fft:
+            raise ValueError(f"{type(self).__name__}: need 1 <= hop_length <= n_fft, got {hop_length} and {n_fft}")
+        self.sample_rate, self.n_fft, self.hop_length = int(sample_rate), int(n_fft), int(hop_length)
+        self.window = torch.hann_window(self.n_fft)
+
+    @property
+    @abstractmethod
+    def bins(self) -> int:
+        """Frequency rows of the model space."""
+
+    def frames(self, num_samples: int) -> int:
+        """Time columns for ``num_samples`` samples (centred frames)."""
+        return num_samples // self.hop_length + 1
+
+    def stft(self, wave: Tensor) -> Tensor:
+        """Complex STFT ``[..., n_fft // 2 + 1, frames]`` with this codec's window and hop."""
+        lead = wave.shape[:-1]
+        spec = torch.stft(wave.reshape(-1, wave.shape[-1]).float(), self.n_fft, self.hop_length,
+                          window=self.window.to(wave.device), center=True, return_complex=True)
+        return spec.reshape(*lead, *spec.shape[-2:])
+
+    def istft(self, spec: Tensor, num_samples: int) -> Tensor:
+        lead = spec.shape[:-2]
+        wave = torch.istft(spec.reshape(-1, *spec.shape[-2:]), self.n_fft, self.hop_length,
+                           window=self.window.to(spec.device), center=True, length=num_samples)
+        return wave.reshape(*lead, num_samples)
+
+    @abstractmethod
+    def encode(self, wave: Tensor) -> Tensor:
+        """``[..., A, samples]`` -> ``[..., A * per_channel, bins, frames]``."""
+
+    @abstractmethod
+    def decode(self, x: Tensor, num_samples: int) -> Tensor:
+        """``[..., A * per_channel, bins, frames]`` -> ``[..., A, num_samples]``."""
+
+    @abstractmethod
+    def power_db(self, x: Tensor) -> Tensor:
+        """Power in dB ``[..., A, bins, frames]`` of model-space items (for pictures and envelopes)."""
+
+
+class MelCodec(Codec):
+    """Log-mel power scaled linearly from ``[floor_db, ceiling_db]`` to [-1, 1]; decoded by
+    a least-squares inverse mel filterbank then Griffin-Lim phase estimation."""
+
+    per_channel = 1
+
+    def __init__(self, sample_rate: int, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 64,
+                 f_min: float = 20.0, f_max: float | None = None, floor_db: float = -65.0, ceiling_db: float = 35.0,
+                 griffin_lim_iters: int = 32) -> None:
+        super().__init__(sample_rate, n_fft, hop_length)
+        if ceiling_db <= floor_db:
+            raise ValueError(f"MelCodec: ceiling_db ({ceiling_db}) must exceed floor_db ({floor_db})")
+        self.n_mels, self.floor_db, self.ceiling_db = int(n_mels), float(floor_db), float(ceiling_db)
+        f_max = f_max or sample_rate / 2
+        self.to_mel = T.MelScale(n_mels, sample_rate, f_min, f_max, n_fft // 2 + 1, norm="slaney", mel_scale="slaney")
+        # Least squares against the filterbank once, instead of an iterative solve per call.
+        self.from_mel = torch.linalg.pinv(self.to_mel.fb.T)
+        self.griffin_lim = T.GriffinLim(n_fft, n_iter=griffin_lim_iters, hop_length=hop_length, power=1.0,
+                                        momentum=0.99)
+
+    @property
+    def bins(self) -> int:
+        return self.n_mels
+
+    def encode(self, wave: Tensor) -> Tensor:
+        power = self.stft(wave).abs().square()
+        db = 10.0 * torch.log10(self.to_mel(power).clamp_min(1e-12))
+        return ((db - self.floor_db) / (self.ceiling_db - self.floor_db) * 2.0 - 1.0).clamp(-1.0, 1.0)
+
+    def power_db(self, x: Tensor) -> Tensor:
+        return (x.clamp(-1.0, 1.0) + 1.0) / 2.0 * (self.ceiling_db - self.floor_db) + self.floor_db
+
+    def decode(self, x: Tensor, num_samples: int) -> Tensor:
+        mel_power = 10.0 ** (self.power_db(x.float()) / 10.0)
+        mel_power = torch.where(x <= -1.0, torch.zeros_like(mel_power), mel_power)  # the floor is silence
+        power = torch.einsum("fm,...mt->...ft", self.from_mel.to(x.device), mel_power).clamp_min(0.0)
+        self.griffin_lim.window = self.window.to(x.device)
+        lead = power.shape[:-2]
+        wave = self.griffin_lim(power.sqrt().reshape(-1, *power.shape[-2:]))
+        wave = wave[..., :num_samples]
+        wave = torch.nn.functional.pad(wave, (0, num_samples - wave.shape[-1]))
+        return wave.reshape(*lead, num_samples)
+
+
+class STFTCodec(Codec):
+    """Complex STFT with magnitude compressed as ``|X|^alpha`` (phase kept), times ``scale``;
+    real and imaginary parts are the two channels. Exactly invertible (up to float error).
+
+    ``n_fft`` even gives ``n_fft // 2 + 1`` bins; the default 510 gives 256 rows.
+    """
+
+    per_channel = 2
+
+    def __init__(self, sample_rate: int, n_fft: int = 510, hop_length: int = 128, alpha: float = 0.5,
+                 scale: float = 0.15) -> None:
+        super().__init__(sample_rate, n_fft, hop_length)
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"STFTCodec: alpha must lie in (0, 1], got {alpha}")
+        self.alpha, self.scale = float(alpha), float(scale)
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def encode(self, wave: Tensor) -> Tensor:
+        spec = self.stft(wave)
+        compressed = spec.abs().pow(self.alpha) * torch.exp(1j * spec.angle()) * self.scale
+        parts = torch.stack([compressed.real, compressed.imag], dim=-3)  # [..., A, 2, F, T]
+        return parts.flatten(-4, -3)
+
+    def _complex(self, x: Tensor) -> Tensor:
+        parts = x.float().unflatten(-3, (-1, 2)) / self.scale
+        return torch.complex(parts[..., 0, :, :], parts[..., 1, :, :])
+
+    def power_db(self, x: Tensor) -> Tensor:
+        magnitude = self._complex(x).abs().pow(1.0 / self.alpha)
+        return 20.0 * torch.log10(magnitude.clamp_min(1e-6))
+
+    def decode(self, x: Tensor, num_samples: int) -> Tensor:
+        compressed = self._complex(x)
+        magnitude = compressed.abs().pow(1.0 / self.alpha)
+        return self.istft(torch.polar(magnitude, compressed.angle()), num_samples)
+
+
+#: codec name (the ``modality.codec=`` choice) -> class.
+CODECS: dict[str, type[Codec]] = {"mel": MelCodec, "stft": STFTCodec}
+
+
+def build_codec(name: str, sample_rate: int, **options) -> Codec:
+    """The codec called ``name`` with its options; ValueError naming the choices otherwise."""
+    if name not in CODECS:
+        raise ValueError(f"unknown audio codec '{name}'; choose modality.codec= one of: {', '.join(CODECS)}")
+    return CODECS[name](sample_rate, **options)
+
+
+def snr_db(reference: Tensor, estimate: Tensor) -> float:
+    """Signal-to-noise ratio of ``estimate`` against ``reference`` in dB."""
+    noise = (reference - estimate).square().sum()
+    return float(10.0 * math.log10(float(reference.square().sum()) / max(float(noise), 1e-20)))

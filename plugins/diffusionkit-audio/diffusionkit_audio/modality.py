@@ -1,0 +1,157 @@
+"""The ``audio`` modality: clips of sound as spectrograms ``[channels, bins, frames]``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from diffusionkit.modality import MediaError, Modality, Rendered
+
+from .audio_io import AUDIO_EXTENSIONS, file_sample_rate, load_clip, resample, write_wav
+from .codecs import build_codec, snr_db
+from .midi import transcribe, write_midi
+from .pictures import colourise, picture_grid, write_picture
+
+#: silence between the clips of a grid's audio file, in seconds.
+GRID_GAP_SECONDS = 0.25
+
+
+class AudioModality(Modality):
+    """Fixed-length clips at one sample rate, in a codec's spectrogram space.
+
+    Args:
+        sample_rate: the model's rate; files at other rates are resampled.
+        clip_seconds: clip length; rounded up so the frame count is a multiple of
+            ``frame_multiple`` (the U-Net halves the time axis per level).
+        codec: ``"mel"`` (log-mel, Griffin-Lim) or ``"stft"`` (compressed complex STFT, exact).
+        codec_options: the codec's keyword arguments (``n_fft``, ``hop_length``, ``n_mels``...).
+        audio_channels: 1 mixes files to mono, 2 keeps stereo.
+        trim_silence: drop leading silence of loaded files before cropping.
+        normalize: ``"peak"``, ``"loudness"`` or ``"none"`` for loaded files.
+        midi: also write ``stem.mid``, a monophonic transcription (pitch tracking) of each file.
+        output_rate: write files at this rate: None for the model rate, an int, or ``"input"`` for
+            the rate of the last file loaded (so ``vary`` answers a 44.1 kHz sample at 44.1 kHz).
+    """
+
+    file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
+    time_axis: ClassVar[int | None] = 1
+
+    def __init__(self, sample_rate: int = 16000, clip_seconds: float = 1.0, codec: str = "mel",
+                 codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,
+                 normalize: str = "peak", output_rate: int | str | None = None, midi: bool = False,
+                 frame_multiple: int = 8) -> None:
+        if audio_channels not in (1, 2):
+            raise ValueError(f"AudioModality: audio_channels must be 1 (mono) or 2 (stereo), got {audio_channels}")
+        self.codec_name = codec
+        self.codec = build_codec(codec, sample_rate, **dict(codec_options or {}))
+        self.sample_rate, self.audio_channels = int(sample_rate), int(audio_channels)
+        if output_rate not in (None, "input") and not str(output_rate).isdigit():
+            raise ValueError(f"AudioModality: output_rate must be null, a rate in Hz or 'input', got {output_rate!r}")
+        self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
+        self._input_rate: int | None = None
+        self.midi = bool(midi)
+        frames = self.codec.frames(round(clip_seconds * sample_rate))
+        frames = -(-frames // frame_multiple) * frame_multiple
+        self.num_samples = (frames - 1) * self.codec.hop_length
+        super().__init__(audio_channels * self.codec.per_channel, (self.codec.bins, frames))
+
+    # ------------------------------------------------------------------ waveforms <-> model space
+    def encode_wave(self, wave: np.ndarray | Tensor) -> Tensor:
+        """A waveform ``[samples]`` or ``[audio_channels, samples]`` at the model rate -> ``[C, F, T]``."""
+        wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        if wave.dim() == 1:
+            wave = wave.expand(self.audio_channels, -1)
+        wave = torch.nn.functional.pad(wave[..., : self.num_samples], (0, max(0, self.num_samples - wave.shape[-1])))
+        return self.codec.encode(wave)
+
+    def decode(self, x: Tensor) -> np.ndarray:
+        """Model-space ``[C, F, T]`` (or a batch) -> waveform ``[audio_channels, samples]`` at the model rate.
+
+        The length follows the frame count, so longer spectrograms (``extend``) decode to longer audio."""
+        frames = x.shape[-1]
+        wave = self.codec.decode(x.detach().float().cpu(), (frames - 1) * self.codec.hop_length)
+        return wave.numpy()
+
+    def load_wave(self, path: str | Path) -> np.ndarray:
+        """A file as the model hears it: ``[audio_channels, num_samples]`` at the model rate."""
+        self._input_rate = file_sample_rate(path)
+        return load_clip(path, self.sample_rate, self.num_samples, channels=self.audio_channels,
+                         trim_silence=self.trim_silence, normalize_mode=self.normalize)
+
+    # ------------------------------------------------------------------ the Modality contract
+    def load(self, path: str | Path) -> Tensor:
+        return self.encode_wave(self.load_wave(path))
+
+    def save(self, x: Tensor, stem: str | Path) -> list[Path]:
+        """``stem.wav`` (16-bit), ``stem.png`` (its spectrogram) and with ``midi`` ``stem.mid``."""
+        stem = Path(stem)
+        if x.dim() != 3 or x.shape[0] != self.channels:
+            raise MediaError(f"cannot write audio '{stem}.wav': expected [{self.channels}, bins, frames], "
+                             f"got shape {tuple(x.shape)}")
+        wave = self.decode(x)
+        written = [self.write(wave, stem.with_name(stem.name + ".wav")),
+                   write_picture(self.picture(x), stem.with_name(stem.name + ".png"))]
+        if self.midi:
+            notes = transcribe(wave.mean(axis=0), self.sample_rate)
+            written.append(write_midi(notes, stem.with_name(stem.name + ".mid")))
+        return written
+
+    def save_grid(self, batch: Tensor, stem: str | Path) -> list[Path]:
+        """``stem.png`` (every spectrogram) and ``stem.wav`` (every clip in turn, short gaps)."""
+        stem = Path(stem)
+        rendered = self.render(batch)
+        return [write_picture(rendered[1].data, stem.with_name(stem.name + ".png")),
+                self.write(rendered[0].data[None], stem.with_name(stem.name + ".wav"), rate=rendered[0].rate)]
+
+    def render(self, batch: Tensor) -> list[Rendered]:
+        """The clips one after another (mono mix) and the grid of their spectrograms."""
+        if batch.dim() != 4 or batch.shape[0] == 0:
+            raise ValueError(f"AudioModality.render: expected a non-empty [B, C, F, T], got {tuple(batch.shape)}")
+        waves = self.decode(batch).mean(axis=1)
+        gap = np.zeros((len(waves), int(GRID_GAP_SECONDS * self.sample_rate)), dtype=np.float32)
+        audio = np.concatenate([waves, gap], axis=1).reshape(-1).clip(-1.0, 1.0)
+        return [Rendered("audio", audio.astype(np.float32), self.sample_rate),
+                Rendered("image", picture_grid([self.picture(x) for x in batch]))]
+
+    def envelope(self, batch: Tensor) -> Tensor:
+        """Energy per frame ``[B, frames]`` in dB (summed over bins and channels)."""
+        power = 10.0 ** (self.codec.power_db(batch.float()) / 10.0)
+        return 10.0 * torch.log10(power.sum(dim=(-3, -2)).clamp_min(1e-10))
+
+    def roundtrip(self, path: str | Path, stem: str | Path) -> dict[str, float]:
+        """File -> model space -> ``stem.wav``; the waveform SNR and the spectral error of the codec."""
+        reference = self.load_wave(path)
+        start = time.perf_counter()
+        x = self.encode_wave(reference)
+        encoded = time.perf_counter()
+        decoded = self.decode(x)
+        done = time.perf_counter()
+        self.save(x, stem)
+        ref, est = torch.from_numpy(reference), torch.from_numpy(decoded)
+        return {"snr_db": snr_db(ref, est), "log_spectral_distance_db": self._log_spectral_distance(ref, est),
+                "encode_ms": 1e3 * (encoded - start), "decode_ms": 1e3 * (done - encoded)}
+
+    # ------------------------------------------------------------------ helpers
+    def _log_spectral_distance(self, reference: Tensor, estimate: Tensor) -> float:
+        """RMS difference of the STFT log power (dB), a phase-blind error for Griffin-Lim."""
+        def db(w: Tensor) -> Tensor:
+            return 10 * torch.log10(self.codec.stft(w).abs().square().clamp_min(1e-8))
+        return float((db(reference) - db(estimate)).square().mean().sqrt())
+
+    def picture(self, x: Tensor) -> np.ndarray:
+        """The coloured spectrogram of one item (channels averaged), uint8 ``[H, W, 3]``."""
+        db = self.codec.power_db(x.detach().float().cpu()).mean(dim=0).numpy()
+        return colourise(db, self.codec.ceiling_db - 100.0, self.codec.ceiling_db)
+
+    def write(self, wave: np.ndarray, path: Path, rate: int | None = None) -> Path:
+        """A waveform at the model rate as 16-bit WAV, at ``output_rate`` when set."""
+        rate = rate or self.sample_rate
+        target = self._input_rate if self.output_rate == "input" else self.output_rate
+        if target and int(target) != rate:
+            wave, rate = resample(wave, rate, int(target)), int(target)
+        return write_wav(path, wave, rate)
