@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (Python 3.11 + pip):
-#   make demo   set up .venv, then run the main job (train a small model, write samples)
+#   make demo   set up .venv, then run the main job (the musician's flow on the starter drum model)
 #   make test   set up .venv, then run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,7 @@ PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo demo-digits test test-fast bench clean
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python scripts/demo.py
 
+demo-digits: install
+	$(BIN)/python scripts/demo_digits.py
+
 test: install
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
@@ -28,6 +31,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_image.py
+	$(BIN)/python benchmarks/bench_audio.py
 
 clean:
 	rm -rf $(VENV) outputs demo_out

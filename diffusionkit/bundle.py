@@ -55,7 +55,7 @@ class LoadedModel:
             return self
         from diffusionkit.training.build import build_modality
 
-        unknown = sorted(set(options) - set(self.config.modality) - {"_target_"})
+        unknown = sorted(set(options) - (set(self.config.modality) - {"_target_"}))
         if unknown:
             takes = ", ".join([*filter(None, [also_takes]), *(k for k in self.config.modality if k != "_target_")])
             raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}")

@@ -50,7 +50,8 @@ def _config_keys(name: str) -> set[str]:
 
 def route_inputs(command: str, overrides: list[str]) -> list[str]:
     """``sketch=FILE`` style overrides of unknown top-level keys become ``+inputs.sketch=FILE``
-    for commands whose config has an ``inputs`` mapping (named conditioning files)."""
+    for commands whose config has an ``inputs`` mapping (named conditioning files);
+    ``media.<key>=V`` becomes ``++media.<key>=V`` (the ``media`` mapping starts empty)."""
     keys = _config_keys(command)
     if "inputs" not in keys:
         return overrides
@@ -59,6 +60,8 @@ def route_inputs(command: str, overrides: list[str]) -> list[str]:
         match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", override, flags=re.S)
         if match and match.group(1) not in keys:
             routed.append(f"+inputs.{match.group(1)}={match.group(2)}")
+        elif "media" in keys and re.match(r"media\.[A-Za-z_][A-Za-z0-9_]*=", override):
+            routed.append(f"++{override}")
         else:
             routed.append(override)
     return routed

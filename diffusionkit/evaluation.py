@@ -107,17 +107,18 @@ def features(model: Classifier, x: Tensor, batch_size: int = 256) -> Tensor:
 
 def frechet_distance(real: Tensor, generated: Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets ``[N, D]`` (Heusel et al.
-    2017's FID formula, here in the evaluation classifier's feature space)."""
-    from scipy import linalg
+    2017's FID formula, here in the evaluation classifier's feature space).
 
-    a, b = real.double().numpy(), generated.double().numpy()
+    ``tr sqrt(A B)`` is computed as the sum of the square roots of the eigenvalues of the
+    symmetric ``A^1/2 B A^1/2`` (the same spectrum), which stays exact for the singular
+    covariances of small sets and needs no scipy."""
+    a, b = real.detach().cpu().double().numpy(), generated.detach().cpu().double().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    if not np.isfinite(root).all():  # singular product: regularise as in the reference FID code
-        offset = np.eye(len(cov_a)) * 1e-6
-        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+    trace_root = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
 
 
 def mean_pairwise_distance(x: Tensor) -> float:

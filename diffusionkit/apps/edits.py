@@ -27,11 +27,15 @@ def region_mask(modality: Modality, start: float, end: float) -> Tensor:
     return mask
 
 
+def check_context(context: float) -> None:
+    if not 0.0 < context < 1.0:
+        raise UsageError(f"context must lie strictly between 0 and 1 (a fraction of the window), got {context}")
+
+
 def continuation_window(current: Tensor, modality: Modality, context: float) -> tuple[Tensor, Tensor, int]:
     """For ``extend``: a window ``[C, *spatial]`` that starts with the last ``context`` fraction of
     ``current`` (along the edit axis), the mask that keeps that part, and its length in steps."""
-    if not 0.0 < context < 1.0:
-        raise UsageError(f"context must lie strictly between 0 and 1 (a fraction of the window), got {context}")
+    check_context(context)
     axis = edit_axis(modality)
     window = modality.shape[axis]
     keep = max(1, round(context * window))

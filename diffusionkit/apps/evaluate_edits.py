@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from torch import Tensor
 
 from diffusionkit.apps.common import resolve_label, sample_in_batches
@@ -54,7 +54,8 @@ def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator:
         sources = pick_sources(judge, source_label, cfg.convert.sources)
         for strength in cfg.convert.strengths:
             settings = cfg.copy()
-            settings.strength, settings.method = float(strength), cfg.convert.method
+            with open_dict(settings):  # the evaluate config has no strength/method keys of its own
+                settings.strength, settings.method = float(strength), cfg.convert.method
             converted = convert(model, sources, target, settings, generator)
             row = {"source": model.classes[source_label], "target": model.classes[target],
                    "strength": float(strength), "method": cfg.convert.method,

@@ -18,7 +18,7 @@ from diffusionkit.apps.common import (
     save_items,
     write_recipe,
 )
-from diffusionkit.apps.edits import continuation_window, edit_axis
+from diffusionkit.apps.edits import check_context, continuation_window, edit_axis
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 
@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> Path:
     require_values(cfg)
     if int(cfg.times) < 1:
         raise UsageError(f"times must be at least 1, got {cfg.times}")
+    check_context(float(cfg.context))
     model, concat = open_model(cfg, cfg.n)
     source = model.modality.load(cfg.input)
     labels = edit_labels(cfg.n, cfg.label, model.classes)

@@ -17,6 +17,7 @@ from diffusionkit.apps.common import (
     save_items,
     write_recipe,
 )
+from diffusionkit.apps.convert import inversion_settings
 from diffusionkit.apps.edits import slerp
 from diffusionkit.errors import UsageError
 
@@ -26,6 +27,7 @@ def run(cfg: DictConfig) -> Path:
     if int(cfg.n) < 2:
         raise UsageError(f"n counts the items from a to b inclusive and must be at least 2, got {cfg.n}")
     model, concat = open_model(cfg, cfg.n)
+    cfg = inversion_settings(cfg)
     ends = torch.stack([model.modality.load(cfg.a), model.modality.load(cfg.b)])
     labels = edit_labels(cfg.n, cfg.label, model.classes)
     out = output_dir("interpolate", cfg.out)
