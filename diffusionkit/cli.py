@@ -22,6 +22,7 @@ COMMANDS = {
     "inpaint": "diffusionkit.apps.inpaint",
     "extend": "diffusionkit.apps.extend",
     "interpolate": "diffusionkit.apps.interpolate",
+    "animate": "diffusionkit.apps.animate",
     "roundtrip": "diffusionkit.apps.roundtrip",
 }
 
@@ -36,6 +37,7 @@ commands:
   inpaint    redo a region:      diffusionkit inpaint ckpt=PATH input=FILE start=0.25 end=0.75
   extend     continue an input:  diffusionkit extend ckpt=PATH input=FILE context=0.5 times=1
   interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
+  animate    still -> motion:    diffusionkit animate ckpt=PATH input=FRAME [last=FRAME] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
   plugins    list the plugins:   diffusionkit plugins list
 

@@ -134,3 +134,29 @@ def pearson(a: Tensor, b: Tensor) -> Tensor:
     a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
     denominator = (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-12)
     return (a * b).sum(-1) / denominator
+
+
+class TensorItems(Dataset):
+    """A dataset of ``{"x", "label"}`` items over two tensors."""
+
+    def __init__(self, x: Tensor, labels: Tensor) -> None:
+        self.x, self.labels = x, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"x": self.x[i], "label": self.labels[i]}
+
+
+def time_slices(x: Tensor, axis: int) -> Tensor:
+    """``[B, C, *spatial]`` -> ``[B * steps, C, *other]``: every step of the batch's ``axis``
+    (a tensor axis, e.g. 2 for the frames of ``[B, C, T, H, W]``) as an item of its own."""
+    moved = x.movedim(axis, 1)
+    return moved.reshape(-1, *moved.shape[2:])
+
+
+def step_change(x: Tensor, axis: int) -> Tensor:
+    """Mean absolute change between consecutive steps along ``axis``, per item ``[B]``: a
+    temporal-consistency figure (0 for a still clip)."""
+    return x.diff(dim=axis).abs().flatten(1).mean(1)

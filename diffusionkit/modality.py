@@ -80,6 +80,11 @@ class Modality(ABC):
     def load(self, path: str | Path) -> Tensor:
         """Read a media file into model space, shape :attr:`shape`; raise MediaError if unusable."""
 
+    def load_items(self, path: str | Path) -> list[Tensor]:
+        """Every model-space item a file holds, for the folder dataset: by default one
+        (:meth:`load`); a long recording or video may give several consecutive clips."""
+        return [self.load(path)]
+
     @abstractmethod
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:
         """Write one model-space item as media file(s) named ``stem`` + suffix; return the paths."""

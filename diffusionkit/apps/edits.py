@@ -55,3 +55,16 @@ def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
     if theta < 1e-4:
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / torch.sin(theta)
+
+
+def end_steps_mask(modality: Modality, first: int, last: int = 0) -> Tensor:
+    """``[1, 1, *spatial]`` with 1 on the first ``first`` and the last ``last`` steps of the edit
+    axis (e.g. the frames ``animate`` keeps), 0 elsewhere."""
+    axis = edit_axis(modality)
+    length = modality.shape[axis]
+    if first < 0 or last < 0 or first + last >= length:
+        raise UsageError(f"keep {first} first and {last} last steps of {length}: leave at least one to generate")
+    mask = torch.zeros((1, 1, *modality.spatial_size))
+    mask.narrow(axis + 1, 0, first).fill_(1.0)
+    mask.narrow(axis + 1, length - last, last).fill_(1.0)
+    return mask

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from diffusionkit.apps.common import output_dir, require_values, sample_in_batches, write_recipe
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
+from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.bundle import load_model
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import features, frechet_distance, per_class_accuracy, predict, train_classifier
@@ -46,6 +47,8 @@ def run(cfg: DictConfig) -> dict:
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
+    if wants_per_step(model, cfg.per_step):
+        report["per_step"] = per_step_scores(model, judge, samples, labels, cfg)
     if cfg.vary.strengths:
         report["vary"] = vary_scores(model, judge, cfg, generator)
     if cfg.convert.pairs:
@@ -63,6 +66,12 @@ def format_report(report: dict, out: Path) -> str:
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (classifier on real held-out data: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to real held-out items (classifier features): {report['frechet_distance']:.2f}"]
+    if "per_step" in report:
+        step = report["per_step"]
+        lines.append(f"per step: {step['step_accuracy']:6.1%} recognised (step classifier on real held-out steps: "
+                     f"{step['step_classifier_real_heldout_accuracy']:.1%}); step-to-step change "
+                     f"{step['step_change_generated']:.4f} vs real {step['step_change_real']:.4f} "
+                     f"(ratio {step['step_change_ratio']:.2f})")
     for row in report.get("vary", []):
         lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%}, "
                      f"diversity {row['diversity']:.3f} (1.0 = as spread as real items)")

@@ -3,11 +3,14 @@
 Residual blocks follow Ho et al. 2020 (DDPM); the scale-shift ("adaptive group norm")
 conditioning, zero-initialised residual branches and multi-head self-attention follow
 Dhariwal & Nichol 2021 ("Diffusion Models Beat GANs on Image Synthesis", ADM).
-Every layer works for 1-D, 2-D and 3-D inputs ``[B, C, *spatial]``.
+Every layer works for 1-D, 2-D and 3-D inputs ``[B, C, *spatial]``; for rank 3 the first
+spatial axis is time by convention (``[B, C, T, H, W]``, see ``diffusionkit.nets.spacetime``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -24,6 +27,16 @@ def conv_nd(rank: int, in_ch: int, out_ch: int, kernel_size: int, **kw: Any) -> 
     return _CONVS[rank](in_ch, out_ch, kernel_size, **kw)
 
 
+def conv3(rank: int, in_ch: int, out_ch: int, zero_init: bool = False) -> nn.Module:
+    """A 3-wide, size-preserving ``Conv{rank}d``, all parameters zeroed when ``zero_init``.
+
+    The default ``conv`` of :class:`ResBlock`; any callable with this signature (after ``rank``)
+    can replace it, e.g. ``diffusionkit.nets.spacetime.FactorizedConv3d``.
+    """
+    conv = conv_nd(rank, in_ch, out_ch, 3, padding=1)
+    return zero_module(conv) if zero_init else conv
+
+
 def norm(ch: int, max_groups: int = 32) -> nn.GroupNorm:
     """GroupNorm with the largest group count <= ``max_groups`` that divides ``ch``."""
     groups = next(g for g in range(min(max_groups, ch), 0, -1) if ch % g == 0)
@@ -37,26 +50,36 @@ def zero_module(module: nn.Module) -> nn.Module:
     return module
 
 
-class Downsample(nn.Module):
-    """Halve every spatial size with a stride-2 3-wide convolution."""
+Factor = int | tuple[int, ...]
 
-    def __init__(self, rank: int, ch: int) -> None:
+
+class Downsample(nn.Module):
+    """Divide the spatial sizes by ``factor`` (default 2 on every axis) with a strided 3-wide convolution.
+
+    ``factor`` may be a per-axis tuple, e.g. ``(1, 2, 2)`` to keep the time axis of ``[B, C, T, H, W]``.
+    """
+
+    def __init__(self, rank: int, ch: int, factor: Factor = 2) -> None:
         super().__init__()
-        self.conv = conv_nd(rank, ch, ch, 3, stride=2, padding=1)
+        self.conv = conv_nd(rank, ch, ch, 3, stride=factor, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(x)
 
 
 class Upsample(nn.Module):
-    """Double every spatial size: nearest-neighbour x2, then a 3-wide convolution."""
+    """Multiply the spatial sizes by ``factor`` (default 2 on every axis): nearest-neighbour, then a 3-wide conv.
 
-    def __init__(self, rank: int, ch: int) -> None:
+    ``factor`` may be a per-axis tuple, e.g. ``(1, 2, 2)`` to keep the time axis of ``[B, C, T, H, W]``.
+    """
+
+    def __init__(self, rank: int, ch: int, factor: Factor = 2) -> None:
         super().__init__()
+        self.scale_factor = float(factor) if isinstance(factor, int) else tuple(float(f) for f in factor)
         self.conv = conv_nd(rank, ch, ch, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv(F.interpolate(x, scale_factor=self.scale_factor, mode="nearest"))
 
 
 class ResBlock(nn.Module):
@@ -67,17 +90,26 @@ class ResBlock(nn.Module):
     output ``skip(x) + h`` where ``skip`` is a 1-wide conv when the channel count changes.
     With ``emb_dim=0`` the block takes no embedding (a plain pre-activation residual block,
     as in the autoencoders of Rombach et al. 2022) and ``forward`` is called without one.
+    ``conv(in_ch, out_ch, zero_init=...)`` builds the two 3-wide convolutions (default: full
+    ``Conv{rank}d``, :func:`conv3`); ``FactorizedConv3d`` makes this an R(2+1)D block.
     """
 
-    def __init__(self, rank: int, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        rank: int,
+        in_ch: int,
+        out_ch: int,
+        emb_dim: int,
+        dropout: float = 0.0,
+        conv: Callable[..., nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         self.rank = rank
-        self.in_layers = nn.Sequential(norm(in_ch), nn.SiLU(), conv_nd(rank, in_ch, out_ch, 3, padding=1))
+        conv = partial(conv3, rank) if conv is None else conv
+        self.in_layers = nn.Sequential(norm(in_ch), nn.SiLU(), conv(in_ch, out_ch))
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * out_ch)) if emb_dim > 0 else None
         self.out_norm = norm(out_ch)
-        self.out_layers = nn.Sequential(
-            nn.SiLU(), nn.Dropout(dropout), zero_module(conv_nd(rank, out_ch, out_ch, 3, padding=1))
-        )
+        self.out_layers = nn.Sequential(nn.SiLU(), nn.Dropout(dropout), conv(out_ch, out_ch, zero_init=True))
         self.skip = nn.Identity() if in_ch == out_ch else conv_nd(rank, in_ch, out_ch, 1)
 
     def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:

@@ -3,17 +3,70 @@
 One code path builds 1-D, 2-D and 3-D networks from ``spatial_rank``. Conditioning: a time
 step embedding, optional class labels with a learned null class for classifier-free
 guidance (Ho & Salimans 2022), and optional channels concatenated to the input.
+For rank 3 the first spatial axis is time (``[B, C, T, H, W]``), which the ``factorized`` and
+``temporal_downsample`` options use (:class:`UNetLayers`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import ClassEmbedder, TimestepEmbedder
 from diffusionkit.nets.layers import Downsample, ResBlock, SelfAttention, Upsample, conv_nd, norm, zero_module
+from diffusionkit.nets.spacetime import FactorizedConv3d, SpaceTimeAttention
+
+
+@dataclass(frozen=True)
+class UNetLayers:
+    """The one place that picks the U-Net's residual blocks, attention and resampling layers.
+
+    Default: full ``Conv{rank}d`` blocks, self-attention over all positions, resampling by 2
+    on every axis. The options apply to rank 3, whose first spatial axis is time
+    (``[B, C, T, H, W]``), and raise a ``ValueError`` for other ranks:
+
+    - ``factorized``: residual blocks use (2+1)-D convolutions (1x3x3 then 3x1x1,
+      :class:`~diffusionkit.nets.spacetime.FactorizedConv3d`, Tran et al. 2018) and attention
+      is spatial-then-temporal (:class:`~diffusionkit.nets.spacetime.SpaceTimeAttention`,
+      Ho et al. 2022). The input, output and resampling convolutions stay 3x3x3.
+    - ``temporal_downsample=False``: down/upsampling uses (1, 2, 2) strides/scale factors, so T
+      keeps its size at every level (for short clips); it works with either kind of block.
+    """
+
+    rank: int
+    factorized: bool = False
+    temporal_downsample: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rank != 3:
+            for option, value, default in (("factorized", self.factorized, False),
+                                           ("temporal_downsample", self.temporal_downsample, True)):
+                if value != default:
+                    raise ValueError(
+                        f"{option}={value} applies only to spatial_rank 3 ([B, C, T, H, W] inputs), "
+                        f"got spatial_rank {self.rank}"
+                    )
+
+    @property
+    def axis_factors(self) -> tuple[int, ...]:
+        """The down/upsampling factor of each spatial axis."""
+        return (1, 2, 2) if self.rank == 3 and not self.temporal_downsample else (2,) * self.rank
+
+    def res_block(self, in_ch: int, out_ch: int, emb_dim: int, dropout: float) -> ResBlock:
+        conv = FactorizedConv3d if self.factorized else None
+        return ResBlock(self.rank, in_ch, out_ch, emb_dim, dropout, conv=conv)
+
+    def attention(self, ch: int, num_heads: int) -> nn.Module:
+        return SpaceTimeAttention(ch, num_heads) if self.factorized else SelfAttention(ch, num_heads)
+
+    def downsample(self, ch: int) -> Downsample:
+        return Downsample(self.rank, ch, self.axis_factors)
+
+    def upsample(self, ch: int) -> Upsample:
+        return Upsample(self.rank, ch, self.axis_factors)
 
 
 class _EmbedSequential(nn.Sequential):
@@ -33,6 +86,11 @@ class UNet(nn.Module):
     each followed by self-attention when ``i`` is in ``attention_levels``. The decoder
     concatenates the encoder's activations as skip connections (DDPM); the middle block is
     ResBlock-attention-ResBlock. The output convolution is zero-initialised.
+
+    For ``spatial_rank=3`` inputs ``[B, C, T, H, W]`` (first spatial axis = time),
+    ``factorized=True`` makes the blocks factorised space-time ones ((2+1)-D convolutions,
+    spatial-then-temporal attention) and ``temporal_downsample=False`` keeps T at every level;
+    see :class:`UNetLayers`. Both raise a ``ValueError`` for other ranks.
     """
 
     def __init__(
@@ -48,11 +106,14 @@ class UNet(nn.Module):
         num_classes: int = 0,
         concat_channels: int = 0,
         dropout: float = 0.0,
+        factorized: bool = False,
+        temporal_downsample: bool = True,
     ) -> None:
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if spatial_rank not in (1, 2, 3):
             raise ValueError(f"spatial_rank must be 1, 2 or 3, got {spatial_rank}")
+        layers = UNetLayers(spatial_rank, factorized, temporal_downsample)
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         bad = [i for i in attention_levels if not 0 <= i < len(channel_mult)]
@@ -70,22 +131,26 @@ class UNet(nn.Module):
             num_classes=num_classes,
             concat_channels=concat_channels,
             dropout=dropout,
+            factorized=factorized,
+            temporal_downsample=temporal_downsample,
         )
         self.spatial_rank = spatial_rank
         self.in_channels = in_channels
         self.concat_channels = concat_channels
         self.num_classes = num_classes
         self.downsample_factor = 2 ** (len(channel_mult) - 1)
+        # what each spatial size must be a multiple of (1 for T without temporal downsampling)
+        self.downsample_factors = tuple(f ** (len(channel_mult) - 1) for f in layers.axis_factors)
 
         emb_dim = 4 * model_channels
         self.time_embed = TimestepEmbedder(model_channels, emb_dim)
         self.class_embed = ClassEmbedder(num_classes, emb_dim) if num_classes > 0 else None
 
         def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
-            layers: list[nn.Module] = [ResBlock(spatial_rank, in_ch, out_ch, emb_dim, dropout)]
+            modules = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
             if level in attention_levels:
-                layers.append(SelfAttention(out_ch, num_heads))
-            return _EmbedSequential(*layers)
+                modules.append(layers.attention(out_ch, num_heads))
+            return _EmbedSequential(*modules)
 
         ch = model_channels
         self.input_conv = conv_nd(spatial_rank, in_channels + concat_channels, ch, 3, padding=1)
@@ -97,13 +162,13 @@ class UNet(nn.Module):
                 ch = mult * model_channels
                 skip_channels.append(ch)
             if level < len(channel_mult) - 1:
-                self.down.append(_EmbedSequential(Downsample(spatial_rank, ch)))
+                self.down.append(_EmbedSequential(layers.downsample(ch)))
                 skip_channels.append(ch)
 
         self.middle = _EmbedSequential(
-            ResBlock(spatial_rank, ch, ch, emb_dim, dropout),
-            SelfAttention(ch, num_heads),
-            ResBlock(spatial_rank, ch, ch, emb_dim, dropout),
+            layers.res_block(ch, ch, emb_dim, dropout),
+            layers.attention(ch, num_heads),
+            layers.res_block(ch, ch, emb_dim, dropout),
         )
 
         self.up = nn.ModuleList()
@@ -112,7 +177,7 @@ class UNet(nn.Module):
                 layer = block(level, ch + skip_channels.pop(), mult * model_channels)
                 ch = mult * model_channels
                 if level > 0 and i == num_res_blocks:
-                    layer.append(Upsample(spatial_rank, ch))
+                    layer.append(layers.upsample(ch))
                 self.up.append(layer)
 
         self.out = nn.Sequential(
@@ -157,11 +222,11 @@ class UNet(nn.Module):
             )
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]} (shape {list(x.shape)})")
-        for size in x.shape[2:]:
-            if size % self.downsample_factor:
+        for size, factor in zip(x.shape[2:], self.downsample_factors):
+            if size % factor:
                 raise ValueError(
                     f"spatial size {size} (input shape {list(x.shape)}) is not a multiple of "
-                    f"{self.downsample_factor} = 2**(len(channel_mult) - 1)"
+                    f"{factor} = 2**(len(channel_mult) - 1)"
                 )
 
     def _check_concat(self, x: Tensor, concat: Tensor | None) -> Tensor:

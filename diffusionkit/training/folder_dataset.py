@@ -18,8 +18,9 @@ class FolderDataset(Dataset):
     """Every file under ``root`` that the modality reads, labelled by its sub-folder.
 
     Files directly in ``root`` form one class named after ``root`` itself. All files are
-    read once, up front, through ``modality.load``; an unreadable file is reported by name
-    and skipped, and a folder with nothing readable is an error.
+    read once, up front, through ``modality.load_items`` (one item per file, or several, e.g.
+    the clips of a long video); an unreadable file is reported by name and skipped, and a
+    folder with nothing readable is an error.
     """
 
     def __init__(self, root: str | Path, modality: Modality) -> None:
@@ -40,12 +41,13 @@ class FolderDataset(Dataset):
         self.skipped: list[str] = []
         for path in files:
             try:
-                items.append(modality.load(path))
+                found = modality.load_items(path)
             except MediaError as err:
                 log.warning("skipping %s", err)
                 self.skipped.append(str(err))
                 continue
-            labels.append(self.classes.index(self._class_of(path)))
+            items += found
+            labels += [self.classes.index(self._class_of(path))] * len(found)
         if not items:
             raise MediaError(f"data folder '{self.root}': none of its {len(files)} files could be read")
         self.x = torch.stack(items)

@@ -182,7 +182,7 @@ def test_mel_roundtrip_of_the_example_kick(mel, tmp_path):
     metrics = mel.roundtrip(KICK, tmp_path / "kick")
     assert set(metrics) == {"snr_db", "log_spectral_distance_db", "encode_ms", "decode_ms"}
     assert metrics["log_spectral_distance_db"] < 15.5  # measured 13.9 dB
-    assert metrics["snr_db"] < 10.0  # Griffin-Lim invents the phase: the waveform SNR says little
+    assert np.isfinite(metrics["snr_db"])  # about -2 dB: Griffin-Lim invents the phase
     assert (tmp_path / "kick.wav").is_file() and (tmp_path / "kick.png").is_file()
 
 
