@@ -122,7 +122,7 @@ def codec_rows(runs: int, folder: Path) -> list[tuple]:
             ref, est = torch.from_numpy(reference), torch.from_numpy(decoded)
             encode = median_seconds(lambda: modality.encode_wave(reference), runs)
             decode = median_seconds(lambda: modality.decode(x), runs)
-            rows.append((codec, kind, f"{snr_db(ref, est):.1f}", f"{modality._log_spectral_distance(ref, est):.2f}",
+            rows.append((codec, kind, f"{snr_db(ref, est):.1f}", f"{modality._log_spectral_distance(ref, est):.3f}",
                          f"{encode * 1e3:.1f}", f"{decode * 1e3:.1f}",
                          f"{size} ({values} values / {modality.num_samples} samples)"))
     return rows
@@ -189,8 +189,8 @@ def main() -> None:
     try:
         rows, what = vary_rows(args.ckpt, args.repeats)
     except UsageError as err:
-        raise SystemExit(f"bench_audio: {err}; pass --ckpt PATH (any audio bundle, e.g. from a short "
-                         f"`diffusionkit train modality=audio data=drums ...` run)") from None
+        raise SystemExit(f"bench_audio: no model for the sampling table ({err}); use --ckpt PATH with any audio "
+                         "bundle, e.g. from a short `diffusionkit train modality=audio data=drums` run") from None
     print(f"\n(b) sampling: {what}")
     print_table(("measurement", "s per clip"), rows)
 
