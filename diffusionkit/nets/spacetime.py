@@ -55,7 +55,13 @@ class FactorizedConv3d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_rank3(x, type(self).__name__)
-        return self.temporal(self.spatial(x))
+        h = self.spatial(x)
+        b, c, t, height, width = h.shape
+        # ``self.temporal`` as a (3, 1) Conv2d over the [B, C, T, H*W] view: the same numbers,
+        # several times faster than a 3x1x1 Conv3d on the CPU (measured with PyTorch 2.x).
+        w = self.temporal.weight.flatten(-2)  # [C, C, 3, 1]
+        out = F.conv2d(h.reshape(b, c, t, height * width), w, self.temporal.bias, padding=(1, 0))
+        return out.reshape(b, c, t, height, width)
 
 
 class AxisAttention(nn.Module):

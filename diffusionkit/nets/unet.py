@@ -147,7 +147,7 @@ class UNet(nn.Module):
         self.class_embed = ClassEmbedder(num_classes, emb_dim) if num_classes > 0 else None
 
         def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
-            modules = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
+            modules: list[nn.Module] = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
             if level in attention_levels:
                 modules.append(layers.attention(out_ch, num_heads))
             return _EmbedSequential(*modules)
