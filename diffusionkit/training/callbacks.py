@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from diffusionkit.modality import Modality, Rendered
+from diffusionkit.training.video_summary import add_video_summary
 
 
 def _summary_writer_args(rendered: Rendered) -> tuple[Any, dict[str, Any]]:
@@ -16,17 +17,22 @@ def _summary_writer_args(rendered: Rendered) -> tuple[Any, dict[str, Any]]:
     return {
         "image": (rendered.data, {"dataformats": "HWC"}),
         "audio": (torch.as_tensor(rendered.data)[None], {"sample_rate": rendered.rate}),
-        "video": (torch.as_tensor(rendered.data), {"fps": rendered.rate}),
     }[rendered.kind]
 
 
 def log_rendered(logger: Any, tag: str, rendered: Rendered, step: int) -> None:
     """Send a rendered medium to a logger whose experiment has SummaryWriter's ``add_<kind>``
     methods (TensorBoard); loggers that cannot show it (CSV) are skipped."""
-    add = getattr(getattr(logger, "experiment", None), f"add_{rendered.kind}", None)
-    if add is not None:
-        data, options = _summary_writer_args(rendered)
-        add(tag, data, step, **options)
+    experiment = getattr(logger, "experiment", None)
+    add = getattr(experiment, f"add_{rendered.kind}", None)
+    if add is None:
+        return
+    if rendered.kind == "video":  # SummaryWriter.add_video needs moviepy: write the GIF summary ourselves
+        if hasattr(experiment, "_get_file_writer"):
+            add_video_summary(experiment, tag, rendered.data, step, rendered.rate)
+        return
+    data, options = _summary_writer_args(rendered)
+    add(tag, data, step, **options)
 
 
 def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: str, folder: Path) -> None:

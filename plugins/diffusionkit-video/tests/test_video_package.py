@@ -1,0 +1,47 @@
+"""Packaging and configs: a light top-level import, the entry point, and the Hydra configs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from importlib import import_module
+from pathlib import Path
+
+from hydra.utils import instantiate
+
+from diffusionkit.modality import Modality
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "diffusionkit_video" / "conf"
+
+
+def test_top_level_import_does_not_load_torch_or_pyav():
+    code = "import sys, diffusionkit_video as d; print(d.__version__, 'torch' in sys.modules, 'av' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1:] == ["False", "False"]
+
+
+def test_entry_point_names_the_video_modality():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    module, name = project["entry-points"]["diffusionkit.plugins"]["video"].split(":")
+    cls = getattr(import_module(module), name)
+    assert issubclass(cls, Modality) and cls.__name__ == "VideoModality"
+    for config in ("modality/video", "data/sprites", "data/moving_digits", "experiment/sprites_fast"):
+        assert (CONF / f"{config}.yaml").is_file()
+    for config in ("data/sprites", "data/moving_digits", "experiment/sprites_fast"):
+        assert (CONF / f"{config}.yaml").read_text().splitlines()[0] == "# @package _global_"
+
+
+def test_train_config_composes_with_the_experiment():
+    from diffusionkit.config import compose_config
+
+    cfg = compose_config("train", ["modality=video", "data=sprites", "experiment=sprites_fast",
+                                   "data.dataset.per_class=1"])
+    assert cfg.modality.channels == 1 and cfg.trainer.max_steps == 1200 and cfg.data.batch_size == 16
+    assert list(cfg.net.channel_mult) == [1, 2, 2] and list(cfg.net.attention_levels) == [2]
+    assert cfg.samples.n == 4 and cfg.samples.every_n_steps == 400
+    modality, dataset = instantiate(cfg.modality), instantiate(cfg.data.dataset)
+    assert len(dataset) == 4 and dataset[0]["x"].shape == modality.shape == (1, 16, 32, 32)
+    digits = compose_config("train", ["modality=video", "data=moving_digits", "data.dataset.per_class=1"])
+    assert instantiate(digits.data.dataset)[3]["x"].shape == (1, 16, 32, 32)
