@@ -13,18 +13,9 @@ from torch import Tensor
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
-from .video_io import (
-    STILL_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    cut_clips,
-    frame_strip,
-    read_frames,
-    read_still,
-    tile,
-    write_gif,
-    write_mp4,
-    write_png,
-)
+from .video_frames import cut_clips, frame_strip, tile
+from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, read_frames, read_still
+from .video_write import write_gif, write_mp4, write_png
 
 #: ITU-R 601-2 luma weights (Pillow's ``convert("L")``), for greyscale clips.
 LUMA = (0.299, 0.587, 0.114)

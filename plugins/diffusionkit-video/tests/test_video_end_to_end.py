@@ -63,7 +63,7 @@ def test_roundtrip_command_on_a_video(tmp_path):
     frames = np.zeros((10, 20, 20, 3), dtype=np.uint8)
     for i in range(10):
         frames[i, :, 2 * i:2 * i + 4] = 255
-    from diffusionkit_video.video_io import write_mp4
+    from diffusionkit_video.video_write import write_mp4
 
     source = write_mp4(frames, tmp_path / "bar.mp4", 8)
     metrics = run_command("roundtrip", ["modality=video", "modality.channels=1", "modality.size=16",

@@ -9,17 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from diffusionkit_video.video_io import (
-    cut_clips,
-    fit_frames,
-    frame_strip,
-    gif_delays_ms,
-    read_frames,
-    read_still,
-    tile,
-    write_gif,
-    write_mp4,
-)
+from diffusionkit_video.video_frames import cut_clips, fit_frames, frame_strip, tile
+from diffusionkit_video.video_read import read_frames, read_still
+from diffusionkit_video.video_write import gif_delays_ms, write_gif, write_mp4
 from PIL import Image, ImageSequence
 
 from diffusionkit.modality import MediaError

@@ -10,7 +10,7 @@ import pytest
 import torch
 from diffusionkit_video.datasets import SpritesDataset
 from diffusionkit_video.modality import VideoModality, to_frames, to_model
-from diffusionkit_video.video_io import write_mp4
+from diffusionkit_video.video_write import write_mp4
 from PIL import Image
 
 from diffusionkit.modality import MediaError, Rendered
