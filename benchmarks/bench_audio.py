@@ -35,56 +35,12 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table  # noqa: E402
+from diffusionkit_audio.material import FILE_RATE, KINDS, real_world_like  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "plugins/diffusionkit-audio/diffusionkit_audio/examples"
-FILE_RATE = 44100
-KINDS = ("drum", "melody", "mix", "pink")
-
-
-# --- material -------------------------------------------------------------------------------
-
-
-def _stereo(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    delay = int(0.0005 * FILE_RATE)
-    right = np.concatenate([np.zeros(delay), mono[: len(mono) - delay]]) * rng.uniform(0.8, 1.0)
-    return np.stack([mono, right])
-
-
-def _reverb(wave: np.ndarray, rng: np.random.Generator, seconds: float = 0.6, rt60: float = 0.5,
-            wet: float = 0.3) -> np.ndarray:
-    t = np.arange(int(seconds * FILE_RATE)) / FILE_RATE
-    out = []
-    for channel in wave:
-        ir = rng.standard_normal(t.size) * np.exp(-6.91 * t / rt60)
-        ir[0] = 0.0
-        out.append(channel + wet * fftconvolve(channel, ir / np.sqrt(np.square(ir).sum()))[: channel.size])
-    return np.stack(out)
-
-
-def real_world_like(kind: str, seconds: float = 1.5, seed: int = 0) -> np.ndarray:
-    """44.1 kHz stereo ``[2, samples]``, peak 0.9 (the same material as the modality tests)."""
-    from diffusionkit_audio.synth_drums import synth_drum
-    from diffusionkit_audio.synth_melodies import random_phrase, render_phrase
-
-    rng = np.random.default_rng(seed)
-    n = int(seconds * FILE_RATE)
-    drum = _stereo(synth_drum("snare", rng, FILE_RATE, n), rng)
-    melody = _stereo(render_phrase(random_phrase(rng, seconds), "saw", rng, FILE_RATE, n), rng)
-    if kind == "drum":
-        wave = drum
-    elif kind == "melody":
-        wave = melody
-    elif kind == "mix":
-        wave = _reverb(0.6 * _stereo(synth_drum("kick", rng, FILE_RATE, n), rng) + 0.5 * melody + 0.3 * drum, rng)
-        wave = wave + 10 ** (-45 / 20) * rng.standard_normal(wave.shape)
-    else:
-        freqs = np.maximum(np.fft.rfftfreq(n, 1.0 / FILE_RATE), 20.0)
-        wave = np.stack([np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(freqs), n) for _ in range(2)])
-    return (0.9 * wave / np.abs(wave).max()).astype(np.float32)
 
 
 # --- timing ---------------------------------------------------------------------------------

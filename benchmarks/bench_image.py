@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import multiprocessing as mp
-import resource
 import sys
 import time
 from pathlib import Path
-from queue import Empty
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import build_image_run, print_table  # noqa: E402
+from common import build_image_run, measure_in_fresh_process, print_table  # noqa: E402
 
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def train_lightning(args: argparse.Namespace) -> float:
@@ -84,29 +78,6 @@ def sample(args: argparse.Namespace, sampler: str) -> float:
     return (time.perf_counter() - start) / args.n
 
 
-def _child(queue: mp.Queue, fn_name: str, args: argparse.Namespace, extra: tuple) -> None:
-    torch.manual_seed(0)
-    value = globals()[fn_name](args, *extra)
-    queue.put((value, _peak_rss_mib()))
-
-
-def measure(fn_name: str, args: argparse.Namespace, *extra) -> tuple[float, float]:
-    """Run one measurement in a fresh process; return (value, peak RSS in MiB)."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=_child, args=(queue, fn_name, args, extra))
-    process.start()
-    while True:
-        try:
-            value = queue.get(timeout=5)
-            break
-        except Empty:
-            if not process.is_alive():
-                raise SystemExit(f"benchmark '{fn_name}' failed (exit code {process.exitcode}); see above")
-    process.join()
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="timed training steps")
@@ -118,13 +89,13 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    lightning_rate, lightning_mem = measure("train_lightning", args)
-    plain_rate, plain_mem = measure("train_plain", args)
+    lightning_rate, lightning_mem = measure_in_fresh_process(train_lightning, args)
+    plain_rate, plain_mem = measure_in_fresh_process(train_plain, args)
     rows.append(("train, Lightning", f"{lightning_rate:.1f} samples/s", f"{lightning_mem:.0f}"))
     rows.append(("train, plain PyTorch loop", f"{plain_rate:.1f} samples/s", f"{plain_mem:.0f}"))
     rows.append(("Lightning / plain", f"{lightning_rate / plain_rate:.2f}", ""))
     for sampler in args.samplers:
-        seconds, mem = measure("sample", args, sampler)
+        seconds, mem = measure_in_fresh_process(sample, args, sampler)
         rows.append((f"sample, {sampler} (20 steps, CFG)", f"{seconds * 1000:.0f} ms/sample", f"{mem:.0f}"))
     print(f"default image model, 32x32, batch {args.batch}, torch threads {torch.get_num_threads()}, "
           f"overrides: {' '.join(args.extra) or '-'}")

@@ -19,24 +19,18 @@ Timings depend on the thread count (``OMP_NUM_THREADS``) and on what else the ma
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
 import statistics
 import sys
 import time
 from pathlib import Path
-from queue import Empty
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import measure_in_fresh_process, print_table  # noqa: E402
 
 VARIANTS = {"full 3-D": False, "factorised (2+1)-D": True}
 
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build(args: argparse.Namespace, factorized: bool) -> torch.nn.Module:
@@ -88,29 +82,6 @@ def forward_ms(args: argparse.Namespace, factorized: bool) -> tuple[float, int]:
     return _timed(forward, args.warmup, args.steps), sum(p.numel() for p in net.parameters())
 
 
-def _child(queue: mp.Queue, fn_name: str, args: argparse.Namespace, factorized: bool) -> None:
-    torch.manual_seed(0)
-    value = globals()[fn_name](args, factorized)
-    queue.put((value, _peak_rss_mib()))
-
-
-def measure(fn_name: str, args: argparse.Namespace, factorized: bool) -> tuple[tuple[float, int], float]:
-    """Run one measurement in a fresh process; return (value, peak RSS in MiB)."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=_child, args=(queue, fn_name, args, factorized))
-    process.start()
-    while True:
-        try:
-            value = queue.get(timeout=5)
-            break
-        except Empty:
-            if not process.is_alive():
-                raise SystemExit(f"benchmark '{fn_name}' failed (exit code {process.exitcode}); see above")
-    process.join()
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", type=int, nargs=5, default=[8, 1, 16, 32, 32], metavar=("B", "C", "T", "H", "W"))
@@ -131,8 +102,8 @@ def main() -> None:
 
     rows, results = [], {}
     for name, factorized in VARIANTS.items():
-        (train_ms, params), train_mem = measure("train_step_ms", args, factorized)
-        (fwd_ms, _), fwd_mem = measure("forward_ms", args, factorized)
+        (train_ms, params), train_mem = measure_in_fresh_process(train_step_ms, args, factorized)
+        (fwd_ms, _), fwd_mem = measure_in_fresh_process(forward_ms, args, factorized)
         results[name] = (params, train_ms, fwd_ms, train_mem, fwd_mem)
         rows.append((name, f"{params / 1e6:.2f} M", f"{train_ms:.0f}", f"{fwd_ms:.0f}",
                      f"{train_mem:.0f}", f"{fwd_mem:.0f}"))

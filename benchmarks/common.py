@@ -1,8 +1,14 @@
-"""Shared helpers for the benchmark scripts: building a run from the real configs, tables."""
+"""Shared helpers for the benchmark scripts: building a run from the real configs, one
+measurement per fresh process (so peak memory is its own), tables."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import multiprocessing as mp
+import resource
+from queue import Empty
+from typing import Any, Callable, Sequence
+
+import torch
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -32,3 +38,29 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print(line(row))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(queue: mp.Queue, fn: Callable[..., Any], args: tuple) -> None:
+    torch.manual_seed(0)
+    queue.put((fn(*args), peak_rss_mib()))
+
+
+def measure_in_fresh_process(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``fn(*args)`` in a spawned process (``fn`` at module level); return (its value, peak RSS MiB)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue, fn, args))
+    process.start()
+    while True:
+        try:
+            value = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise SystemExit(f"benchmark '{fn.__name__}' failed (exit code {process.exitcode}); see above")
+    process.join()
+    return value

@@ -10,41 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
-from diffusionkit.apps.common import (
-    edit_labels,
-    open_model,
-    output_dir,
-    repeat,
-    report_written,
-    require_values,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
-from diffusionkit.apps.edits import edit_axis, end_steps_mask
+from diffusionkit.apps.common import repeat, sample_in_batches
+from diffusionkit.apps.edits import edit_axis, end_steps_mask, run_edit
 
 
 def run(cfg: DictConfig) -> Path:
-    require_values(cfg)
-    model, concat = open_model(cfg, cfg.n)
-    modality = model.modality
-    keep_last = 1 if cfg.last else 0
-    mask = end_steps_mask(modality, int(cfg.keep), keep_last)
-    known = modality.load(cfg.input)
-    if cfg.last:
-        axis = edit_axis(modality)
-        final = modality.load(cfg.last)
-        known.narrow(axis, known.shape[axis] - 1, 1).copy_(final.narrow(axis, final.shape[axis] - 1, 1))
-    labels = edit_labels(cfg.n, cfg.label, model.classes)
-    out = output_dir("animate", cfg.out)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    samples = sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                                known=repeat(known, cfg.n), mask=mask, **concat)
-    written = model.modality.save(known, out / "source")
-    written += save_items(model, samples, labels, out, names=[f"animated_{i:03d}" for i in range(cfg.n)])
-    write_recipe(out, cfg, model)
-    report_written(out, written)
-    return out
+    def animate(model, source, labels, generator, concat):
+        mask = end_steps_mask(model.modality, int(cfg.keep), 1 if cfg.last else 0)
+        if cfg.last:  # the written source shows both kept ends
+            axis = edit_axis(model.modality)
+            final = model.modality.load(cfg.last)
+            source.narrow(axis, source.shape[axis] - 1, 1).copy_(final.narrow(axis, final.shape[axis] - 1, 1))
+        return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
+                                 known=repeat(source, cfg.n), mask=mask, **concat)
+
+    return run_edit(cfg, "animate", "animated", animate)

@@ -22,13 +22,19 @@ def require_values(cfg: DictConfig) -> None:
         raise UsageError(f"missing value: give {' '.join(f'{k}=...' for k in missing)}")
 
 
-def output_dir(command: str, out: str | None) -> Path:
-    """A fresh folder for a command's outputs; an existing non-empty ``out=`` is refused so
-    nothing earlier is overwritten."""
+def check_output(out: str | None) -> None:
+    """Refuse an existing non-empty ``out=`` (so nothing earlier is overwritten), before any work."""
     if out:
         path = Path(out).expanduser()
         if path.exists() and any(path.iterdir()):
             raise UsageError(f"output folder '{path}' is not empty; choose a new out= (nothing was overwritten)")
+
+
+def output_dir(command: str, out: str | None) -> Path:
+    """A fresh folder for a command's outputs (see :func:`check_output`)."""
+    check_output(out)
+    if out:
+        path = Path(out).expanduser()
     else:
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         path = Path("outputs") / command / stamp
@@ -134,8 +140,11 @@ def repeat(item: Tensor, n: int) -> Tensor:
     return item.unsqueeze(0).expand(n, *item.shape)
 
 
-def report_written(out: Path, written: list[Path]) -> None:
-    print(f"wrote {len(written)} files to {out}")
+def finish(out: Path, cfg: DictConfig, model: LoadedModel, written: list[Path]) -> Path:
+    """Write the recipe beside a command's files and say where they are."""
+    write_recipe(out, cfg, model)
+    print(f"wrote {len(written) + 1} files to {out}")
+    return out
 
 
 def write_recipe(out: Path, cfg: DictConfig, model: LoadedModel, **extra: Any) -> Path:

@@ -7,17 +7,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, open_dict
 
-from diffusionkit.apps.common import (
-    open_model,
-    output_dir,
-    repeat,
-    report_written,
-    require_values,
-    resolve_label,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
+from diffusionkit.apps.common import repeat, resolve_label, sample_in_batches
+from diffusionkit.apps.edits import run_edit
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 
@@ -49,22 +40,19 @@ def convert(model: LoadedModel, sources: torch.Tensor, target: int, cfg: DictCon
 
 
 def run(cfg: DictConfig) -> Path:
-    require_values(cfg)
     if cfg.method not in METHODS:
         raise UsageError(f"unknown method '{cfg.method}'; choose method= one of: {', '.join(METHODS)}")
     n = 1 if cfg.method == "invert" else cfg.n
-    model, concat = open_model(cfg, n)
-    target = resolve_label(cfg.target, model.classes)
-    source = model.modality.load(cfg.input)
-    out = output_dir("convert", cfg.out)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    samples = convert(model, repeat(source, n), target, cfg, generator, **concat)
-    name = model.classes[target]
-    written = model.modality.save(source, out / "source")
-    written += save_items(model, samples, None, out, names=[f"{name}_{i:03d}" for i in range(n)])
-    write_recipe(out, cfg, model)
+
+    def conversion(model, source, labels, generator, concat):
+        target = resolve_label(cfg.target, model.classes)
+        return convert(model, repeat(source, n), target, cfg, generator, **{k: v[:n] for k, v in concat.items()})
+
+    def target_name(model: LoadedModel) -> str:
+        return model.classes[resolve_label(cfg.target, model.classes)]
+
+    out = run_edit(cfg, "convert", target_name, conversion)
     if n < cfg.n:
         print(f"method=invert is deterministic (DDIM): one conversion written (n={cfg.n} asked); "
               f"method=sdedit gives several")
-    report_written(out, written)
     return out

@@ -1,12 +1,42 @@
-"""Pieces shared by the commands that edit an input: region masks, time-axis joins, slerp."""
+"""Pieces shared by the commands that edit an input: the command shape, region masks,
+time-axis windows, slerp."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 import torch
+from omegaconf import DictConfig
 from torch import Tensor
 
+from diffusionkit.apps.common import (check_output, edit_labels, finish, open_model, output_dir, require_values,
+                                      save_items)
+from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
+
+#: ``edit(model, source, labels, generator, concat) -> items``: the part each command adds.
+Edit = Callable[[LoadedModel, Tensor, "Tensor | None", torch.Generator, dict[str, Tensor]], Tensor]
+
+
+def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel], str], edit: Edit) -> Path:
+    """What every command that edits ``cfg.input`` does: open the model (with the named
+    inputs), read the input, let ``edit`` make the items (it checks its own options first),
+    then write ``source`` + ``<prefix>_000``... + the grid + ``recipe.yaml`` (``prefix`` may be a
+    function of the model, e.g. the target class name). The output folder
+    is made only once the items exist, so a refused option leaves nothing behind."""
+    require_values(cfg)
+    check_output(cfg.out)
+    model, concat = open_model(cfg, cfg.n)
+    source = model.modality.load(cfg.input)
+    labels = edit_labels(cfg.n, cfg.label, model.classes)
+    items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), concat)
+    out = output_dir(command, cfg.out)
+    written = model.modality.save(source, out / "source")
+    name = prefix(model) if callable(prefix) else prefix
+    written += save_items(model, items, None, out, names=[f"{name}_{i:03d}" for i in range(len(items))])
+    return finish(out, cfg, model, written)
 
 
 def edit_axis(modality: Modality) -> int:

@@ -7,7 +7,6 @@ real items, and the step-to-step change of generated items is compared with real
 
 from __future__ import annotations
 
-import torch
 from omegaconf import DictConfig
 from torch import Tensor
 

@@ -7,18 +7,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from diffusionkit.apps.common import (
-    edit_labels,
-    open_model,
-    output_dir,
-    repeat,
-    report_written,
-    require_values,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
-from diffusionkit.apps.edits import check_context, continuation_window, edit_axis
+from diffusionkit.apps.common import repeat, sample_in_batches
+from diffusionkit.apps.edits import check_context, continuation_window, edit_axis, run_edit
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 
@@ -40,18 +30,11 @@ def extend(model: LoadedModel, source: torch.Tensor, cfg: DictConfig, labels: to
 
 
 def run(cfg: DictConfig) -> Path:
-    require_values(cfg)
     if int(cfg.times) < 1:
         raise UsageError(f"times must be at least 1, got {cfg.times}")
     check_context(float(cfg.context))
-    model, concat = open_model(cfg, cfg.n)
-    source = model.modality.load(cfg.input)
-    labels = edit_labels(cfg.n, cfg.label, model.classes)
-    out = output_dir("extend", cfg.out)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    samples = extend(model, source, cfg, labels, generator, **concat)
-    written = model.modality.save(source, out / "source")
-    written += save_items(model, samples, labels, out, names=[f"extended_{i:03d}" for i in range(cfg.n)])
-    write_recipe(out, cfg, model)
-    report_written(out, written)
-    return out
+
+    def continuation(model, source, labels, generator, concat):
+        return extend(model, source, cfg, labels, generator, **concat)
+
+    return run_edit(cfg, "extend", "extended", continuation)

@@ -7,15 +7,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from diffusionkit.apps.common import (
-    labels_for,
-    open_model,
-    output_dir,
-    require_values,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
+from diffusionkit.apps.common import (finish, labels_for, open_model, output_dir, require_values, sample_in_batches,
+                                      save_items)
 
 
 def run(cfg: DictConfig) -> Path:
@@ -25,7 +18,4 @@ def run(cfg: DictConfig) -> Path:
     out = output_dir("generate", cfg.out)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     samples = sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator, **concat)
-    written = save_items(model, samples, labels, out)
-    write_recipe(out, cfg, model)
-    print(f"wrote {len(written)} files to {out}")
-    return out
+    return finish(out, cfg, model, save_items(model, samples, labels, out))

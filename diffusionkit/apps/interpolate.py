@@ -7,16 +7,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from diffusionkit.apps.common import (
-    edit_labels,
-    open_model,
-    output_dir,
-    report_written,
-    require_values,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
+from diffusionkit.apps.common import (edit_labels, finish, open_model, output_dir, require_values, sample_in_batches,
+                                      save_items)
 from diffusionkit.apps.convert import inversion_settings
 from diffusionkit.apps.edits import slerp
 from diffusionkit.errors import UsageError
@@ -42,6 +34,4 @@ def run(cfg: DictConfig) -> Path:
                                 strength=strength, **concat)
     written = model.modality.save(ends[0], out / "a") + model.modality.save(ends[1], out / "b")
     written += save_items(model, samples, labels, out, names=[f"{i:03d}_t{t:.2f}" for i, t in enumerate(weights)])
-    write_recipe(out, cfg, model)
-    report_written(out, written)
-    return out
+    return finish(out, cfg, model, written)

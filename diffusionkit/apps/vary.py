@@ -4,33 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
-from diffusionkit.apps.common import (
-    edit_labels,
-    open_model,
-    output_dir,
-    repeat,
-    report_written,
-    require_values,
-    sample_in_batches,
-    save_items,
-    write_recipe,
-)
+from diffusionkit.apps.common import repeat, sample_in_batches
+from diffusionkit.apps.edits import run_edit
 
 
 def run(cfg: DictConfig) -> Path:
-    require_values(cfg)
-    model, concat = open_model(cfg, cfg.n)
-    source = model.modality.load(cfg.input)
-    labels = edit_labels(cfg.n, cfg.label, model.classes)
-    out = output_dir("vary", cfg.out)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    samples = sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                                init=repeat(source, cfg.n), strength=float(cfg.strength), **concat)
-    written = model.modality.save(source, out / "source")
-    written += save_items(model, samples, labels, out, names=[f"variation_{i:03d}" for i in range(cfg.n)])
-    write_recipe(out, cfg, model)
-    report_written(out, written)
-    return out
+    def vary(model, source, labels, generator, concat):
+        return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
+                                 init=repeat(source, cfg.n), strength=float(cfg.strength), **concat)
+
+    return run_edit(cfg, "vary", "variation", vary)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import lightning.pytorch as pl
 import torch
@@ -12,27 +12,34 @@ from diffusionkit.modality import Modality, Rendered
 from diffusionkit.training.video_summary import add_video_summary
 
 
-def _summary_writer_args(rendered: Rendered) -> tuple[Any, dict[str, Any]]:
-    """The data and keyword arguments of ``SummaryWriter.add_<kind>`` for a rendered medium."""
-    return {
-        "image": (rendered.data, {"dataformats": "HWC"}),
-        "audio": (torch.as_tensor(rendered.data)[None], {"sample_rate": rendered.rate}),
-    }[rendered.kind]
+def _add_image(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
+    writer.add_image(tag, rendered.data, step, dataformats="HWC")
+
+
+def _add_audio(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
+    writer.add_audio(tag, torch.as_tensor(rendered.data)[None], step, sample_rate=rendered.rate)
+
+
+def _add_video(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
+    # SummaryWriter.add_video needs moviepy; the same GIF summary is written without it.
+    add_video_summary(writer, tag, rendered.data, step, rendered.rate)
+
+
+#: medium kind -> (the SummaryWriter method it needs, the function that logs it).
+_MEDIA_WRITERS: dict[str, tuple[str, Callable[[Any, str, Rendered, int], None]]] = {
+    "image": ("add_image", _add_image),
+    "audio": ("add_audio", _add_audio),
+    "video": ("_get_file_writer", _add_video),
+}
 
 
 def log_rendered(logger: Any, tag: str, rendered: Rendered, step: int) -> None:
-    """Send a rendered medium to a logger whose experiment has SummaryWriter's ``add_<kind>``
-    methods (TensorBoard); loggers that cannot show it (CSV) are skipped."""
+    """Send a rendered medium to a logger whose experiment is a TensorBoard ``SummaryWriter``
+    (or has its ``add_<kind>`` methods); loggers that cannot show it (CSV) are skipped."""
     experiment = getattr(logger, "experiment", None)
-    add = getattr(experiment, f"add_{rendered.kind}", None)
-    if add is None:
-        return
-    if rendered.kind == "video":  # SummaryWriter.add_video needs moviepy: write the GIF summary ourselves
-        if hasattr(experiment, "_get_file_writer"):
-            add_video_summary(experiment, tag, rendered.data, step, rendered.rate)
-        return
-    data, options = _summary_writer_args(rendered)
-    add(tag, data, step, **options)
+    needs, write = _MEDIA_WRITERS[rendered.kind]
+    if hasattr(experiment, needs):
+        write(experiment, tag, rendered, step)
 
 
 def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: str, folder: Path) -> None:
