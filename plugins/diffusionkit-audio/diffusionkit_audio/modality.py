@@ -14,8 +14,9 @@ from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .audio_io import AUDIO_EXTENSIONS, file_sample_rate, load_clip, resample, write_wav
 from .codecs import build_codec, snr_db
-from .midi import transcribe, write_midi
+from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
+from .transcription import transcribe
 
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
