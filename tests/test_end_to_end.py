@@ -71,6 +71,18 @@ def test_resume_continues_the_step_count(digits_run, tmp_path):
     assert (tmp_path / "resume_run" / "model.safetensors").is_file()
 
 
+def test_resume_from_a_loose_checkpoint_writes_to_out_or_beside_it(digits_run, tmp_path):
+    run, _ = digits_run
+    loose = tmp_path / "saved" / "step30.ckpt"
+    loose.parent.mkdir()
+    loose.write_bytes((run / "checkpoints" / "last.ckpt").read_bytes())
+    run_command("train", ["modality=image", "data=digits", *TINY, "trainer.max_steps=32", f"resume={loose}",
+                          f"out={tmp_path / 'continued'}"])
+    assert (tmp_path / "continued" / "model.safetensors").is_file()
+    run_command("train", ["modality=image", "data=digits", *TINY, "trainer.max_steps=32", f"resume={loose}"])
+    assert (tmp_path / "saved" / "model.safetensors").is_file()
+
+
 def test_existing_outputs_are_never_overwritten(digits_run, capsys):
     run, bundle = digits_run
     before = bundle.read_bytes()

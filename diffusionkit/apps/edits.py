@@ -20,6 +20,16 @@ from diffusionkit.modality import Modality
 Edit = Callable[[LoadedModel, Tensor, "Tensor | None", torch.Generator, dict[str, Tensor]], Tensor]
 
 
+def source_labels(model: LoadedModel, source: Tensor, label: object, n: int) -> Tensor | None:
+    """Labels for ``n`` edits of ``source``: ``label=auto`` is the class the model itself
+    recognises in the source (:meth:`DiffusionModule.infer_labels`), so variations keep it;
+    a class name or index is that class; None leaves the edits unconditioned."""
+    if label == "auto":
+        inferred = model.module.infer_labels(source.unsqueeze(0))
+        return None if inferred is None else inferred.expand(n).clone()
+    return edit_labels(n, label, model.classes)
+
+
 def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel], str], edit: Edit) -> Path:
     """What every command that edits ``cfg.input`` does: open the model (with the named
     inputs), read the input, let ``edit`` make the items (it checks its own options first),
@@ -30,7 +40,7 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     check_output(cfg.out)
     model, concat = open_model(cfg, cfg.n)
     source = model.modality.load(cfg.input)
-    labels = edit_labels(cfg.n, cfg.label, model.classes)
+    labels = source_labels(model, source, cfg.label, cfg.n)
     items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), concat)
     out = output_dir(command, cfg.out)
     written = model.modality.save(source, out / "source")

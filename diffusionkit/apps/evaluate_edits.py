@@ -31,11 +31,16 @@ def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: to
     sources = torch.cat([pick_sources(judge, c, cfg.vary.sources_per_class) for c in range(len(model.classes))])
     source_labels = predict(judge.model, sources)
     real_spread = mean_pairwise_distance(features(judge.model, judge.heldout_x))
+    # as the vary command: label=auto conditions on the class the model recognises in the source
+    conditioning = model.module.infer_labels(sources) if cfg.vary.label == "auto" else None
     n = int(cfg.vary.n)
+    settings = cfg.copy()
+    settings.guidance = cfg.vary.guidance
     rows = []
     for strength in cfg.vary.strengths:
         init = sources.repeat_interleave(n, dim=0)
-        variations = sample_in_batches(model, len(init), None, cfg, cfg.batch_size, generator,
+        labels = None if conditioning is None else conditioning.repeat_interleave(n)
+        variations = sample_in_batches(model, len(init), labels, settings, cfg.batch_size, generator,
                                        init=init, strength=float(strength))
         kept = predict(judge.model, variations) == source_labels.repeat_interleave(n)
         spread = [mean_pairwise_distance(f) for f in features(judge.model, variations).split(n)]

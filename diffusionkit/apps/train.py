@@ -44,7 +44,16 @@ def run(cfg: DictConfig) -> Path:
 
 
 def _run_dir(cfg: DictConfig) -> Path:
-    return output_dir("train", cfg.out) if not cfg.resume else Path(cfg.resume).expanduser().parent.parent
+    """A new run folder; when resuming, ``out=`` if given, else the run the checkpoint belongs to
+    (``<run>/checkpoints/x.ckpt``), else the checkpoint's own folder."""
+    if not cfg.resume:
+        return output_dir("train", cfg.out)
+    if cfg.out:
+        path = Path(cfg.out).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    checkpoint = Path(cfg.resume).expanduser().resolve()
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def _datamodule(cfg: DictConfig, dataset) -> ModalityDataModule:

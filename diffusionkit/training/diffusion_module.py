@@ -235,6 +235,31 @@ class DiffusionModule(pl.LightningModule):
         return self.to_data_space(z)
 
     @torch.no_grad()
+    def infer_labels(self, x0: Tensor, levels: int = 6, seed: int = 0, use_ema: bool = True) -> Tensor | None:
+        """The class of each data item ``[n, *data_shape]`` by the diffusion classifier of Li et al.
+        2023 ("Your Diffusion Model is Secretly a Zero-Shot Classifier"): the label under which the
+        denoiser predicts the added noise best, summed over ``levels`` noise levels with the same
+        noise for every class. An unconditional model returns None."""
+        if not self.num_classes:
+            return None
+        chunk = max(1, 64 // self.num_classes)  # every item is run under every class at once
+        if len(x0) > chunk:
+            return torch.cat([self.infer_labels(part, levels, seed, use_ema) for part in x0.split(chunk)])
+        z0 = self.to_diffusion_space(x0.to(self.device))
+        sigmas = sigmas_for_steps(self.schedule, levels + 1, "linspace")[1:-1].to(self.device)
+        noise = samplers.randn_like(torch.empty(len(sigmas), *z0.shape, device=self.device),
+                                    torch.Generator(device=self.device).manual_seed(seed))
+        denoiser = self.denoiser(use_ema)
+        n, classes = len(z0), self.num_classes
+        labels = torch.arange(classes, device=self.device).repeat_interleave(n)  # every item under every class
+        errors = torch.zeros(classes * n, device=self.device)
+        for sigma, eps in zip(sigmas, noise):
+            x = (z0 + sigma * eps).repeat(classes, *[1] * (z0.ndim - 1))
+            eps_hat = (x - denoiser(x, sigma.expand(len(x)), labels=labels)) / sigma
+            errors += (eps_hat - eps.repeat(classes, *[1] * (z0.ndim - 1))).square().flatten(1).mean(1)
+        return errors.view(classes, n).argmin(0).cpu()
+
+    @torch.no_grad()
     def invert(
         self,
         x0: Tensor,
