@@ -13,7 +13,8 @@ Prints two markdown tables:
     :meth:`AudioModality._log_spectral_distance`), encode and decode time per clip (median of
     ``--runs`` after a warm-up call) and the model-space size.
 (b) vary: ``diffusionkit vary`` of the bundled example kick as the command does it: 8 variations,
-    20 DPM-Solver++ (dpmpp_2m) steps with the command's spacing, strength 0.3, no label, decoding
+    20 DPM-Solver++ (dpmpp_2m) steps with the command's spacing, strength 0.3, label=auto (the
+    class the model recognises in the kick, inferred once per run and timed with it), decoding
     to waveforms included; one warm-up, then the median of ``--repeats`` runs, in seconds per
     variation. For reference, 8 new clips at strength 1.0 (``diffusionkit generate``: every class
     in turn, guidance 2.0, the same sampler and steps).
@@ -86,6 +87,7 @@ def codec_rows(runs: int, folder: Path) -> list[tuple]:
 
 def vary_rows(ckpt: str, repeats: int, n: int = 8, steps: int = 20) -> tuple[list[tuple], str]:
     from diffusionkit.apps.common import labels_for, repeat, sample_in_batches
+    from diffusionkit.apps.edits import source_labels
     from diffusionkit.bundle import load_model
     from diffusionkit.config import compose_config
 
@@ -97,7 +99,8 @@ def vary_rows(ckpt: str, repeats: int, n: int = 8, steps: int = 20) -> tuple[lis
 
     def vary() -> np.ndarray:
         generator = torch.Generator().manual_seed(0)
-        samples = sample_in_batches(model, n, None, vary_cfg, vary_cfg.batch_size, generator,
+        labels = source_labels(model, source, vary_cfg.label, n)  # label=auto: the class the model hears
+        samples = sample_in_batches(model, n, labels, vary_cfg, vary_cfg.batch_size, generator,
                                     init=repeat(source, n), strength=float(vary_cfg.strength))
         return model.modality.decode(samples)
 
@@ -110,7 +113,8 @@ def vary_rows(ckpt: str, repeats: int, n: int = 8, steps: int = 20) -> tuple[lis
 
     spacing = vary_cfg.sampler.spacing
     rows = [
-        (f"vary, strength {vary_cfg.strength}, guidance off", f"{median_seconds(vary, repeats) / n:.3f}"),
+        (f"vary, strength {vary_cfg.strength}, label={vary_cfg.label} (class inference included), guidance "
+         f"{vary_cfg.guidance}", f"{median_seconds(vary, repeats) / n:.3f}"),
         (f"generate, strength 1.0, guidance {generate_cfg.guidance}", f"{median_seconds(generate, repeats) / n:.3f}"),
     ]
     params = sum(p.numel() for p in model.module.net.parameters())
