@@ -1,10 +1,7 @@
 """Settings for every test session (the core's tests and the plugins')."""
 
-import os
-
 import torch
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `pytest -n 2` on 2 cores: one thread per worker. Two workers with two threads each
-    # oversubscribe the cores, which makes small tensor ops 10-100x slower.
-    torch.set_num_threads(1)
+# One intra-op thread: the tests' tensors are small, and `pytest -n 2` on 2 cores (or any busy
+# machine) makes two threads per process wait on each other, 5-100x slower for small ops.
+torch.set_num_threads(1)

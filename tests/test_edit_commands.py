@@ -33,16 +33,6 @@ TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=1
 W = 32  # the model's image width (and height)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a small machine busy with other work, two threads contending
-    for two cores make each tiny forward pass many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """An untrained tiny grey 32x32 image model as a bundle, and two input PNGs. Its all-zero

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 import yaml
 from diffusionkit_audio.modality import GRID_GAP_SECONDS
 from diffusionkit_audio.synth_drums import DRUM_CLASSES, synth_drum
@@ -31,16 +30,6 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "diffusionkit_audio" / "example
 KICK, SNARE = EXAMPLES / "kick.wav", EXAMPLES / "snare.wav"
 #: 16 kHz, 1 s mel clips: [1, 64, 64], 63 hops of 256 samples
 RATE, NUM_SAMPLES, FRAMES, HOP = 16000, 16128, 64, 256
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a machine busy with other work, torch's threads wait on each other: one thread makes
-    this module ~5x faster there and costs little on tensors this small."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -27,16 +27,6 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "diffusionkit_audio" / "example
 KICK, SNARE = EXAMPLES / "kick.wav", EXAMPLES / "snare.wav"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small tensors gain nothing from threads, and on a machine busy with other work the
-    threads wait on each other (this module takes 60 s instead of 10 s on 2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def material(tmp_path_factory) -> dict[str, Path]:
     """The four kinds as 24-bit 44.1 kHz stereo WAV files."""

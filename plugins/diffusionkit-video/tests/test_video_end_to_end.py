@@ -6,7 +6,6 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from diffusionkit.cli import run_command
@@ -17,14 +16,6 @@ TINY = ["net=unet_factorized", "net.model_channels=16", "net.num_res_blocks=1", 
         "net.channel_mult=[1,2]", "modality.frames=8", "modality.size=16", "data.dataset.per_class=4",
         "data.batch_size=8", "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
         "checkpoint.every_n_train_steps=2", "samples.every_n_steps=2", "samples.n=2", "samples.steps=2"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
