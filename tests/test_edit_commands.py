@@ -98,6 +98,7 @@ def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
     assert recipe["seed"] == 1 and recipe["command"]["strength"] == 0.5 and recipe["command"]["n"] == 3
     assert recipe["checkpoint"]["sha256"] == file_sha256(model.bundle)
     assert recipe["classes"] == CLASSES
+    assert recipe["command"]["label"] == "auto" and recipe["label_inferred"] in CLASSES
 
     again = run("vary", model, tmp_path / "v2", f"input={model.a}", "n=3", "strength=0.5", "steps=3", "seed=1")
     other = run("vary", model, tmp_path / "v3", f"input={model.a}", "n=3", "strength=0.5", "steps=3", "seed=2")
@@ -105,6 +106,20 @@ def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
         name = f"variation_{i:03d}.png"
         assert np.array_equal(png(again / name), variations[i]), "same seed, same variations"
         assert np.abs(png(other / name) - variations[i]).mean() > 2, "another seed, other variations"
+
+
+def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_path, monkeypatch):
+    from diffusionkit.training.diffusion_module import DiffusionModule
+
+    monkeypatch.setattr(DiffusionModule, "infer_labels", lambda self, x0: torch.tensor([7]))
+    auto = run("vary", model, tmp_path / "auto", f"input={model.a}", "n=2", "strength=0.5", "steps=3")
+    named = run("vary", model, tmp_path / "named", f"input={model.a}", "n=2", "strength=0.5", "steps=3",
+                "label=seven")
+    other = run("vary", model, tmp_path / "other", f"input={model.a}", "n=2", "strength=0.5", "steps=3",
+                "label=two")
+    assert yaml.safe_load((auto / "recipe.yaml").read_text())["label_inferred"] == "seven"
+    assert np.array_equal(png(auto / "variation_000.png"), png(named / "variation_000.png"))
+    assert not np.array_equal(png(auto / "variation_000.png"), png(other / "variation_000.png"))
 
 
 def test_vary_strength_zero_reproduces_the_input_and_change_grows_with_strength(model, tmp_path):

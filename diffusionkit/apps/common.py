@@ -140,9 +140,9 @@ def repeat(item: Tensor, n: int) -> Tensor:
     return item.unsqueeze(0).expand(n, *item.shape)
 
 
-def finish(out: Path, cfg: DictConfig, model: LoadedModel, written: list[Path]) -> Path:
-    """Write the recipe beside a command's files and say where they are."""
-    write_recipe(out, cfg, model)
+def finish(out: Path, cfg: DictConfig, model: LoadedModel, written: list[Path], **extra: Any) -> Path:
+    """Write the recipe (with ``extra`` entries) beside a command's files and say where they are."""
+    write_recipe(out, cfg, model, **extra)
     print(f"wrote {len(written) + 1} files to {out}")
     return out
 

@@ -46,7 +46,11 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     written = model.modality.save(source, out / "source")
     name = prefix(model) if callable(prefix) else prefix
     written += save_items(model, items, None, out, names=[f"{name}_{i:03d}" for i in range(len(items))])
-    return finish(out, cfg, model, written)
+    extra = {}
+    if cfg.label == "auto" and labels is not None:
+        extra["label_inferred"] = model.classes[int(labels[0])]
+        print(f"the model hears the input as '{extra['label_inferred']}' (label=auto; pass label=NAME to choose)")
+    return finish(out, cfg, model, written, **extra)
 
 
 def edit_axis(modality: Modality) -> int:
