@@ -2,7 +2,7 @@
 
     python benchmarks/bench_spacetime.py [--shape 8 1 16 32 32] [--steps 10] [--warmup 2] [--bf16]
         [--model-channels 32] [--channel-mult 1 2 2] [--num-res-blocks 1] [--attention-levels 2]
-        [--no-temporal-downsample]
+        [--no-temporal-downsample] [--patch-size 1 2 2]
 
 Input ``[B, C, T, H, W]`` (rank 3, first spatial axis = time). For each variant, prints a
 markdown table row with:
@@ -39,7 +39,7 @@ def build(args: argparse.Namespace, factorized: bool) -> torch.nn.Module:
     return UNet(3, args.shape[1], model_channels=args.model_channels, channel_mult=args.channel_mult,
                 num_res_blocks=args.num_res_blocks, attention_levels=args.attention_levels,
                 num_heads=args.num_heads, factorized=factorized,
-                temporal_downsample=not args.no_temporal_downsample)
+                temporal_downsample=not args.no_temporal_downsample, patch_size=args.patch_size)
 
 
 def _timed(fn, warmup: int, steps: int) -> float:
@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--no-temporal-downsample", action="store_true",
                         help="down/upsample by (1, 2, 2), keeping T (both variants)")
+    parser.add_argument("--patch-size", type=int, nargs=3, default=[1, 1, 1], metavar=("PT", "PH", "PW"),
+                        help="fold patches into channels before the first layer (both variants)")
     args = parser.parse_args()
     if args.attention_levels is None:
         args.attention_levels = [len(args.channel_mult) - 1]
@@ -113,6 +115,7 @@ def main() -> None:
     print(f"U-Net, input {args.shape} [B, C, T, H, W], model_channels {args.model_channels}, "
           f"channel_mult {args.channel_mult}, {args.num_res_blocks} res block(s), attention at levels "
           f"{args.attention_levels}, temporal_downsample {not args.no_temporal_downsample}, "
+          f"patch_size {args.patch_size}, "
           f"{'bf16 autocast' if args.bf16 else 'fp32'}, torch threads {torch.get_num_threads()}, "
           f"median of {args.steps} after {args.warmup} warm-up")
     print_table(("net", "parameters", "train step (ms)", "forward (ms)", "peak RSS train (MiB)",
