@@ -40,6 +40,8 @@ commands:
   animate    still -> motion:    diffusionkit animate ckpt=PATH input=FRAME [last=FRAME] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
   plugins    list the plugins:   diffusionkit plugins list
+             start a new one:    diffusionkit plugins new NAME [dir=PATH]
+             check one:          diffusionkit plugins check NAME [train=true]
 
 ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter).
 Options are Hydra overrides; add --cfg job to print the composed config without running."""

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from diffusionkit.errors import UsageError
-from diffusionkit.plugins import config_options, discover
+from diffusionkit.plugins import config_options, contract_problem, discover
 
 CORE_CONF_MODULE = "diffusionkit.conf"
 
@@ -84,6 +84,7 @@ def compose_config(command: str, overrides: list[str]) -> DictConfig:
     if not core_conf_dir().joinpath(f"{command}.yaml").is_file():
         raise UsageError(f"unknown command '{command}'")
     check_choices(overrides)
+    check_default_choices(command, overrides)
     try:
         with initialize_config_module(CORE_CONF_MODULE, version_base="1.3"):
             return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)])
@@ -92,9 +93,42 @@ def compose_config(command: str, overrides: list[str]) -> DictConfig:
 
 
 def unknown_choice(group: str, choice: str, options: dict[str, list[str]]) -> str:
+    for plugin in discover(include_incompatible=True):
+        problem = contract_problem(plugin)
+        if problem and choice in plugin.options.get(group, []):
+            return f"{group} '{choice}' comes from plugin '{plugin.name}' ({plugin.distribution}), " \
+                   f"which cannot be used: {problem}"
     known = ", ".join(sorted(options.get(group, []))) or "none installed"
     hint = " (install the plugin that provides it)" if group == "modality" else ""
     return f"unknown {group} '{choice}'; installed: {known}{hint}"
+
+
+def choose_choice(group: str, options: dict[str, list[str]]) -> str:
+    return f"choose a {group}: {group}=<one of: {', '.join(sorted(options.get(group, []))) or 'none installed'}>"
+
+
+def interpolated_defaults(command: str) -> dict[str, str]:
+    """Groups whose default names another group's choice, e.g. ``{"data": "modality"}`` for
+    ``- data: ${modality}`` (a modality's own ``data/<modality>.yaml`` is its default data)."""
+    conf = OmegaConf.create(core_conf_dir().joinpath(f"{command}.yaml").read_text())
+    found = {}
+    for entry in OmegaConf.to_container(conf, resolve=False).get("defaults", []):
+        for group, choice in (entry.items() if isinstance(entry, dict) else []):
+            source = re.fullmatch(r"\$\{([A-Za-z_]+)\}", str(choice))
+            if source:
+                found[str(group).removeprefix("optional ")] = source.group(1)
+    return found
+
+
+def check_default_choices(command: str, overrides: list[str]) -> None:
+    """``modality=image`` without ``data=``: ask for a data option when the modality ships no
+    default one (``data/image.yaml``), instead of Hydra's 'could not find data/image'."""
+    chosen = {m.group(1): m.group(2) for m in (re.fullmatch(r"[+~]*([A-Za-z_]\w*)(?:=(.*))?", o, flags=re.S)
+                                               for o in overrides) if m}
+    for group, source in interpolated_defaults(command).items():
+        options = available_options()
+        if group not in chosen and chosen.get(source) and chosen[source] not in options.get(group, []):
+            raise UsageError(choose_choice(group, options))
 
 
 def check_choices(overrides: list[str]) -> None:
@@ -112,8 +146,7 @@ def explain_hydra_error(err: Exception) -> str:
     options = available_options()
     missing_choice = re.search(r"You must specify '([^']+)'", text)
     if missing_choice:
-        group = missing_choice.group(1)
-        return f"choose a {group}: {group}=<one of: {', '.join(sorted(options.get(group, []))) or 'none installed'}>"
+        return choose_choice(missing_choice.group(1), options)
     unknown = re.search(r"Could not find '([^']+)/([^']+)'", text)
     if isinstance(err, MissingConfigException) and unknown:
         return unknown_choice(*unknown.groups(), options)

@@ -25,6 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: The version of this contract. A plugin states the version it was written for as
+#: ``DIFFUSIONKIT_CONTRACT = <int>`` in its package's ``__init__.py`` (read without importing
+#: it; a plugin that states none targets version 1). Discovery refuses other versions with a
+#: clear reason. The number changes only when a change breaks existing plugins.
+CONTRACT_VERSION = 1
+
 
 class MediaError(ValueError):
     """A media file or input that cannot be used; its message is one line for the user."""

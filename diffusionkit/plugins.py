@@ -3,18 +3,25 @@
 Discovery never imports a plugin's code: the config folder is found from the package's
 location on disk, so one broken plugin cannot stop the others from composing. Importing a
 plugin's Modality class happens only when a run builds it (or ``plugins list`` checks it).
+The contract version a plugin targets is read from its ``__init__.py`` without running it; a
+plugin written for another version is left out of every run and reported with the fix.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from diffusionkit.modality import CONTRACT_VERSION
+
 ENTRY_POINT_GROUP = "diffusionkit.plugins"
 #: config groups that plugins share with the core and with each other.
 SHARED_GROUPS = ("modality", "data", "cond", "net", "experiment")
+#: the module-level name a plugin's ``__init__.py`` sets to the contract version it targets.
+CONTRACT_ATTRIBUTE = "DIFFUSIONKIT_CONTRACT"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class PluginInfo:
     version: str
     conf_dir: Path | None
     options: dict[str, list[str]] = field(default_factory=dict)
+    #: the contract version the plugin targets (an int), or a one-line reason it cannot be read.
+    contract: int | str = 1
 
     @property
     def package(self) -> str:
@@ -75,8 +84,47 @@ def config_options(conf_dir: Path | None) -> dict[str, list[str]]:
     return options
 
 
-def discover() -> list[PluginInfo]:
-    """Every installed plugin, sorted by name; nothing is imported."""
+def declared_contract(package: str) -> int | str:
+    """The ``DIFFUSIONKIT_CONTRACT = <int>`` of a package's ``__init__.py``, read without
+    running it: 1 when it states none (or has no such file: a missing package is reported when
+    it is imported), a one-line reason when the statement cannot be read."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return 1
+    try:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as err:
+        return f"cannot read {spec.origin}: {type(err).__name__}"
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == CONTRACT_ATTRIBUTE
+                                                for t in node.targets):
+            value = node.value.value if isinstance(node.value, ast.Constant) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            return f"{CONTRACT_ATTRIBUTE} in {spec.origin} must be a whole number such as {CONTRACT_VERSION}"
+    return 1
+
+
+def contract_problem(plugin: PluginInfo) -> str | None:
+    """Why a plugin cannot be used with this core's contract, with the fix; None if it can."""
+    declared = plugin.contract
+    if isinstance(declared, str):
+        return f"{declared}; fix: set {CONTRACT_ATTRIBUTE} = {CONTRACT_VERSION} in {plugin.package}/__init__.py"
+    if declared > CONTRACT_VERSION:
+        return (f"written for plugin contract {declared}, this diffusionkit has contract {CONTRACT_VERSION}; "
+                f"fix: pip install --upgrade diffusionkit")
+    if declared < CONTRACT_VERSION:
+        return (f"written for plugin contract {declared}, this diffusionkit has contract {CONTRACT_VERSION}; "
+                f"fix: pip install --upgrade {plugin.distribution}, or port it (docs/plugins.md, 'Contract versions')")
+    return None
+
+
+def discover(include_incompatible: bool = False) -> list[PluginInfo]:
+    """Every installed plugin that targets this core's contract, sorted by name; nothing is
+    imported. ``include_incompatible`` adds the others (see :func:`contract_problem`)."""
     plugins = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
@@ -90,9 +138,11 @@ def discover() -> list[PluginInfo]:
                 version=dist.version if dist else "?",
                 conf_dir=conf_dir,
                 options=config_options(conf_dir),
+                contract=declared_contract(package),
             )
         )
-    return sorted(plugins, key=lambda p: p.name)
+    usable = [p for p in plugins if include_incompatible or contract_problem(p) is None]
+    return sorted(usable, key=lambda p: p.name)
 
 
 def import_error(plugin: PluginInfo) -> str | None:

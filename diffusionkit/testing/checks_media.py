@@ -1,0 +1,248 @@
+"""Contract checks of a plugin's media: dataset items, file round trips, bad files, rendering."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from diffusionkit.modality import MediaError, Modality, Rendered
+
+from .subject import CheckResult, PluginUnderTest, failed, passed
+
+NO_DATA = "the plugin ships no data option; add conf/data/<name>.yaml so these checks (and training) have data"
+#: bytes that no media reader accepts.
+GARBAGE = b"this is not a media file \x00\xff\xfe" * 16
+
+
+def tensor_problem(x: object, modality: Modality, what: str) -> str | None:
+    """Why ``x`` is not a model-space item of ``modality`` (a float32 tensor of its shape, finite)."""
+    if not isinstance(x, Tensor):
+        return f"{what} is a {type(x).__name__}, not a torch.Tensor"
+    if tuple(x.shape) != modality.shape:
+        return f"{what} has shape {list(x.shape)}, the modality declares {list(modality.shape)} (channels, *spatial)"
+    if x.dtype != torch.float32:
+        return f"{what} is {x.dtype}, expected torch.float32"
+    if not torch.isfinite(x).all():
+        return f"{what} holds NaN or infinite values"
+    return None
+
+
+def _label_problem(label: object, classes: Sequence[str]) -> str | None:
+    if isinstance(label, Tensor) and label.numel() == 1 and not label.is_floating_point():
+        label = int(label)
+    if not isinstance(label, int) or isinstance(label, bool):
+        return f"label {label!r} is not an int"
+    if classes and not 0 <= label < len(classes):
+        return f"label {label} is outside 0..{len(classes) - 1} (one per entry of `classes`)"
+    return None
+
+
+def check_dataset_items(subject: PluginUnderTest) -> list[CheckResult]:
+    """Items of every data option: ``{"x": float32 [C, *spatial] in about [-1, 1], "label": int}``."""
+    if not subject.data_options:
+        return failed("dataset items", NO_DATA)
+    results, slack = [], subject.settings.value_slack
+    for data in subject.data_options:
+        check, dataset, modality = f"data {data}", subject.dataset(data), subject.modality(data)
+        classes = list(getattr(dataset, "classes", []))
+        if len(dataset) == 0:
+            results += failed(check, "the dataset is empty")
+            continue
+        low, high, problem = math.inf, -math.inf, None
+        for index in sorted({*range(min(subject.settings.items_per_dataset, len(dataset))), len(dataset) - 1}):
+            item = dataset[index]
+            if not isinstance(item, dict) or not {"x", "label"} <= set(item):
+                problem = f"item {index} is {type(item).__name__}, expected a dict with keys 'x' and 'label'"
+                break
+            problem = tensor_problem(item["x"], modality, f"item {index}['x']") or _label_problem(item["label"],
+                                                                                             classes)
+            if problem:
+                break
+            low, high = min(low, float(item["x"].min())), max(high, float(item["x"].max()))
+        if problem is None and (low < -1 - slack or high > 1 + slack):
+            problem = (f"values span [{low:.3g}, {high:.3g}]; model space is [-1, 1] (within {slack}): "
+                       f"scale the data in the dataset (and in load)")
+        results += failed(check, problem) if problem else passed(
+            check, f"{len(dataset)} items {list(modality.shape)} float32 in [{low:.2f}, {high:.2f}], "
+                   f"{len(classes)} classes")
+    return results
+
+
+def sample_file(subject: PluginUnderTest, folder: Path) -> Path:
+    """A media file to start from: the settings' writer, else the first dataset item saved."""
+    if subject.settings.write_sample is not None:
+        return Path(subject.settings.write_sample(folder / "sample"))
+    return Path(subject.modality(subject.main_data).save(subject.batch(1)[0], folder / "from_dataset")[0])
+
+
+def _written(paths: object, what: str) -> str | None:
+    if not isinstance(paths, (list, tuple)) or not paths:
+        return f"{what} returned {paths!r}; return the list of paths it wrote"
+    missing = [str(p) for p in paths if not Path(p).is_file() or Path(p).stat().st_size == 0]
+    return f"{what} returned paths that are missing or empty: {', '.join(missing)}" if missing else None
+
+
+def check_roundtrip(subject: PluginUnderTest) -> list[CheckResult]:
+    """``load(file) -> save -> load`` keeps the item (RMSE within the settings' limit), the first
+    saved file is one ``load`` reads, and ``load_items`` gives items of the declared shape."""
+    if subject.main_data is None and subject.settings.write_sample is None:
+        return failed("round trip", NO_DATA)
+    modality, folder = subject.modality(subject.main_data), subject.folder("round trip")
+    start = sample_file(subject, folder)
+    if start.suffix.lower() not in modality.file_extensions:
+        return failed("round trip", f"the sample file {start.name} has a suffix that file_extensions "
+                                    f"{modality.file_extensions} does not list; list it, or have save() return the "
+                                    f"file load() reads first")
+    first = modality.load(start)
+    problem = tensor_problem(first, modality, f"load('{start.name}')")
+    if problem:
+        return failed("round trip", problem)
+    written = modality.save(first, folder / "roundtrip")
+    problem = _written(written, "save()")
+    if problem:
+        return failed("round trip", problem)
+    if Path(written[0]).suffix.lower() not in modality.file_extensions:
+        return failed("round trip", f"save() returned {Path(written[0]).name} first, which load() does not read "
+                                    f"(file_extensions {modality.file_extensions}); return the readable file first")
+    second = modality.load(written[0])
+    problem = tensor_problem(second, modality, f"load('{Path(written[0]).name}')")
+    rmse = float((second - first).square().mean().sqrt()) if problem is None else math.nan
+    limit = subject.settings.roundtrip_rmse
+    if problem is None and not rmse <= limit:
+        problem = (f"load -> save -> load of {start.name} changes the item by RMSE {rmse:.4f} (limit {limit}); "
+                   f"save() and load() should be inverse up to the format's precision")
+    items = modality.load_items(start)
+    if problem is None and (not items or any(tensor_problem(i, modality, "item") for i in items)):
+        problem = f"load_items('{start.name}') must return a non-empty list of items of shape {list(modality.shape)}"
+    return failed("round trip", problem) if problem else passed(
+        "round trip", f"{start.name} -> {', '.join(Path(p).name for p in written)} -> load: RMSE {rmse:.4f} "
+                      f"(limit {limit})")
+
+
+def _bad_files(subject: PluginUnderTest, folder: Path, extensions: Sequence[str]) -> list[Path]:
+    """Unreadable inputs: per extension an empty file, garbage bytes, a folder and a missing file,
+    plus the settings' own examples."""
+    paths = []
+    for ext in extensions:
+        (folder / f"empty{ext}").write_bytes(b"")
+        (folder / f"garbage{ext}").write_bytes(GARBAGE)
+        (folder / f"folder{ext}").mkdir(exist_ok=True)
+        paths += [folder / f"{kind}{ext}" for kind in ("empty", "garbage", "folder", "missing")]
+    for name, content in subject.settings.bad_files.items():
+        (folder / name).write_bytes(content)
+        paths.append(folder / name)
+    return paths
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Native decoders (e.g. libmpg123) print their own complaints about garbage to the process's
+    stderr; the MediaError is what counts."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _load_quietly(modality: Modality, path: Path) -> Tensor:
+    with native_stderr_silenced():
+        return modality.load(path)
+
+
+def check_bad_files(subject: PluginUnderTest) -> list[CheckResult]:
+    """Every unreadable input raises MediaError with one line that names the file."""
+    modality = subject.modality(subject.main_data)
+    paths = _bad_files(subject, subject.folder("bad files"), modality.file_extensions)
+    problems = []
+    for path in paths:
+        try:
+            _load_quietly(modality, path)
+            problems.append(f"load('{path.name}') returned an item instead of raising MediaError")
+        except MediaError as err:
+            if path.name not in str(err) or "\n" in str(err).strip():
+                problems.append(f"load('{path.name}') raised MediaError({str(err)!r}); its message must be one "
+                                f"line that names the file")
+        except Exception as err:  # what the author must change: any other exception type
+            reason = str(err).splitlines()[0][:80] if str(err) else ""
+            problems.append(f"load('{path.name}') raised {type(err).__name__} ({reason}) instead of MediaError")
+    if problems:
+        return failed("bad files", f"{len(problems)} of {len(paths)} bad files: {'; '.join(problems[:3])}; fix: catch "
+                                   f"the reader's errors and raise diffusionkit.modality.MediaError(f\"cannot read "
+                                   f"'{{path}}': <reason>\")")
+    return passed("bad files", f"{len(paths)} bad files (empty, garbage, a folder, missing, per extension) "
+                               f"each raise MediaError naming the file")
+
+
+def rendered_problem(medium: object) -> str | None:
+    """Why ``medium`` is not a Rendered the loggers can show (see diffusionkit.modality.Rendered)."""
+    if not isinstance(medium, Rendered):
+        return f"render() gave a {type(medium).__name__}, expected diffusionkit.modality.Rendered"
+    data, kind = medium.data, medium.kind
+    if not isinstance(data, np.ndarray):
+        return f"Rendered('{kind}').data is a {type(data).__name__}, expected a numpy array"
+    expected = {"image": (np.uint8, 3, -1), "audio": (np.float32, 1, None), "video": (np.uint8, 5, 2)}
+    if kind not in expected:
+        return f"Rendered kind '{kind}' is none of image, audio, video"
+    dtype, ndim, channel_axis = expected[kind]
+    if data.dtype != dtype or data.ndim != ndim:
+        return f"Rendered('{kind}').data is {data.dtype} with {data.ndim} axes; expected {np.dtype(dtype)} with {ndim}"
+    if channel_axis is not None and data.shape[channel_axis] not in (1, 3, 4):
+        return f"Rendered('{kind}').data has {data.shape[channel_axis]} colour channels; use 1, 3 or 4"
+    if kind != "image" and medium.rate <= 0:
+        return f"Rendered('{kind}') needs its rate (samples or frames per second), got {medium.rate}"
+    if kind == "audio" and not (np.isfinite(data).all() and np.abs(data).max(initial=0) <= 1.0):
+        return "Rendered('audio').data must be finite and within [-1, 1]"
+    return None
+
+
+def check_rendering(subject: PluginUnderTest) -> list[CheckResult]:
+    """``render(batch)`` gives media the loggers can show; ``save_grid`` writes its files."""
+    if subject.main_data is None:
+        return failed("rendering", NO_DATA)
+    modality, batch = subject.modality(subject.main_data), subject.batch(2)
+    media = modality.render(batch)
+    media = [media] if isinstance(media, Rendered) else list(media)
+    problem = next((p for p in map(rendered_problem, media) if p), None) if media else "render() returned nothing"
+    if problem:
+        return failed("rendering", problem)
+    grid = modality.save_grid(batch, subject.folder("rendering") / "grid")
+    problem = _written(grid, "save_grid()")
+    return failed("rendering", problem) if problem else passed(
+        "rendering", f"render: {', '.join(f'{m.kind} {list(m.data.shape)}' for m in media)}; save_grid wrote "
+                     f"{', '.join(Path(p).name for p in grid)}")
+
+
+def check_optional_methods(subject: PluginUnderTest) -> list[CheckResult]:
+    """``time_axis``, ``envelope``, ``reconstruction_loss`` and ``roundtrip``, whether overridden or not."""
+    if subject.main_data is None:
+        return failed("optional methods", NO_DATA)
+    modality, batch = subject.modality(subject.main_data), subject.batch(2)
+    axis, problem = modality.time_axis, None
+    if axis is not None and not 0 <= axis < modality.spatial_rank:
+        problem = f"time_axis {axis} is not a spatial axis (0..{modality.spatial_rank - 1}) or None"
+    envelope = modality.envelope(batch)
+    if problem is None and envelope is not None and (envelope.dim() != 2 or envelope.shape[0] != len(batch)):
+        problem = f"envelope() gives shape {list(envelope.shape)}; expected [batch, steps] or None"
+    loss = modality.reconstruction_loss(batch, batch)
+    if problem is None and loss is not None and (loss.dim() != 0 or not torch.isfinite(loss)):
+        problem = "reconstruction_loss() must return a finite scalar tensor or None"
+    folder = subject.folder("optional methods")
+    report = modality.roundtrip(sample_file(subject, folder), folder / "roundtrip")
+    if problem is None and not all(isinstance(v, float) and math.isfinite(v) for v in report.values()):
+        problem = f"roundtrip() must return finite floats by name, got {report!r}"
+    return failed("optional methods", problem) if problem else passed(
+        "optional methods", f"time_axis {axis}, envelope {'-' if envelope is None else list(envelope.shape)}, "
+                            f"roundtrip reports {', '.join(report)}")

@@ -1,0 +1,138 @@
+"""The plugin under test: its discovery record, composed configs, modality and datasets, built
+once and shared by every contract check (``diffusionkit.testing.checks``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import Tensor
+
+from diffusionkit.config import compose_config
+from diffusionkit.errors import UsageError
+from diffusionkit.modality import Modality
+from diffusionkit.plugins import PluginInfo, discover
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One finding: what was checked, whether it passed, and what was seen (on failure: what is
+    wrong and how to fix it, in words for the plugin's author)."""
+
+    check: str
+    passed: bool
+    detail: str
+
+
+def passed(check: str, detail: str) -> list[CheckResult]:
+    return [CheckResult(check, True, detail)]
+
+
+def failed(check: str, detail: str) -> list[CheckResult]:
+    return [CheckResult(check, False, detail)]
+
+
+@dataclass
+class ContractSettings:
+    """What a plugin's own tests may tune; ``diffusionkit plugins check`` uses the defaults.
+
+    Attributes:
+        data_overrides: extra overrides per data option, to keep tests small
+            (``{"drums": ["data.dataset.per_class=2"]}``).
+        value_slack: how far dataset items may go beyond [-1, 1].
+        roundtrip_rmse: the largest model-space RMSE allowed between ``load(file)`` and
+            ``load(save(load(file)))``.
+        bad_files: extra unreadable examples, file name -> content; each must raise MediaError.
+        write_sample: writes a real media file at a given stem (any suffix) by other means than the
+            plugin's ``save``, and returns its path; None: a dataset item saved by the plugin.
+        items_per_dataset: how many items of each dataset are inspected.
+    """
+
+    data_overrides: dict[str, list[str]] = field(default_factory=dict)
+    value_slack: float = 0.1
+    roundtrip_rmse: float = 0.1
+    bad_files: dict[str, bytes] = field(default_factory=dict)
+    write_sample: Callable[[Path], Path] | None = None
+    items_per_dataset: int = 4
+
+
+def installed_plugin(name: str) -> PluginInfo:
+    """The discovery record of an installed plugin (compatible or not); UsageError if none."""
+    plugins = {p.name: p for p in discover(include_incompatible=True)}
+    if name not in plugins:
+        known = ", ".join(sorted(plugins)) or "none"
+        raise UsageError(f"no plugin '{name}' is installed (installed: {known}); "
+                         f"install yours first: pip install -e <plugin folder>")
+    return plugins[name]
+
+
+class PluginUnderTest:
+    """An installed plugin, its configs composed through ``diffusionkit train``'s config.
+
+    Args:
+        name: the plugin's entry-point name.
+        workdir: a folder for the files the checks write.
+        settings: the plugin's tuning of the checks.
+    """
+
+    def __init__(self, name: str, workdir: Path, settings: ContractSettings | None = None) -> None:
+        self.info = installed_plugin(name)
+        self.workdir = Path(workdir)
+        self.settings = settings or ContractSettings()
+        self._modalities: dict[str | None, Modality] = {}
+        self._datasets: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def modality_option(self) -> str | None:
+        """The plugin's modality option: the one named like the plugin, else its first."""
+        options = self.info.options.get("modality", [])
+        return self.name if self.name in options else (options[0] if options else None)
+
+    @property
+    def data_options(self) -> list[str]:
+        return list(self.info.options.get("data", []))
+
+    @property
+    def main_data(self) -> str | None:
+        """The data option the media checks use: the modality's default one, else the first."""
+        options = self.data_options
+        return self.modality_option if self.modality_option in options else (options[0] if options else None)
+
+    def overrides(self, data: str | None = None, modality: str | None = None) -> list[str]:
+        """``modality=... data=...`` plus the settings' overrides of that data option."""
+        chosen = [f"modality={modality or self.modality_option}", f"data={data}" if data else "~data"]
+        return chosen + list(self.settings.data_overrides.get(data, [])) if data else chosen
+
+    def compose(self, *extra: str, data: str | None = None, modality: str | None = None) -> DictConfig:
+        return compose_config("train", [*self.overrides(data, modality), *extra])
+
+    def modality(self, data: str | None = None) -> Modality:
+        """The modality as the data option configures it (a data config may set modality keys)."""
+        if data not in self._modalities:
+            self._modalities[data] = instantiate(self.compose(data=data).modality)
+        return self._modalities[data]
+
+    def dataset(self, data: str) -> Any:
+        if data not in self._datasets:
+            self._datasets[data] = instantiate(self.compose(data=data).data.dataset)
+        return self._datasets[data]
+
+    def batch(self, n: int = 2, data: str | None = None) -> Tensor:
+        """The first ``n`` items of a dataset (default: :attr:`main_data`) as a batch."""
+        dataset = self.dataset(data or self.main_data)
+        return torch.stack([dataset[i]["x"] for i in range(min(n, len(dataset)))])
+
+    def folder(self, check: str) -> Path:
+        """An empty-to-start folder of :attr:`workdir` for one check's files."""
+        path = self.workdir / check.replace(" ", "_")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
