@@ -17,9 +17,10 @@ def with_contract(value: str) -> dict:
 
 
 def test_the_declared_contract_is_read_without_importing_the_package(tmp_path, monkeypatch):
-    scaffold_in_process(tmp_path, monkeypatch, "cvread", with_contract("1\nraise ImportError('never run')"))
-    assert plugins.declared_contract("diffusionkit_cvread") == 1
-    assert plugins.declared_contract("diffusionkit_image") == 1  # states none: the first version
+    scaffold_in_process(tmp_path / "a", monkeypatch, "cvread", with_contract("7\nraise ImportError('never run')"))
+    assert plugins.declared_contract("diffusionkit_cvread") == 7
+    scaffold_in_process(tmp_path / "b", monkeypatch, "cvnone", {"__init__.py": [("DIFFUSIONKIT_CONTRACT", "OTHER")]})
+    assert plugins.declared_contract("diffusionkit_cvnone") == 1  # states none: the first version
 
 
 def test_a_plugin_for_a_newer_contract_is_left_out_with_the_fix(tmp_path, monkeypatch):

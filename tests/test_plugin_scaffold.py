@@ -69,10 +69,6 @@ def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
     package data is proven too), seen only by these subprocesses, not by other tests running now."""
     name, root, site = "scaffoldprobe", tmp_path / "diffusionkit-scaffoldprobe", tmp_path / "site"
     new_plugin(name, root)
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-           "--no-index", "--target", str(site), str(root)]
-    subprocess.run(pip, check=True, capture_output=True, text=True)
-    assert (site / "diffusionkit_scaffoldprobe" / "conf" / "data" / f"{name}.yaml").is_file()
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
 
     def run(*args: str, cwd=tmp_path) -> str:
@@ -80,6 +76,9 @@ def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         return done.stdout
 
+    run("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site),
+        str(root))
+    assert (site / "diffusionkit_scaffoldprobe" / "conf" / "data" / f"{name}.yaml").is_file()
     tests = run("-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow", "tests", cwd=root)
     assert "13 passed, 1 deselected" in tests
     assert any(line.startswith(name) and f"{name}: data:" not in line and "BROKEN" not in line
