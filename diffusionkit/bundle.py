@@ -20,14 +20,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from diffusionkit.atomic import atomic_path
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.plugins import named_bundles, owned_modules
+from diffusionkit.training.checkpoint_io import load_checkpoint_file
 from diffusionkit.training.diffusion_module import DiffusionModule
 
 FORMAT = "diffusionkit.bundle/1"
-#: third-party modules a config may name besides the core and installed plugins.
-TRUSTED_MODULES = ("torch", "lightning")
+#: third-party names (dotted prefixes) a config may name besides the core and installed plugins:
+#: optimizers, layers and the training loop's parts, not loaders such as ``torch.load``.
+TRUSTED_MODULES = ("torch.optim", "torch.nn", "lightning.pytorch.Trainer", "lightning.pytorch.loggers",
+                   "lightning.pytorch.strategies", "lightning.pytorch.plugins")
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
 CHECKPOINT_KEY = "diffusionkit"
 #: what to do with a model of another kind than the command needs.
@@ -79,21 +83,26 @@ def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion"
     }
 
 
-def diffusion_weights(module: DiffusionModule) -> dict[str, Tensor]:
-    """What a diffusion bundle stores: the EMA weights as ``net.*`` and, for latent models,
-    the frozen autoencoder and scale as ``latent.*`` (so the bundle needs nothing else)."""
-    weights = {f"net.{k}": v for k, v in module.ema.module.state_dict().items()}
-    if module.latent is not None:
-        weights.update({f"latent.{k}": v for k, v in module.latent.state_dict().items()})
+def bundle_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """What a bundle stores, from a training module's state dict (or a checkpoint's): the EMA
+    weights as ``net.*``, a latent model's frozen autoencoder and scale as ``latent.*`` (so the
+    bundle needs nothing else), a first stage's ``autoencoder.*``."""
+    weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
+    weights.update({k: v for k, v in state.items() if k.startswith(("latent.", "autoencoder."))})
     return weights
 
 
+def diffusion_weights(module: DiffusionModule) -> dict[str, Tensor]:
+    """The bundle weights of a diffusion module (see :func:`bundle_weights`)."""
+    return bundle_weights(module.state_dict())
+
+
 def save_bundle(path: str | Path, weights: dict[str, Tensor], metadata: dict[str, str]) -> Path:
-    """Write weights and metadata as one ``.safetensors`` file, atomically."""
+    """Write weights and metadata as one ``.safetensors`` file, atomically: a crash mid-write
+    never leaves a half-written bundle where a good one was."""
     path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata=metadata)
-    tmp.replace(path)  # never leave a half-written bundle where a good one was
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata=metadata)
     return path
 
 
@@ -106,10 +115,11 @@ def file_sha256(path: Path) -> str:
 
 
 def check_targets(node: Any, allowed: tuple[str, ...], where: str = "config") -> None:
-    """Refuse a config that would instantiate a class from an unknown module."""
+    """Refuse a config that would instantiate anything outside ``allowed`` (dotted prefixes:
+    ``"diffusionkit"`` allows ``diffusionkit.nets.unet.UNet``, not ``diffusionkit_evil.X``)."""
     if isinstance(node, dict):
         target = node.get("_target_")
-        if target is not None and str(target).split(".")[0] not in allowed:
+        if target is not None and not any(str(target) == p or str(target).startswith(p + ".") for p in allowed):
             raise UsageError(
                 f"{where} names _target_ '{target}', which neither diffusionkit nor an installed "
                 f"plugin owns; refusing to build it (install the plugin that provides it)"
@@ -135,18 +145,11 @@ def read_bundle(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and safety errors all mean the same to the user
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UsageError(f"cannot read checkpoint '{path}' safely: {reason}") from None
+    checkpoint = load_checkpoint_file(path)
     metadata = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not metadata:
         raise UsageError(f"'{path}' is not a diffusionkit checkpoint (no '{CHECKPOINT_KEY}' metadata)")
-    state = checkpoint.get("state_dict", {})
-    weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
-    weights.update({k: v for k, v in state.items() if k.startswith(("latent.", "autoencoder."))})
-    return weights, metadata
+    return bundle_weights(checkpoint.get("state_dict", {})), metadata
 
 
 def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, str], DictConfig]:

@@ -44,7 +44,9 @@ commands:
              check one:          diffusionkit plugins check NAME [train=true]
 
 ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter).
-Options are Hydra overrides; add --cfg job to print the composed config without running."""
+Options are Hydra overrides; add --cfg job to print the composed config without running (--cfg hydra:
+Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength=0.2,0.4 seed=0,1
+(hydra/launcher=submitit_slurm sends them to SLURM)."""
 
 
 def run_command(command: str, overrides: list[str]) -> Any:
@@ -84,6 +86,10 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*in eval mode at the start of training.*")  # frozen first stage
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # resuming: the run's own checkpoint folder is expected to exist; a mid-epoch restart draws a
+    # fresh order of the data (diffusionkit reseeds each resumed run), which is all it needs
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
@@ -95,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, overrides = args[0], args[1:]
     try:
+        from diffusionkit.training.processes import spawned_run_dir
+
+        if spawned_run_dir() is not None:  # Lightning started this process for a multi-process run
+            from diffusionkit.apps.train import run_spawned
+
+            run_spawned(spawned_run_dir())
+            return 0
         if command == "plugins":
             from diffusionkit.apps.plugins_cmd import main as plugins_main
 
@@ -104,9 +117,15 @@ def main(argv: list[str] | None = None) -> int:
 
             from diffusionkit.config import compose_config
 
-            rest = [o for o in overrides if o not in ("--cfg", "job")]
-            print(OmegaConf.to_yaml(compose_config(command, rest)))
+            part = next((o for o in overrides if o in ("job", "hydra", "all")), "job")
+            rest = [o for o in overrides if o not in ("--cfg", part, "-m", "--multirun")]
+            cfg = compose_config(command, rest, hydra_node=part != "job")
+            print(OmegaConf.to_yaml(cfg.hydra if part == "hydra" else cfg))
             return 0
+        if "-m" in overrides or "--multirun" in overrides:
+            from diffusionkit.sweep import run_sweep
+
+            return run_sweep(command, [o for o in overrides if o not in ("-m", "--multirun")])
         run_command(command, overrides)
     except Exception as err:
         message = user_message(err)

@@ -79,15 +79,17 @@ def plugin_search_path() -> str:
     return f"hydra.searchpath=[{quoted}]"
 
 
-def compose_config(command: str, overrides: list[str]) -> DictConfig:
-    """The composed config of ``diffusionkit <command> <overrides>``; UsageError on bad input."""
+def compose_config(command: str, overrides: list[str], hydra_node: bool = False) -> DictConfig:
+    """The composed config of ``diffusionkit <command> <overrides>`` (with Hydra's own settings
+    under ``hydra`` if ``hydra_node``); UsageError on bad input."""
     if not core_conf_dir().joinpath(f"{command}.yaml").is_file():
         raise UsageError(f"unknown command '{command}'")
     check_choices(overrides)
     check_default_choices(command, overrides)
     try:
         with initialize_config_module(CORE_CONF_MODULE, version_base="1.3"):
-            return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)])
+            return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)],
+                           return_hydra_config=hydra_node)
     except (HydraException, OmegaConfBaseException) as err:
         raise UsageError(explain_hydra_error(err)) from None
 

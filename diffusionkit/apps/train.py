@@ -12,48 +12,45 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from diffusionkit.apps.common import output_dir, require_values
-from diffusionkit.bundle import diffusion_weights, file_sha256, read_run, run_metadata, save_bundle, subset
+from diffusionkit.apps.common import require_values
+from diffusionkit.apps.run_folder import open_run_folder, resume_checkpoint
+from diffusionkit.bundle import bundle_weights, file_sha256, read_run, run_metadata, save_bundle, subset
 from diffusionkit.errors import UsageError
 from diffusionkit.latent import estimate_scale_factor
 from diffusionkit.modality import Modality
 from diffusionkit.training.autoencoder_module import psnr
 from diffusionkit.training.build import (build_autoencoder_module, build_diffusion_module, build_modality,
                                          num_classes_for)
-from diffusionkit.training.callbacks import ReconstructionLogger, RunMetadata, SampleLogger
+from diffusionkit.training.callbacks import ProcessSeeds, ReconstructionLogger, RunMetadata, SampleLogger
 from diffusionkit.training.datamodule import ModalityDataModule
+from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
 from diffusionkit.training.latent_cache import cached_latents
+from diffusionkit.training.processes import owns_run_folder, shared_run_dir, spawned_run_dir
+from diffusionkit.training.trainer_options import apply_module_options, build_trainer
 
 STAGES = ("diffusion", "autoencoder")
 
 
-def run(cfg: DictConfig) -> Path:
+def run(cfg: DictConfig) -> Path | None:
     """Train; return the path of the written bundle (``<run>/model.safetensors`` for a diffusion
-    model, ``<run>/autoencoder.safetensors`` for a first stage)."""
+    model, ``<run>/autoencoder.safetensors`` for a first stage). In a multi-process run only the
+    first process writes it; the others return None."""
     require_values(cfg)
     if cfg.stage not in STAGES:
         raise UsageError(f"unknown stage '{cfg.stage}'; choose one of: {', '.join(STAGES)}")
-    if cfg.resume and not Path(cfg.resume).expanduser().is_file():
-        raise UsageError(f"resume checkpoint '{cfg.resume}' not found; pass resume=<run>/checkpoints/last.ckpt")
+    checkpoint = resume_checkpoint(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     modality = build_modality(cfg)
     dataset = instantiate(cfg.data.dataset)
     if cfg.stage == "autoencoder":
-        return _train_autoencoder(cfg, modality, dataset)
-    return _train_diffusion(cfg, modality, dataset)
+        return _train_autoencoder(cfg, modality, dataset, checkpoint)
+    return _train_diffusion(cfg, modality, dataset, checkpoint)
 
 
-def _run_dir(cfg: DictConfig) -> Path:
-    """A new run folder; when resuming, ``out=`` if given, else the run the checkpoint belongs to
-    (``<run>/checkpoints/x.ckpt``), else the checkpoint's own folder."""
-    if not cfg.resume:
-        return output_dir("train", cfg.out)
-    if cfg.out:
-        path = Path(cfg.out).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    checkpoint = Path(cfg.resume).expanduser().resolve()
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+def run_spawned(folder: Path) -> Path | None:
+    """A process Lightning started for a multi-process run: the run of the first process's
+    resolved config in its folder (the command line it was started with is ignored)."""
+    return run(OmegaConf.load(folder / "config.yaml"))
 
 
 def _datamodule(cfg: DictConfig, dataset) -> ModalityDataModule:
@@ -61,31 +58,41 @@ def _datamodule(cfg: DictConfig, dataset) -> ModalityDataModule:
                               val_fraction=cfg.data.val_fraction, seed=cfg.seed)
 
 
-def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataModule, run_dir: Path,
-         metadata: dict[str, str], media_logger: pl.Callback) -> pl.Trainer:
-    """Lightning does the loop: checkpoints (with run metadata), loggers, media, resume."""
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    callbacks = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", every_n_train_steps=cfg.checkpoint.every_n_train_steps,
-                        save_last=cfg.checkpoint.save_last, save_top_k=-1 if cfg.checkpoint.save_last else 1),
-        RunMetadata(metadata),
-        media_logger,
-    ]
-    logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
-    trainer: pl.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir), logger=logger,
-                                      callbacks=callbacks)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)
+def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataModule, folder: Path,
+         checkpoint: Path | None, metadata: dict[str, str], media_logger: pl.Callback,
+         spatial_rank: int) -> pl.Trainer | None:
+    """Lightning does the loop: processes, checkpoints (with run metadata), loggers, media, resume.
+    Returns the trainer, or None in a process other than the first when the run diverged (the
+    first raises the one-line message); a diverged run writes no final checkpoint."""
+    if owns_run_folder() and spawned_run_dir() is None:
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    every, last = cfg.checkpoint.every_n_train_steps, cfg.checkpoint.save_last
+    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", every_n_train_steps=every, save_last=last,
+                                  save_top_k=-1 if last else 1)
+    guard = NonFiniteLossGuard()
+    callbacks = [checkpoints, RunMetadata(metadata), media_logger, guard, ProcessSeeds(cfg.seed)]
+    logger = instantiate(cfg.logger, save_dir=str(folder)) if cfg.get("logger") else False
+    trainer = build_trainer(cfg.trainer, default_root_dir=str(folder), logger=logger, callbacks=callbacks)
+    apply_module_options(module, cfg.trainer, spatial_rank)
+    with shared_run_dir(folder):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    if guard.diverged_at is not None:
+        if not trainer.is_global_zero:
+            return None
+        kept = checkpoints.last_model_path or checkpoints.best_model_path or (checkpoint and str(checkpoint))
+        raise UsageError(divergence_message(guard.diverged_at, guard.bad_loss, kept,
+                                            cfg.optim.optimizer.get("lr")))
     # always resumable from the end (full state: optimizer, loops, callbacks)
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    trainer.save_checkpoint(folder / "checkpoints" / "last.ckpt", weights_only=False)
     return trainer
 
 
-def _train_diffusion(cfg: DictConfig, modality: Modality, dataset) -> Path:
+def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
     first_stage = _attach_first_stage(cfg, modality) if cfg.autoencoder.get("bundle") else None
     classes = list(getattr(dataset, "classes", []))
     num_classes = num_classes_for(classes)
     module = build_diffusion_module(cfg, modality, num_classes)
-    run_dir = _run_dir(cfg)
+    run_dir = open_run_folder(cfg, checkpoint)
     if module.latent is not None:
         if first_stage is None:
             raise UsageError("a latent model needs its first stage: autoencoder=pretrained autoencoder.bundle=PATH")
@@ -98,10 +105,23 @@ def _train_diffusion(cfg: DictConfig, modality: Modality, dataset) -> Path:
     samples = SampleLogger(modality, num_classes, run_dir / "samples", every_n_steps=cfg.samples.every_n_steps,
                            n=cfg.samples.n, steps=cfg.samples.steps, guidance=cfg.samples.guidance,
                            sampler=OmegaConf.to_container(cfg.sampler))
-    _fit(cfg, module, _datamodule(cfg, dataset), run_dir, run_metadata(cfg, classes), samples)
-    bundle = save_bundle(run_dir / "model.safetensors", diffusion_weights(module), run_metadata(cfg, classes))
+    trainer = _fit(cfg, module, _datamodule(cfg, dataset), run_dir, checkpoint, run_metadata(cfg, classes), samples,
+                   modality.spatial_rank)
+    weights = _final_weights(trainer)
+    if weights is None:
+        return None
+    bundle = save_bundle(run_dir / "model.safetensors", weights, run_metadata(cfg, classes))
     print(f"model bundle: {bundle}")
     return bundle
+
+
+def _final_weights(trainer: pl.Trainer | None) -> dict[str, torch.Tensor] | None:
+    """The bundle weights after training, in the first process (None elsewhere). Every process
+    takes part in gathering them (a sharded strategy holds a slice of each tensor per process)."""
+    if trainer is None:
+        return None
+    weights = bundle_weights(trainer.strategy.lightning_module_state_dict())
+    return weights if trainer.is_global_zero else None
 
 
 def _attach_first_stage(cfg: DictConfig, modality: Modality) -> dict[str, torch.Tensor]:
@@ -119,20 +139,25 @@ def _attach_first_stage(cfg: DictConfig, modality: Modality) -> dict[str, torch.
             {f"autoencoder.{k}": v for k, v in subset(weights, "autoencoder").items()}}
 
 
-def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset) -> Path:
+def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
     module = build_autoencoder_module(cfg, modality)
     datamodule = _datamodule(cfg, dataset)
-    run_dir = _run_dir(cfg)
+    run_dir = open_run_folder(cfg, checkpoint)
     classes = list(getattr(dataset, "classes", []))
     recon = ReconstructionLogger(modality, run_dir / "reconstructions", every_n_steps=cfg.samples.every_n_steps,
                                  n=cfg.samples.n)
-    _fit(cfg, module, datamodule, run_dir, run_metadata(cfg, classes, kind="autoencoder"), recon)
+    trainer = _fit(cfg, module, datamodule, run_dir, checkpoint, run_metadata(cfg, classes, kind="autoencoder"),
+                   recon, modality.spatial_rank)
+    if trainer is None:
+        return None
     autoencoder = module.autoencoder.eval()
     scale = estimate_scale_factor(autoencoder, datamodule.train_dataloader(), cfg.first_stage.scale_batches)
     held_out = _held_out_psnr(module, datamodule)
+    weights = _final_weights(trainer)
+    if weights is None:
+        return None
     metadata = run_metadata(cfg, classes, kind="autoencoder", scale_factor=repr(scale),
                             held_out_psnr_db=repr(held_out))
-    weights = {f"autoencoder.{k}": v for k, v in autoencoder.state_dict().items()}
     bundle = save_bundle(run_dir / "autoencoder.safetensors", weights, metadata)
     print(f"autoencoder bundle: {bundle}  (latent scale factor {scale:.4f}, held-out PSNR {held_out:.1f} dB)")
     return bundle

@@ -174,10 +174,10 @@ class AutoencoderModule(pl.LightningModule):
         x_hat = self.reconstruct(x)
         terms = self.reconstruction_terms(x_hat, x)
         size = x.shape[0]
-        self.log("val/recon", terms["recon"], prog_bar=True, batch_size=size)
+        self.log("val/recon", terms["recon"], prog_bar=True, batch_size=size, sync_dist=True)
         if "extra" in terms:
-            self.log("val/extra", terms["extra"], batch_size=size)
-        self.log("val/psnr", psnr(x_hat, x).mean(), prog_bar=True, batch_size=size)
+            self.log("val/extra", terms["extra"], batch_size=size, sync_dist=True)
+        self.log("val/psnr", psnr(x_hat, x).mean(), prog_bar=True, batch_size=size, sync_dist=True)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -1,11 +1,14 @@
-"""Callbacks: sample media logged through the plugin, and run metadata in checkpoints."""
+"""Callbacks: sample media logged through the plugin, run metadata in checkpoints, and the
+random streams of a run's processes."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any, Callable
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
 from diffusionkit.modality import Modality, Rendered
@@ -68,7 +71,9 @@ class PeriodicMedia(pl.Callback):
         raise NotImplementedError
 
     def _publish(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.global_step == self._last_step or not trainer.is_global_zero:
+        # Every process makes the batch (under a sharded strategy each holds a slice of the
+        # weights, so all take part in running the net); the first one publishes it.
+        if trainer.global_step == self._last_step:
             return
         self._last_step = trainer.global_step
         was_training = module.training
@@ -76,7 +81,8 @@ class PeriodicMedia(pl.Callback):
         with torch.no_grad():
             batch = self.make_batch(trainer, module).float().cpu()
         module.train(was_training)
-        publish(trainer, self.modality, batch, self.tag, self.folder)
+        if trainer.is_global_zero:
+            publish(trainer, self.modality, batch, self.tag, self.folder)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any) -> None:
         if self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
@@ -142,3 +148,26 @@ class RunMetadata(pl.Callback):
         from diffusionkit.bundle import CHECKPOINT_KEY
 
         checkpoint[CHECKPOINT_KEY] = dict(self.metadata)
+
+
+def derived_seed(seed: int, rank: int, step: int) -> int:
+    """A seed for one process at one step: distinct per rank and per resume point."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+
+
+class ProcessSeeds(pl.Callback):
+    """Reseeds each process when training starts, so the processes of a multi-process run draw
+    different noise levels and noise for their shards (with one seed they would repeat each
+    other's draws), and a resumed run draws fresh noise instead of replaying the first steps.
+    A fresh single-process run keeps ``seed=``'s stream unchanged."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.world_size == 1 and trainer.global_step == 0:
+            return
+        seed = derived_seed(self.seed, trainer.global_rank, trainer.global_step)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)

@@ -69,6 +69,7 @@ class DiffusionModule(pl.LightningModule):
         self.net = net
         self.schedule = schedule
         self.ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)  # updated from the weights, never by gradients (DDP would wait for them)
         self.latent = latent
         self.data_shape = tuple(int(s) for s in sample_shape)
         #: the shape the diffusion runs in: the data's, or its latent's
@@ -137,14 +138,14 @@ class DiffusionModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.diffusion_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         # A fixed generator per batch makes validation losses comparable across the run.
         generator = torch.Generator(device=self.device).manual_seed(batch_idx)
         loss = self.diffusion_loss(batch, generator=generator)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         # Updating the EMA right after the weights (not in on_train_batch_end) means a checkpoint

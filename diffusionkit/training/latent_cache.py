@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from diffusionkit.atomic import atomic_path
 from diffusionkit.errors import UsageError
 from diffusionkit.latent import LatentSpace
 
@@ -52,7 +53,7 @@ def cached_latents(dataset: Dataset, latent: LatentSpace, path: str | Path, key:
         latents.append(latent.encode(batch["x"]))
         labels.append(torch.as_tensor(batch["label"]))
     z, label_tensor = torch.cat(latents), torch.cat(labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"z": z.contiguous(), "labels": label_tensor}, str(path),
-              metadata={"key": key, "classes": json.dumps(classes)})
+    with atomic_path(path) as tmp:  # processes of one run may write it at once: each renames a whole file
+        save_file({"z": z.contiguous(), "labels": label_tensor}, str(tmp),
+                  metadata={"key": key, "classes": json.dumps(classes)})
     return LatentCache(z, label_tensor, classes)

@@ -1,0 +1,44 @@
+"""Atomic file replacement: a crash (even SIGKILL or power loss) mid-write never leaves a
+truncated file where a good one was."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it is flushed to disk and
+    renamed over ``path`` in one step (``os.replace``), on failure removed.
+
+    The temporary file lives in the same folder (a rename across file systems would be a copy,
+    which is not atomic) and carries the process id, so concurrent writers never share one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+        _sync_folder(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,58 @@
+"""The ``trainer`` presets: Lightning ``Trainer`` arguments, plus options diffusionkit applies to
+the module itself (``channels_last``, ``compile``), which the ``Trainer`` does not take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from diffusionkit.training.checkpoint_io import SafeCheckpointIO
+
+#: keys of a ``trainer`` preset that are not Trainer arguments.
+MODULE_OPTIONS = ("channels_last", "compile")
+#: the channels-last memory format of a convolution weight, by the data's spatial rank.
+CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+
+
+def build_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
+    """A Lightning Trainer from a ``trainer`` preset; checkpoints go through
+    :class:`SafeCheckpointIO` (atomic writes, ``weights_only`` reads)."""
+    arguments = {k: v for k, v in OmegaConf.to_container(trainer_cfg).items() if k not in MODULE_OPTIONS}
+    extra = arguments.pop("plugins", None)
+    plugins = [*(list(instantiate(extra)) if extra else []), SafeCheckpointIO()]
+    return instantiate(arguments, plugins=plugins, **kwargs)
+
+
+def to_channels_last(module: nn.Module, spatial_rank: int) -> int:
+    """Store the convolution weights of a 2-D or 3-D model channels-last (NHWC / NDHWC), the
+    layout tensor cores and cuDNN prefer under mixed precision; activations follow the weights.
+    Returns the number of tensors converted (0 for 1-D models, which have no such layout)."""
+    memory_format = CHANNELS_LAST.get(spatial_rank)
+    if memory_format is None:
+        return 0
+    converted = 0
+    for param in module.parameters():
+        if param.dim() == spatial_rank + 2:
+            param.data = param.data.contiguous(memory_format=memory_format)
+            converted += 1
+    return converted
+
+
+def apply_module_options(module: pl.LightningModule, trainer_cfg: DictConfig, spatial_rank: int) -> None:
+    """Apply a preset's ``channels_last`` and ``compile`` to a module before training.
+
+    ``compile`` compiles the trained network in place (``nn.Module.compile``): its parameter
+    names, hence checkpoints and bundles, stay those of the plain network; sampling from the EMA
+    copy stays eager, so logged samples need no second compilation."""
+    if trainer_cfg.get("channels_last"):
+        to_channels_last(module, spatial_rank)
+    if trainer_cfg.get("compile"):
+        for name in ("net", "autoencoder"):
+            network = getattr(module, name, None)
+            if isinstance(network, nn.Module):
+                network.compile()
