@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffusionkit.bundle import FORMAT, check_targets, load_model
+from diffusionkit.bundle import FORMAT, TRUSTED_MODULES, check_targets, load_model
 from diffusionkit.errors import UsageError
 
 
@@ -40,3 +40,22 @@ def test_a_foreign_safetensors_file_is_named(tmp_path):
     save_file({"w": torch.zeros(1)}, str(path))
     with pytest.raises(UsageError, match="is not a diffusionkit bundle"):
         load_model(path)
+
+
+def test_a_truncated_bundle_is_refused_with_one_line(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_file({"net.w": torch.zeros(1000)}, str(path), metadata={"format": FORMAT, "config": "{}", "classes": "[]"})
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(UsageError, match=f"cannot read bundle '{path}': ") as refused:
+        load_model(path)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("target", ["torch.load", "torch.hub.load", "diffusionkit_evil.Payload",
+                                    "lightning.pytorch.LightningModule.load_from_checkpoint"])
+def test_only_layers_optimizers_and_loop_parts_of_torch_and_lightning_are_trusted(target):
+    config = {"optim": {"_target_": "torch.optim.AdamW"}, "trainer": {"_target_": "lightning.pytorch.Trainer"},
+              "logger": {"_target_": "lightning.pytorch.loggers.CSVLogger"}, "net": {"_target_": "diffusionkit.X"}}
+    check_targets(config, ("diffusionkit", *TRUSTED_MODULES))
+    with pytest.raises(UsageError, match=f"names _target_ '{target}'"):
+        check_targets({**config, "x": {"_target_": target}}, ("diffusionkit", *TRUSTED_MODULES))

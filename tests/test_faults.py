@@ -89,7 +89,8 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
     marker, path = tmp_path / "pwned", tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Touch(marker)}, path)
     for load in (load_checkpoint_file, SafeCheckpointIO().load_checkpoint):
-        with pytest.raises(UsageError, match=f"cannot read checkpoint '{path}' safely: it holds objects other than tensors, which could run code .*system"):
+        refusal = f"cannot read checkpoint '{path}' safely: it holds objects other than tensors, which could run code"
+        with pytest.raises(UsageError, match=f"{refusal} .*system"):
             load(path)
     assert not marker.exists()
 
@@ -206,3 +207,15 @@ def test_the_launch_variables_are_restored_after_fit(tmp_path, monkeypatch):
         assert os.environ[RUN_DIR_ENV] == str(tmp_path.resolve())
         os.environ["LOCAL_RANK"] = "0"  # Lightning's launcher sets this in the first process
     assert RUN_DIR_ENV not in os.environ and "LOCAL_RANK" not in os.environ  # the next run launches afresh
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line_from_the_command(tmp_path, capsys):
+    from diffusionkit.cli import main
+
+    good, cut = tmp_path / "good.ckpt", tmp_path / "cut.ckpt"
+    SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.randn(1000)}}, good)
+    cut.write_bytes(good.read_bytes()[:-200])
+    assert main(["train", "modality=image", "data=digits", f"resume={cut}", f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"diffusionkit train: error: cannot read checkpoint '{cut}' safely: the file is incomplete")
+    assert "\n" not in err and not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ within the checkpoint's own folder instead, and every read is ``torch.load(weigh
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,17 +28,19 @@ def load_checkpoint_file(path: str | Path, mmap: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # pickle, zip and safety errors all mean the same to the user
-        raise UsageError(f"cannot read checkpoint '{path}' safely: {_reason(err)}") from None
+        if mmap:  # mapping a damaged file fails without saying why; reading it does
+            return load_checkpoint_file(path)
+        raise UsageError(f"cannot read checkpoint '{path}' safely: {_reason(err, Path(path))}") from None
 
 
-def _reason(err: Exception) -> str:
+def _reason(err: Exception, path: Path) -> str:
     """What is wrong with a file ``torch.load(weights_only=True)`` refused, in a few words."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if isinstance(err, pickle.UnpicklingError) and lines and lines[0].startswith("Weights only load failed"):
         detail = next((line for line in lines[1:] if "GLOBAL" in line), lines[-1])
         return f"it holds objects other than tensors, which could run code ({detail.rstrip('.')})"
     reason = lines[0] if lines else type(err).__name__
-    if "central directory" in reason or isinstance(err, EOFError):
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         return f"the file is incomplete or corrupt ({reason})"
     return reason
 

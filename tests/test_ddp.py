@@ -1,0 +1,60 @@
+"""A 2-process DDP run on the CPU (gloo) through the command line: one bundle, data sharded,
+and every process holding the same EMA weights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.slow
+
+# The command line, with train._fit wrapped to save each process's EMA weights after training.
+# Lightning starts the second process by re-running this script, so the wrapper is in both.
+RECORDING_CLI = textwrap.dedent("""
+    import sys
+    import torch
+    import diffusionkit.apps.train as train
+
+    fit = train._fit
+
+    def recording_fit(cfg, module, datamodule, folder, *args):
+        trainer = fit(cfg, module, datamodule, folder, *args)
+        torch.save(module.ema.module.state_dict(), folder / f"ema_rank{trainer.global_rank}.pt")
+        return trainer
+
+    train._fit = recording_fit
+    from diffusionkit.cli import main
+
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_two_processes_train_one_model_and_write_one_bundle(tmp_path):
+    script, run = tmp_path / "recording_cli.py", tmp_path / "run"
+    script.write_text(RECORDING_CLI)
+    # 64 shapes: 61 for training; each of 2 processes gets 31 of them, 3 full batches of 8 per epoch
+    result = subprocess.run(
+        [sys.executable, str(script), "train", "modality=image", "data=shapes", "data.dataset.num_samples=64",
+         "net=unet_small", "net.model_channels=16", "net.attention_levels=[]", "data.batch_size=8",
+         "trainer=ddp_cpu", "trainer.max_steps=7", "trainer.val_check_interval=3", "trainer.limit_val_batches=1",
+         "checkpoint.every_n_train_steps=3", "samples.every_n_steps=3", "samples.n=2", "samples.steps=2",
+         "logger=csv", f"out={run}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("model bundle:") == 1  # only the first process reports and writes
+    assert sorted(p.name for p in run.glob("*.safetensors")) == ["model.safetensors"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+    # 3 steps per epoch (one process alone would take 7): each process saw half of the data
+    assert (run / "checkpoints" / "epoch=1-step=6.ckpt").is_file()
+    ema = [torch.load(run / f"ema_rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert ema[0].keys() == ema[1].keys()
+    assert all(torch.equal(ema[0][k], ema[1][k]) for k in ema[0])  # updated identically on every process
+    bundle = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(bundle[f"net.{k}"], v) for k, v in ema[0].items())
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png",
+                                                                   "step_000007.png"]
