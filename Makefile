@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,cluster]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)
