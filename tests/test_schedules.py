@@ -97,6 +97,24 @@ def test_unknown_kind_lists_the_kinds():
         NoiseSchedule("quadratic")
 
 
+@pytest.mark.parametrize("factor", [0.5, 2.0, 4.0])
+def test_snr_shift_divides_snr_and_keeps_a_zero_terminal_snr(factor):
+    base = NoiseSchedule("cosine", zero_terminal_snr=True)
+    shifted = NoiseSchedule("cosine", zero_terminal_snr=True, snr_shift=factor)
+    t = torch.tensor([0, 100, 500, 900])
+    # float32 alpha_bar near 1 limits the precision at t = 0
+    torch.testing.assert_close(shifted.snr(t), base.snr(t) / factor**2, rtol=3e-3, atol=0)
+    assert shifted.snr(torch.tensor([999])).item() == 0.0
+    assert bool((shifted.sigmas.diff() > 0).all())  # still ascending
+    # sigma (VE) scales with the factor away from the clamped terminal step
+    torch.testing.assert_close(shifted.sigmas[:-1], base.sigmas[:-1] * factor, rtol=3e-3, atol=0)
+
+
+def test_snr_shift_must_be_positive():
+    with pytest.raises(ValueError, match="snr_shift must be positive, got 0"):
+        NoiseSchedule("cosine", snr_shift=0)
+
+
 def test_vp_coefficients_snr_and_sigmas_agree():
     sched = NoiseSchedule("cosine")
     t = torch.tensor([0, 10, 500, 998])

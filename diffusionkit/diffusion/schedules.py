@@ -52,6 +52,17 @@ def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
     return (1 - alphas).to(betas.dtype)
 
 
+def shift_snr(alpha_bar: Tensor, factor: float) -> Tensor:
+    """``alpha_bar`` whose signal-to-noise ratio is ``SNR / factor**2`` at every step: the shifted
+    schedule of simple diffusion (Hoogeboom et al. 2023) for data more redundant than the one a
+    schedule was made for (larger images, many similar frames); ``factor > 1`` adds noise."""
+    if factor <= 0:
+        raise ValueError(f"snr_shift must be positive, got {factor}")
+    snr = alpha_bar / (1 - alpha_bar)
+    shifted = snr / factor**2
+    return shifted / (1 + shifted)
+
+
 BETA_SCHEDULES: dict[str, Callable[..., Tensor]] = {
     "linear": betas_linear,
     "scaled_linear": betas_scaled_linear,
@@ -86,6 +97,7 @@ class NoiseSchedule(torch.nn.Module):
         kind: str = "linear",
         num_timesteps: int = 1000,
         zero_terminal_snr: bool = False,
+        snr_shift: float = 1.0,
         **beta_kwargs: float,
     ) -> None:
         super().__init__()
@@ -97,6 +109,8 @@ class NoiseSchedule(torch.nn.Module):
         if zero_terminal_snr:
             betas = rescale_zero_terminal_snr(betas)
         alpha_bar = torch.cumprod(1 - betas, dim=0)
+        if snr_shift != 1.0:
+            alpha_bar = shift_snr(alpha_bar, snr_shift)
         sigmas = _ve_sigmas(alpha_bar)
         self.register_buffer("alphas_cumprod", alpha_bar.float(), persistent=False)
         self.register_buffer("sigmas", sigmas.float(), persistent=False)
