@@ -99,3 +99,14 @@ def test_every_preset_names_only_trainer_arguments_and_module_options(preset):
 
     allowed = set(inspect.signature(pl.Trainer.__init__).parameters) | {"_target_", "channels_last", "compile"}
     assert set(trainer_config(f"trainer={preset}")) <= allowed
+
+
+def test_a_gan_stage_makes_ddp_look_for_weights_without_gradients():
+    from diffusionkit.training.build import build_autoencoder_module
+
+    cfg = compose_config("train", [*BASE, "stage=autoencoder", "first_stage=patchgan", "trainer=ddp_cpu"])
+    module = build_autoencoder_module(cfg, build_modality(cfg))
+    assert module.has_unused_parameters
+    trainer = build_trainer(cfg.trainer, module.has_unused_parameters, logger=False)
+    assert trainer.strategy._ddp_kwargs.get("find_unused_parameters") is True
+    assert not build_trainer(cfg.trainer, False, logger=False).strategy._ddp_kwargs.get("find_unused_parameters")

@@ -72,7 +72,8 @@ def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataMo
     guard = NonFiniteLossGuard()
     callbacks = [checkpoints, RunMetadata(metadata), media_logger, guard, ProcessSeeds(cfg.seed)]
     logger = instantiate(cfg.logger, save_dir=str(folder)) if cfg.get("logger") else False
-    trainer = build_trainer(cfg.trainer, default_root_dir=str(folder), logger=logger, callbacks=callbacks)
+    trainer = build_trainer(cfg.trainer, getattr(module, "has_unused_parameters", False),
+                            default_root_dir=str(folder), logger=logger, callbacks=callbacks)
     apply_module_options(module, cfg.trainer, spatial_rank)
     with shared_run_dir(folder):
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)

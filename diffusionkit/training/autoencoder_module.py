@@ -85,6 +85,9 @@ class AutoencoderModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self.automatic_optimization = discriminator is None
+        #: each backward leaves some weights without gradients (the GAN stage trains two nets in
+        #: turn); data-parallel training has to look for them (see trainer_options.build_trainer)
+        self.has_unused_parameters = discriminator is not None
         # Training batches seen; unlike trainer.global_step it does not count the discriminator's steps.
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
 

@@ -19,10 +19,13 @@ MODULE_OPTIONS = ("channels_last", "compile")
 CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
-def build_trainer(trainer_cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
+def build_trainer(trainer_cfg: DictConfig, has_unused_parameters: bool = False, **kwargs: Any) -> pl.Trainer:
     """A Lightning Trainer from a ``trainer`` preset; checkpoints go through
-    :class:`SafeCheckpointIO` (atomic writes, ``weights_only`` reads)."""
+    :class:`SafeCheckpointIO` (atomic writes, ``weights_only`` reads). ``has_unused_parameters``
+    (a module whose backward passes leave some weights without gradients) makes ``ddp`` look for them."""
     arguments = {k: v for k, v in OmegaConf.to_container(trainer_cfg).items() if k not in MODULE_OPTIONS}
+    if has_unused_parameters and arguments.get("strategy") == "ddp":
+        arguments["strategy"] = "ddp_find_unused_parameters_true"
     extra = arguments.pop("plugins", None)
     plugins = [*(list(instantiate(extra)) if extra else []), SafeCheckpointIO()]
     return instantiate(arguments, plugins=plugins, **kwargs)
