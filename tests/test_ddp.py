@@ -34,8 +34,10 @@ RECORDING_CLI = textwrap.dedent("""
 """)
 
 
-def test_two_processes_train_one_model_and_write_one_bundle(tmp_path):
-    script, run = tmp_path / "recording_cli.py", tmp_path / "run"
+def test_two_processes_train_one_model_and_write_one_bundle_job_after_job(tmp_path):
+    """Two jobs of a sweep, each a 2-process run: the processes Lightning starts ignore the sweep
+    on the command line, and each job forms its own process group."""
+    script = tmp_path / "recording_cli.py"
     script.write_text(RECORDING_CLI)
     # 64 shapes: 61 for training; each of 2 processes gets 31 of them, 3 full batches of 8 per epoch
     result = subprocess.run(
@@ -43,11 +45,14 @@ def test_two_processes_train_one_model_and_write_one_bundle(tmp_path):
          "net=unet_small", "net.model_channels=16", "net.attention_levels=[]", "data.batch_size=8",
          "trainer=ddp_cpu", "trainer.max_steps=7", "trainer.val_check_interval=3", "trainer.limit_val_batches=1",
          "checkpoint.every_n_train_steps=3", "samples.every_n_steps=3", "samples.n=2", "samples.steps=2",
-         "logger=csv", f"out={run}"],
+         "logger=csv", "-m", "seed=0,1"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("model bundle:") == 1  # only the first process reports and writes
-    assert sorted(p.name for p in run.glob("*.safetensors")) == ["model.safetensors"]
+    assert result.stdout.count("model bundle:") == 2  # only the first process of each job reports and writes
+    (sweep,) = (tmp_path / "outputs" / "train").iterdir()
+    assert sorted(p.relative_to(sweep).as_posix() for p in sweep.glob("**/*.safetensors")) == \
+        ["0/model.safetensors", "1/model.safetensors"]
+    run = sweep / "0"
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
     # 3 steps per epoch (one process alone would take 7): each process saw half of the data
     assert (run / "checkpoints" / "epoch=1-step=6.ckpt").is_file()

@@ -25,7 +25,7 @@ from diffusionkit.training.callbacks import ProcessSeeds, ReconstructionLogger, 
 from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
 from diffusionkit.training.latent_cache import cached_latents
-from diffusionkit.training.processes import owns_run_folder, shared_run_dir, spawned_run_dir
+from diffusionkit.training.processes import leave_process_group, owns_run_folder, shared_run_dir, spawned_run_dir
 from diffusionkit.training.trainer_options import apply_module_options, build_trainer
 
 STAGES = ("diffusion", "autoencoder")
@@ -42,9 +42,12 @@ def run(cfg: DictConfig) -> Path | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     modality = build_modality(cfg)
     dataset = instantiate(cfg.data.dataset)
-    if cfg.stage == "autoencoder":
-        return _train_autoencoder(cfg, modality, dataset, checkpoint)
-    return _train_diffusion(cfg, modality, dataset, checkpoint)
+    try:
+        if cfg.stage == "autoencoder":
+            return _train_autoencoder(cfg, modality, dataset, checkpoint)
+        return _train_diffusion(cfg, modality, dataset, checkpoint)
+    finally:
+        leave_process_group()
 
 
 def run_spawned(folder: Path) -> Path | None:

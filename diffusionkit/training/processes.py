@@ -60,3 +60,13 @@ def shared_run_dir(run_dir: Path) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def leave_process_group() -> None:
+    """End this process's part in its run's process group, which Lightning leaves open after
+    training, so that a later run in the same process (the next job of a ``-m`` sweep) forms its
+    own group instead of reusing one whose other processes are gone."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
