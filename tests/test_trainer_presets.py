@@ -110,3 +110,15 @@ def test_a_gan_stage_makes_ddp_look_for_weights_without_gradients():
     trainer = build_trainer(cfg.trainer, module.has_unused_parameters, logger=False)
     assert trainer.strategy._ddp_kwargs.get("find_unused_parameters") is True
     assert not build_trainer(cfg.trainer, False, logger=False).strategy._ddp_kwargs.get("find_unused_parameters")
+
+
+def test_a_preset_for_hardware_this_machine_lacks_is_one_line(capsys, tmp_path):
+    from diffusionkit.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["train", "modality=image", "data=digits", "trainer=gpu", f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("diffusionkit train: error: trainer: ") and "\n" not in err
+    assert err.endswith("; without a GPU use trainer=cpu or trainer=ddp_cpu")
+    assert not any((tmp_path / "run").iterdir())  # nothing written: the same out= works next time

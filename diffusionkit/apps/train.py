@@ -67,8 +67,6 @@ def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataMo
     """Lightning does the loop: processes, checkpoints (with run metadata), loggers, media, resume.
     Returns the trainer, or None in a process other than the first when the run diverged (the
     first raises the one-line message); a diverged run writes no final checkpoint."""
-    if owns_run_folder() and spawned_run_dir() is None:
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     every, last = cfg.checkpoint.every_n_train_steps, cfg.checkpoint.save_last
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", every_n_train_steps=every, save_last=last,
                                   save_top_k=-1 if last else 1)
@@ -77,6 +75,8 @@ def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataMo
     logger = instantiate(cfg.logger, save_dir=str(folder)) if cfg.get("logger") else False
     trainer = build_trainer(cfg.trainer, getattr(module, "has_unused_parameters", False),
                             default_root_dir=str(folder), logger=logger, callbacks=callbacks)
+    if owns_run_folder() and spawned_run_dir() is None:  # once the trainer's options proved usable
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     apply_module_options(module, cfg.trainer, spatial_rank)
     with shared_run_dir(folder):
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)

@@ -7,10 +7,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from diffusionkit.errors import UsageError
 from diffusionkit.training.checkpoint_io import SafeCheckpointIO
 
 #: keys of a ``trainer`` preset that are not Trainer arguments.
@@ -28,7 +31,13 @@ def build_trainer(trainer_cfg: DictConfig, has_unused_parameters: bool = False, 
         arguments["strategy"] = "ddp_find_unused_parameters_true"
     extra = arguments.pop("plugins", None)
     plugins = [*(list(instantiate(extra)) if extra else []), SafeCheckpointIO()]
-    return instantiate(arguments, plugins=plugins, **kwargs)
+    try:
+        return instantiate(arguments, plugins=plugins, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, MisconfigurationException):  # e.g. trainer=gpu on a machine without one
+            hint = "; without a GPU use trainer=cpu or trainer=ddp_cpu" if arguments.get("accelerator") != "cpu" else ""
+            raise UsageError(f"trainer: {str(err.__cause__).splitlines()[0]}{hint}") from None
+        raise
 
 
 def to_channels_last(module: nn.Module, spatial_rank: int) -> int:
