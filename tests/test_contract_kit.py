@@ -10,7 +10,7 @@ from diffusionkit.testing.contract import expect_passed
 from tests.scaffolded_plugin import scaffold_in_process
 
 LOUD = {"datasets.py": [("wave = amplitude *", "wave = 9 * amplitude *")]}  # items far beyond [-1, 1]
-QUICK = ["contract version", "entry point", "option names", "config data/{n}", "config experiment/{n}_fast",
+QUICK = ["contract version", "entry point", "config options", "config data/{n}", "config experiment/{n}_fast",
          "config modality/{n}", "data {n}", "round trip", "bad files", "rendering", "optional methods"]
 
 

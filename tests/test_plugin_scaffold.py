@@ -62,6 +62,24 @@ def test_an_existing_folder_is_never_overwritten(tmp_path, capsys):
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
 
 
+def test_a_failed_write_is_one_line_and_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    written = []
+    real_write = type(tmp_path).write_text
+
+    def write_then_fail(path, *args, **kwargs):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "write_text", write_then_fail)
+    assert main(["plugins", "new", "sensor", f"dir={tmp_path / 'full'}"]) == 2
+    assert capsys.readouterr().err.strip() == (f"diffusionkit plugins: error: cannot write the plugin into "
+                                               f"'{tmp_path / 'full'}': No space left on device; choose a "
+                                               f"writable dir= (nothing was left behind)")
+    assert len(written) == 3 and not (tmp_path / "full").exists()
+
+
 @pytest.mark.slow
 def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
     """The bar: plugins new -> install -> its own tests -> train -> generate. Installed with

@@ -3,7 +3,7 @@ before any job runs, and the SLURM launcher (the ``[cluster]`` extra) configured
 
 from __future__ import annotations
 
-import pickle
+import re
 import subprocess
 import sys
 
@@ -16,7 +16,7 @@ from PIL import Image
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
-from diffusionkit.sweep import expand, run_job
+from diffusionkit.sweep import expand
 from diffusionkit.training.build import build_diffusion_module, build_modality
 
 TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
@@ -87,8 +87,13 @@ def test_the_sweep_expands_like_hydras_basic_sweeper():
                                                  ["a=2", "b=x", "c=3"], ["a=2", "b=x", "c=4"]]
 
 
-def test_the_job_function_travels_to_a_cluster_node_by_reference():
-    assert pickle.loads(pickle.dumps(run_job)) is run_job
+def test_cfg_of_a_sweep_shows_its_first_job_and_the_folder_it_writes_to(capsys):
+    assert main(["train", *TINY, "-m", "seed=0,1", "--cfg", "job"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["seed"] == 0
+    assert main(["train", *TINY, "--multirun", "seed=3,1", "--cfg", "hydra"]) == 0
+    hydra = yaml.safe_load(capsys.readouterr().out)
+    assert re.fullmatch(r"outputs/train/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", hydra["sweep"]["dir"])
+    assert hydra["output_subdir"] is None and "seed=3" in hydra["overrides"]["task"]
 
 
 def test_the_slurm_launcher_composes_when_the_cluster_extra_is_installed(capsys):

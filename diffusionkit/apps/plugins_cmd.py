@@ -51,8 +51,7 @@ def new(name: str, args: list[str]) -> int:
     """Write a plugin package and print the commands that take it to a generated sample."""
     from diffusionkit.scaffold import new_plugin
 
-    written = new_plugin(name, _options(args, {"dir"}).get("dir"))
-    root = written[0].parent
+    root, written = new_plugin(name, _options(args, {"dir"}).get("dir"))
     print(f"wrote the plugin package {root} ({len(written)} files); next:")
     for command in (f"pip install -e {root}", f"diffusionkit plugins check {name}",
                     f"diffusionkit train modality={name} trainer.max_steps=20 out={name}_run",

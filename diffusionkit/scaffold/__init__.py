@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import shutil
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
@@ -58,20 +59,26 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def new_plugin(name: str, dest: str | Path | None = None) -> list[Path]:
+def new_plugin(name: str, dest: str | Path | None = None) -> tuple[Path, list[Path]]:
     """Write the plugin package ``diffusionkit-<name>`` into ``dest`` (default: a folder of that
-    name here), which must not exist yet; return the files written."""
+    name here), which must not exist yet; return its root and the files written. A write that
+    fails leaves nothing behind."""
     check_name(name)
     values = placeholders(name)
     root = Path(dest if dest is not None else values["{{distribution}}"]).expanduser()
     if root.exists():
         raise UsageError(f"'{root}' already exists; choose a new dir= (nothing was written)")
     written = []
-    for source in sorted(template_dir().rglob("*.tmpl")):
-        relative = source.relative_to(template_dir()).as_posix().removesuffix(".tmpl")
-        target = root / re.sub(r"_package_|_name_", lambda m: values["{{package}}"] if m[0] == "_package_" else name,
-                               relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_fill(source.read_text(encoding="utf-8"), values), encoding="utf-8")
-        written.append(target)
-    return written
+    try:
+        for source in sorted(template_dir().rglob("*.tmpl")):
+            relative = source.relative_to(template_dir()).as_posix().removesuffix(".tmpl")
+            target = root / re.sub(r"_package_|_name_",
+                                   lambda m: values["{{package}}"] if m[0] == "_package_" else name, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_fill(source.read_text(encoding="utf-8"), values), encoding="utf-8")
+            written.append(target)
+    except OSError as err:
+        shutil.rmtree(root, ignore_errors=True)
+        raise UsageError(f"cannot write the plugin into '{root}': {err.strerror or err}; "
+                         f"choose a writable dir= (nothing was left behind)") from None
+    return root, written

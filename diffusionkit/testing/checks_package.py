@@ -59,12 +59,13 @@ def check_option_names(subject: PluginUnderTest) -> list[CheckResult]:
     if subject.modality_option is None:
         return failed("config options", f"{info.conf_dir} has no modality/ option; add modality/{info.name}.yaml "
                                         f"with a _target_ to your Modality class")
-    others = [p for p in discover() if p.name != info.name]
-    clashes = [c for c in option_clashes(core_options(), [*others, info]) if info.distribution in c]
+    plugins = sorted([*(p for p in discover() if p.name != info.name), info], key=lambda p: p.name)  # search order
+    clashes = [c for c in option_clashes(core_options(), plugins) if f" {info.distribution} " in f" {c} "
+               or f" {info.distribution};" in c]
     if clashes:
-        return [CheckResult("option name", False, clash) for clash in clashes]
+        return [CheckResult("config options", False, clash) for clash in clashes]
     count = sum(len(names) for names in info.options.values())
-    return passed("option names", f"{count} options, none clashing with the core's or another plugin's")
+    return passed("config options", f"{count} options, none clashing with the core's or another plugin's")
 
 
 def _check_option(subject: PluginUnderTest, group: str, option: str) -> str:
