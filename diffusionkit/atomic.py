@@ -4,6 +4,8 @@ truncated file where a good one was."""
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,11 +17,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     renamed over ``path`` in one step (``os.replace``), on failure removed.
 
     The temporary file lives in the same folder (a rename across file systems would be a copy,
-    which is not atomic) and carries the process id, so concurrent writers never share one.
+    which is not atomic) and carries the host name, the process id and a random part, so
+    concurrent writers never share one (on a shared file system, processes of two nodes can have
+    the same id).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
         with open(tmp, "rb+") as written:

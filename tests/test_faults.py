@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -44,6 +45,17 @@ def test_a_writer_dying_halfway_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("killed")
     assert path.read_bytes() == b"good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_writers_on_two_machines_with_the_same_process_id_use_different_temporaries(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "getpid", lambda: 4242)  # another node of a shared file system can have it too
+    path = tmp_path / "latents.safetensors"
+    with atomic_path(path) as first, atomic_path(path) as second:
+        assert first != second and socket.gethostname() in first.name
+        first.write_bytes(b"first")
+        second.write_bytes(b"second")
+    assert path.read_bytes() == b"first"  # each rename put a whole file in place; the last one stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latents.safetensors"]
 
 
 def test_a_bundle_write_that_fails_halfway_keeps_the_previous_bundle(tmp_path, monkeypatch):
