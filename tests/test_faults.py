@@ -170,13 +170,14 @@ def test_resume_true_needs_out_and_a_checkpoint(tmp_path):
 
 def test_resume_takes_the_newest_complete_checkpoint_of_a_run(tmp_path):
     io = SafeCheckpointIO()
-    io.save_checkpoint({"global_step": 10}, tmp_path / "checkpoints" / "last.ckpt")
+    io.save_checkpoint({"global_step": 10, "state_dict": {}}, tmp_path / "checkpoints" / "last.ckpt")
     time.sleep(0.01)
-    io.save_checkpoint({"global_step": 15}, tmp_path / "checkpoints" / "epoch=0-step=15.ckpt")  # killed before last
+    io.save_checkpoint({"global_step": 15, "state_dict": {}},
+                       tmp_path / "checkpoints" / "epoch=0-step=15.ckpt")  # killed before last
     assert newest_checkpoint(tmp_path).name == "epoch=0-step=15.ckpt"
     assert resume_checkpoint(config(resume=True, out=str(tmp_path))).name == "epoch=0-step=15.ckpt"
     assert resume_checkpoint(config(resume=str(tmp_path))).name == "epoch=0-step=15.ckpt"  # a run folder
-    io.save_checkpoint({"global_step": 15}, tmp_path / "checkpoints" / "last.ckpt")
+    io.save_checkpoint({"global_step": 15, "state_dict": {}}, tmp_path / "checkpoints" / "last.ckpt")
     assert resume_checkpoint(config(resume="auto", out=str(tmp_path))).name == "last.ckpt"
 
 
@@ -194,6 +195,19 @@ def test_resuming_from_a_crafted_checkpoint_is_refused_before_anything_starts(tm
     with pytest.raises(UsageError, match="safely"):
         resume_checkpoint(config(resume=str(path)))
     assert not marker.exists()
+
+
+def test_resuming_from_a_plain_weights_file_is_one_line(tmp_path, capsys):
+    from diffusionkit.cli import main
+
+    weights = tmp_path / "weights.pt"
+    torch.save(nn.Linear(2, 2).state_dict(), weights)
+    with pytest.raises(UsageError, match=f"'{weights}' is not a Lightning checkpoint .*pass resume="):
+        resume_checkpoint(config(resume=str(weights)))
+    assert main(["train", "modality=image", "data=digits", f"resume={weights}", f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"diffusionkit train: error: '{weights}' is not a Lightning checkpoint")
+    assert "\n" not in err and not (tmp_path / "run").exists()
 
 
 def test_processes_of_a_cluster_launch_need_a_shared_out(tmp_path, monkeypatch):

@@ -18,6 +18,8 @@ from diffusionkit.training.processes import owns_run_folder, spawned_run_dir, st
 
 LAST = Path("checkpoints") / "last.ckpt"
 BUNDLES = ("model.safetensors", "autoencoder.safetensors")
+#: what every checkpoint Lightning writes holds (a plain weights file does not).
+TRAINING_STATE = {"state_dict", "global_step"}
 
 
 def _out(cfg: DictConfig) -> Path | None:
@@ -51,8 +53,10 @@ def _existing(path: Path, problem: str) -> Path:
     (checked here for every strategy: some load checkpoints with their own unpickler)."""
     if not path.is_file():
         raise UsageError(f"{problem}; pass resume=<run folder> or resume=<run>/checkpoints/<file>.ckpt")
-    if not isinstance(load_checkpoint_file(path, mmap=True), dict):
-        raise UsageError(f"'{path}' is not a Lightning checkpoint; pass resume=<run>/checkpoints/<file>.ckpt")
+    loaded = load_checkpoint_file(path, mmap=True)
+    if not isinstance(loaded, dict) or not TRAINING_STATE <= loaded.keys():
+        raise UsageError(f"'{path}' is not a Lightning checkpoint (a weights file holds no training state to "
+                         f"continue); pass resume=<run>/checkpoints/<file>.ckpt")
     return path
 
 
