@@ -53,6 +53,7 @@ def test_two_processes_train_one_model_and_write_one_bundle_job_after_job(tmp_pa
     assert sorted(p.relative_to(sweep).as_posix() for p in sweep.glob("**/*.safetensors")) == \
         ["0/model.safetensors", "1/model.safetensors"]
     run = sweep / "0"
+    assert (run / ".config.node0.yaml").read_text() == (run / "config.yaml").read_text()  # what process 1 ran
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
     # 3 steps per epoch (one process alone would take 7): each process saw half of the data
     assert (run / "checkpoints" / "epoch=1-step=6.ckpt").is_file()

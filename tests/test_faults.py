@@ -14,6 +14,7 @@ import time
 import lightning.pytorch as pl
 import pytest
 import torch
+from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from torch import nn
 
@@ -23,7 +24,7 @@ from diffusionkit.bundle import FORMAT, save_bundle
 from diffusionkit.errors import UsageError
 from diffusionkit.training.checkpoint_io import SafeCheckpointIO, load_checkpoint_file
 from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
-from diffusionkit.training.processes import RUN_DIR_ENV, shared_run_dir
+from diffusionkit.training.processes import RUN_DIR_ENV, shared_run_dir, spawned_run_dir
 
 
 class Touch:
@@ -156,8 +157,6 @@ def test_the_divergence_message_is_one_line_with_the_checkpoint_and_the_fix():
 
 
 def config(**values):
-    from omegaconf import OmegaConf
-
     return OmegaConf.create({"out": None, "resume": None, **values})
 
 
@@ -224,6 +223,29 @@ def test_processes_lightning_starts_inherit_the_run_folder(tmp_path, monkeypatch
     monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path))
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert open_run_folder(config(out="elsewhere"), None) == tmp_path
+
+
+def test_each_node_writes_the_config_the_processes_it_starts_read(tmp_path, monkeypatch):
+    """Several nodes: a later node's first process does not own the run (it writes no
+    config.yaml), yet the processes Lightning starts on that node need the resolved config before
+    the first node has necessarily written anything."""
+    from diffusionkit.apps import train
+
+    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "SLURM_PROCID", "SLURM_LOCALID", RUN_DIR_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NODE_RANK", "1")  # the process started on the second node
+    train._write_config(OmegaConf.create({"seed": 3}), tmp_path, node_processes=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".config.node1.yaml"]
+    read = []
+    monkeypatch.setattr(train, "run", read.append)
+    monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("LOCAL_RANK", "1")  # one Lightning starts there (it inherits NODE_RANK)
+    train.run_spawned(spawned_run_dir())
+    assert read == [{"seed": 3}]
+    monkeypatch.setenv("NODE_RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    train._write_config(OmegaConf.create({"seed": 3}), tmp_path / "one", node_processes=1)
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["config.yaml"]  # one process: the record only
 
 
 def test_the_launch_variables_are_restored_after_fit(tmp_path, monkeypatch):

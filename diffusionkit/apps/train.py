@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from diffusionkit.apps.common import require_values
 from diffusionkit.apps.run_folder import open_run_folder, resume_checkpoint
+from diffusionkit.atomic import atomic_path
 from diffusionkit.bundle import bundle_weights, file_sha256, read_run, run_metadata, save_bundle, subset
 from diffusionkit.errors import UsageError
 from diffusionkit.latent import estimate_scale_factor
@@ -25,7 +26,8 @@ from diffusionkit.training.callbacks import ProcessSeeds, ReconstructionLogger, 
 from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
 from diffusionkit.training.latent_cache import cached_latents
-from diffusionkit.training.processes import leave_process_group, owns_run_folder, shared_run_dir, spawned_run_dir
+from diffusionkit.training.processes import (first_on_node, leave_process_group, node_config_path, owns_run_folder,
+                                            shared_run_dir, spawned_run_dir)
 from diffusionkit.training.trainer_options import apply_module_options, build_trainer
 
 STAGES = ("diffusion", "autoencoder")
@@ -51,9 +53,9 @@ def run(cfg: DictConfig) -> Path | None:
 
 
 def run_spawned(folder: Path) -> Path | None:
-    """A process Lightning started for a multi-process run: the run of the first process's
-    resolved config in its folder (the command line it was started with is ignored)."""
-    return run(OmegaConf.load(folder / "config.yaml"))
+    """A process Lightning started for a multi-process run: the run of the resolved config its
+    node's first process wrote in the run folder (the command line it was started with is ignored)."""
+    return run(OmegaConf.load(node_config_path(folder)))
 
 
 def _datamodule(cfg: DictConfig, dataset) -> ModalityDataModule:
@@ -75,8 +77,8 @@ def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataMo
     logger = instantiate(cfg.logger, save_dir=str(folder)) if cfg.get("logger") else False
     trainer = build_trainer(cfg.trainer, getattr(module, "has_unused_parameters", False),
                             default_root_dir=str(folder), logger=logger, callbacks=callbacks)
-    if owns_run_folder() and spawned_run_dir() is None:  # once the trainer's options proved usable
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if spawned_run_dir() is None:  # once the trainer's options proved usable
+        _write_config(cfg, folder, node_processes=trainer.num_devices)
     apply_module_options(module, cfg.trainer, spatial_rank)
     with shared_run_dir(folder):
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
@@ -89,6 +91,18 @@ def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataMo
     # always resumable from the end (full state: optimizer, loops, callbacks)
     trainer.save_checkpoint(folder / "checkpoints" / "last.ckpt", weights_only=False)
     return trainer
+
+
+def _write_config(cfg: DictConfig, folder: Path, node_processes: int) -> None:
+    """The resolved config: ``config.yaml`` (the run's record, by the first process) and, when a
+    node runs several processes, by each node's first process the copy that the processes
+    Lightning starts on that node read (written before it starts them)."""
+    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    targets = ([folder / "config.yaml"] if owns_run_folder() else []) + \
+        ([node_config_path(folder)] if node_processes > 1 and first_on_node() else [])
+    for target in targets:
+        with atomic_path(target) as tmp:
+            tmp.write_text(resolved)
 
 
 def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:

@@ -4,7 +4,8 @@ Lightning starts find it (plain Python: the command line checks this before impo
 Lightning's DDP launcher starts a run's other local processes by re-running the command line.
 Those copies must not compose a new config or pick a new folder (nor, inside a ``-m`` sweep,
 start the sweep again): the first process names its run folder in an environment variable that
-they inherit, and they read the resolved ``config.yaml`` the first process wrote there.
+they inherit, and they read the resolved config their node's first process wrote there
+(``.config.node<NODE_RANK>.yaml``, one per node: another node's may not be written yet).
 Processes started by a cluster (SLURM's ``srun``, ``torchrun``, one launch per node) share the
 folder given by ``out=``.
 """
@@ -28,6 +29,19 @@ def spawned_run_dir() -> Path | None:
     """The run folder when this process is one Lightning started for a run (else None)."""
     folder = os.environ.get(RUN_DIR_ENV)
     return Path(folder) if folder and os.environ.get("LOCAL_RANK", "0") != "0" else None
+
+
+def node_config_path(run_dir: Path) -> Path:
+    """The resolved config this node's first process writes for the processes Lightning starts
+    on the same node (the node number as Lightning reads it: ``NODE_RANK``, else ``GROUP_RANK``)."""
+    node = os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0"))
+    return Path(run_dir) / f".config.node{node}.yaml"
+
+
+def first_on_node() -> bool:
+    """Whether this process is its node's first (local rank 0), the one Lightning's launcher
+    starts the node's other processes from."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in ("LOCAL_RANK", "SLURM_LOCALID"))
 
 
 def owns_run_folder() -> bool:
