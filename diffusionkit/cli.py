@@ -112,20 +112,23 @@ def main(argv: list[str] | None = None) -> int:
             from diffusionkit.apps.plugins_cmd import main as plugins_main
 
             return plugins_main(overrides)
+        from diffusionkit.sweep import MULTIRUN_FLAGS, first_job, run_sweep
+
+        given = [o for o in overrides if o not in MULTIRUN_FLAGS]
+        is_sweep = len(given) < len(overrides)
         if "--cfg" in overrides:
             from omegaconf import OmegaConf
 
             from diffusionkit.config import compose_config
 
             part = next((o for o in overrides if o in ("job", "hydra", "all")), "job")
-            rest = [o for o in overrides if o not in ("--cfg", part, "-m", "--multirun")]
-            cfg = compose_config(command, rest, hydra_node=part != "job")
+            rest = [o for o in given if o not in ("--cfg", part)]
+            cfg = compose_config(command, first_job(command, rest) if is_sweep else rest,  # a sweep: its first job
+                                 hydra_node=part != "job")
             print(OmegaConf.to_yaml(cfg.hydra if part == "hydra" else cfg))
             return 0
-        if "-m" in overrides or "--multirun" in overrides:
-            from diffusionkit.sweep import run_sweep
-
-            return run_sweep(command, [o for o in overrides if o not in ("-m", "--multirun")])
+        if is_sweep:
+            return run_sweep(command, given)
         run_command(command, overrides)
     except Exception as err:
         message = user_message(err)

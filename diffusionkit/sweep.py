@@ -39,8 +39,17 @@ class JobFailed:
 
 def expand(overrides: list[str]) -> list[list[str]]:
     """The override list of every job of a sweep, in Hydra's order (the basic sweeper's)."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UsageError(explain_hydra_error(err)) from None
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def first_job(command: str, overrides: list[str]) -> list[str]:
+    """What ``--cfg`` shows for a sweep: the overrides of its first job, with the Hydra settings
+    the sweep runs under (its folder, no ``.hydra`` subfolder)."""
+    return [*expand(overrides)[0], *_hydra_defaults(command, overrides), "hydra.mode=MULTIRUN"]
 
 
 def _hydra_defaults(command: str, overrides: list[str]) -> list[str]:
@@ -96,10 +105,7 @@ def run_job(cfg: DictConfig) -> Any:
 
 def run_sweep(command: str, overrides: list[str]) -> int:
     """Run a sweep; the exit code is 0 when every job succeeded, 2 when any job's input was wrong."""
-    try:
-        jobs = expand(overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise UsageError(explain_hydra_error(err)) from None
+    jobs = expand(overrides)
     check_jobs(command, jobs)
     arguments = [plugin_search_path(), *route_inputs(command, overrides), *_hydra_defaults(command, overrides)]
     try:

@@ -93,7 +93,7 @@ def test_cfg_of_a_sweep_shows_its_first_job_and_the_folder_it_writes_to(capsys):
     assert main(["train", *TINY, "--multirun", "seed=3,1", "--cfg", "hydra"]) == 0
     hydra = yaml.safe_load(capsys.readouterr().out)
     assert re.fullmatch(r"outputs/train/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", hydra["sweep"]["dir"])
-    assert hydra["output_subdir"] is None and "seed=3" in hydra["overrides"]["task"]
+    assert (hydra["mode"], hydra["output_subdir"]) == ("MULTIRUN", None) and "seed=3" in hydra["overrides"]["task"]
 
 
 def test_the_slurm_launcher_composes_when_the_cluster_extra_is_installed(capsys):
