@@ -91,6 +91,7 @@ def compose_config(command: str, overrides: list[str], hydra_node: bool = False)
             return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)],
                            return_hydra_config=hydra_node)
     except (HydraException, OmegaConfBaseException) as err:
+        check_default_choices(command, overrides, failure=err)
         raise UsageError(explain_hydra_error(err)) from None
 
 
@@ -122,15 +123,18 @@ def interpolated_defaults(command: str) -> dict[str, str]:
     return found
 
 
-def check_default_choices(command: str, overrides: list[str]) -> None:
+def check_default_choices(command: str, overrides: list[str], failure: Exception | None = None) -> None:
     """``modality=image`` without ``data=``: ask for a data option when the modality ships no
-    default one (``data/image.yaml``), instead of Hydra's 'could not find data/image'."""
+    default one (``data/image.yaml``), instead of Hydra's 'could not find data/image'. An
+    ``experiment=`` may choose it (``override /data: ...``), so then only once Hydra's
+    ``failure`` says it did not."""
     chosen = {m.group(1): m.group(2) for m in (re.fullmatch(r"[+~]*([A-Za-z_]\w*)(?:=(.*))?", o, flags=re.S)
                                                for o in overrides) if m}
     for group, source in interpolated_defaults(command).items():
         options = available_options()
         if group not in chosen and chosen.get(source) and chosen[source] not in options.get(group, []):
-            raise UsageError(choose_choice(group, options))
+            if "experiment" not in chosen or f"'{group}/{chosen[source]}'" in str(failure or ""):
+                raise UsageError(choose_choice(group, options))
 
 
 def check_choices(overrides: list[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from diffusionkit.cli import main
 from diffusionkit.config import available_options, compose_config, route_inputs
 from diffusionkit.errors import UsageError
-from diffusionkit.plugins import discover
+from diffusionkit.plugins import PluginInfo, config_options, discover
 
 
 def error_line(capsys, argv: list[str]) -> str:
@@ -31,6 +31,23 @@ def test_missing_choice_names_the_options(capsys):
     options = sorted(available_options()["data"])
     assert {"digits", "folder", "shapes"} <= set(options)
     assert f"choose a data: data=<one of: {', '.join(options)}>" in err
+
+
+def test_an_experiment_may_choose_the_data(tmp_path, monkeypatch, capsys):
+    """The image modality ships no default data: an experiment's ``override /data:`` chooses one;
+    an experiment that chooses none gets the same one line as a command without data=."""
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "chooses_digits.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: digits\n")
+    extra = PluginInfo(name="extra", target="extra:Modality", distribution="extra", version="0",
+                       conf_dir=tmp_path, options=config_options(tmp_path))
+    installed = discover()
+    monkeypatch.setattr("diffusionkit.config.discover", lambda include_incompatible=False: [*installed, extra])
+    cfg = compose_config("train", ["modality=image", "experiment=chooses_digits"])
+    assert cfg.data.dataset._target_ == "diffusionkit_image.datasets.DigitsDataset"
+    options = sorted(available_options()["data"])
+    assert error_line(capsys, ["train", "modality=image", "experiment=digits_fast"]) == \
+        f"diffusionkit train: error: choose a data: data=<one of: {', '.join(options)}>"
 
 
 def test_misspelt_option_is_named(capsys):
