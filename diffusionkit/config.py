@@ -92,7 +92,18 @@ def compose_config(command: str, overrides: list[str], hydra_node: bool = False)
                            return_hydra_config=hydra_node)
     except (HydraException, OmegaConfBaseException) as err:
         check_default_choices(command, overrides, failure=err)
-        raise UsageError(explain_hydra_error(err)) from None
+        raise UsageError(unquoted_value(overrides) or explain_hydra_error(err)) from None
+
+
+def unquoted_value(overrides: list[str]) -> str | None:
+    """The override whose value holds an unquoted ``=`` (Lightning's ``epoch=3-step=400.ckpt``
+    names), which Hydra cannot parse, with the quoting that fixes it; None if there is none."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if "=" in value and value[:1] not in "'\"[{" and "," not in value:
+            return (f"cannot read '{override}': quote a value that contains '=', e.g. "
+                    f"{key}=\"'{value}'\" (or rename the file)")
+    return None
 
 
 def unknown_choice(group: str, choice: str, options: dict[str, list[str]]) -> str:

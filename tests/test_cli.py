@@ -109,3 +109,12 @@ def test_console_script_runs_from_any_directory(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("diffusionkit train: error: unknown modality 'nope'")
+
+
+def test_a_value_with_an_equals_sign_is_asked_to_be_quoted(capsys, tmp_path):
+    path = tmp_path / "epoch=3-step=400.ckpt"
+    assert main(["generate", f"ckpt={path}"]) == 2
+    assert capsys.readouterr().err.strip() == (f"diffusionkit generate: error: cannot read 'ckpt={path}': quote a "
+                                               f"value that contains '=', e.g. ckpt=\"'{path}'\" (or rename the file)")
+    assert main(["generate", f"ckpt='{path}'"]) == 2  # quoted: parsed, then the missing file is named
+    assert f"checkpoint '{path}' not found" in capsys.readouterr().err
