@@ -1,6 +1,7 @@
 """The contract kit (diffusionkit.testing) and ``plugins check``: a scaffolded plugin passes, and
 plugins broken on purpose fail the right checks with words their authors can act on."""
 
+import numpy as np
 import pytest
 
 from diffusionkit.cli import main
@@ -89,3 +90,17 @@ def test_plugins_check_usage_errors(capsys):
     assert "unknown argument 'fast=yes'" in capsys.readouterr().err
     assert main(["plugins", "check", "nothing_here"]) == 2
     assert "no plugin 'nothing_here' is installed" in capsys.readouterr().err
+
+
+def test_rendered_media_problems_are_named():
+    from diffusionkit.modality import Rendered
+    from diffusionkit.testing.checks_media import rendered_problem
+
+    assert rendered_problem(Rendered("audio", np.zeros(8, np.float32), rate=16000)) is None
+    assert rendered_problem(Rendered("audio", np.full(8, 2.0, np.float32), rate=16000)) == \
+        "Rendered('audio').data must be finite and within [-1, 1]"
+    assert rendered_problem(Rendered("video", np.zeros((1, 2, 3, 4, 4), np.uint8))) == \
+        "Rendered('video') needs its rate (samples or frames per second), got 0"
+    assert rendered_problem(Rendered("image", np.zeros((4, 4, 2), np.uint8))) == \
+        "Rendered('image').data has 2 colour channels; use 1, 3 or 4"
+    assert rendered_problem("x") == "render() gave a str, expected diffusionkit.modality.Rendered"

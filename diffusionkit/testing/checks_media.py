@@ -186,6 +186,11 @@ def check_bad_files(subject: PluginUnderTest) -> list[CheckResult]:
                                f"each raise MediaError naming the file")
 
 
+#: Rendered kind -> (dtype, axes, colour-channel axis or None, whether it needs a rate); see Rendered.
+RENDERED_LAYOUTS = {"image": (np.uint8, 3, -1, False), "audio": (np.float32, 1, None, True),
+                    "video": (np.uint8, 5, 2, True)}
+
+
 def rendered_problem(medium: object) -> str | None:
     """Why ``medium`` is not a Rendered the loggers can show (see diffusionkit.modality.Rendered)."""
     if not isinstance(medium, Rendered):
@@ -193,18 +198,17 @@ def rendered_problem(medium: object) -> str | None:
     data, kind = medium.data, medium.kind
     if not isinstance(data, np.ndarray):
         return f"Rendered('{kind}').data is a {type(data).__name__}, expected a numpy array"
-    expected = {"image": (np.uint8, 3, -1), "audio": (np.float32, 1, None), "video": (np.uint8, 5, 2)}
-    if kind not in expected:
-        return f"Rendered kind '{kind}' is none of image, audio, video"
-    dtype, ndim, channel_axis = expected[kind]
+    if kind not in RENDERED_LAYOUTS:
+        return f"Rendered kind '{kind}' is none of {', '.join(RENDERED_LAYOUTS)}"
+    dtype, ndim, channel_axis, timed = RENDERED_LAYOUTS[kind]
     if data.dtype != dtype or data.ndim != ndim:
         return f"Rendered('{kind}').data is {data.dtype} with {data.ndim} axes; expected {np.dtype(dtype)} with {ndim}"
     if channel_axis is not None and data.shape[channel_axis] not in (1, 3, 4):
         return f"Rendered('{kind}').data has {data.shape[channel_axis]} colour channels; use 1, 3 or 4"
-    if kind != "image" and medium.rate <= 0:
+    if timed and medium.rate <= 0:
         return f"Rendered('{kind}') needs its rate (samples or frames per second), got {medium.rate}"
-    if kind == "audio" and not (np.isfinite(data).all() and np.abs(data).max(initial=0) <= 1.0):
-        return "Rendered('audio').data must be finite and within [-1, 1]"
+    if dtype == np.float32 and not (np.isfinite(data).all() and np.abs(data).max(initial=0) <= 1.0):
+        return f"Rendered('{kind}').data must be finite and within [-1, 1]"
     return None
 
 
