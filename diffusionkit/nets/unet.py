@@ -9,6 +9,7 @@ For rank 3 the first spatial axis is time (``[B, C, T, H, W]``), which the ``fac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -121,9 +122,7 @@ class UNet(nn.Module):
             raise ValueError(f"spatial_rank must be 1, 2 or 3, got {spatial_rank}")
         layers = UNetLayers(spatial_rank, factorized, temporal_downsample)
         self.patch = patch_sizes(patch_size, spatial_rank)
-        folded = 1
-        for p in self.patch:
-            folded *= p
+        folded = math.prod(self.patch)  # channels per input channel after patching
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         bad = [i for i in attention_levels if not 0 <= i < len(channel_mult)]
