@@ -165,7 +165,7 @@ def test_vp_denoiser_rejects_unknown_prediction():
 def test_sdedit_strength_zero_returns_the_input():
     sigmas = sigmas_for_steps(SCHEDULE, 20)
     data = data_batch((8, 1, 4))
-    start, tail = sdedit_start(data, sigmas, 0.0, torch.Generator().manual_seed(0))
+    start, tail = sdedit_start(data, sigmas, 0.0, randn_like(data, torch.Generator().manual_seed(0)))
     assert torch.equal(tail, torch.zeros(1))
     for sampler in SAMPLERS.values():
         assert torch.equal(sampler(gaussian_denoiser, start, tail), data)
@@ -177,7 +177,7 @@ def test_sdedit_strength_one_is_a_pure_noise_run():
     g = torch.Generator().manual_seed(7)
     plain = sample_ddpm(gaussian_denoiser, randn_like(data, g) * sigmas[0], sigmas, generator=g)
     g = torch.Generator().manual_seed(7)
-    start, tail = sdedit_start(data, sigmas, 1.0, g)
+    start, tail = sdedit_start(data, sigmas, 1.0, randn_like(data, g))
     assert torch.equal(tail, sigmas)
     assert torch.equal(sample_ddpm(gaussian_denoiser, start, tail, generator=g), plain)
 
@@ -185,12 +185,12 @@ def test_sdedit_strength_one_is_a_pure_noise_run():
 def test_sdedit_partial_strength_keeps_the_tail():
     sigmas = sigmas_for_steps(SCHEDULE, 20)
     data = data_batch((4000, 1, 1))
-    start, tail = sdedit_start(data, sigmas, 0.3, torch.Generator().manual_seed(0))
+    start, tail = sdedit_start(data, sigmas, 0.3, randn_like(data, torch.Generator().manual_seed(0)))
     assert torch.equal(tail, sigmas[-7:])  # round(0.3 * 20) = 6 steps
     assert ((start - data) / tail[0]).std().item() == pytest.approx(1.0, abs=0.05)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
-            sdedit_start(data, sigmas, bad)
+            sdedit_start(data, sigmas, bad, torch.zeros_like(data))
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))

@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from diffusionkit.diffusion.denoiser import Denoiser
-from diffusionkit.diffusion.samplers import randn_like
 from diffusionkit.diffusion.schedules import append_dims
 
 
@@ -78,17 +77,16 @@ def strength_tail(sigmas: Tensor, strength: float) -> Tensor:
     return sigmas[steps - keep:] if keep else sigmas.new_zeros(1)
 
 
-def sdedit_start(
-    x0: Tensor, sigmas: Tensor, strength: float, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor]:
-    """SDEdit (Meng et al. 2022): noise ``x0`` part-way and return ``(x_start, sigmas_tail)``
-    with the tail of :func:`strength_tail`. Strength 0 returns ``(x0, [0.])`` (sampling is the
-    identity); when the tail is the whole schedule the start is pure noise ``noise * sigmas[0]``,
-    ignoring ``x0``, exactly as a plain generation run."""
+def sdedit_start(x0: Tensor, sigmas: Tensor, strength: float, noise: Tensor) -> tuple[Tensor, Tensor]:
+    """SDEdit (Meng et al. 2022): noise ``x0`` part-way with ``noise`` (a draw from the model's
+    noise prior, shaped like ``x0``) and return ``(x_start, sigmas_tail)`` with the tail of
+    :func:`strength_tail`. Strength 0 returns ``(x0, [0.])`` (sampling is the identity); when the
+    tail is the whole schedule the start is pure noise ``noise * sigmas[0]``, ignoring ``x0``,
+    exactly as a plain generation run."""
     tail = strength_tail(sigmas, strength)
     if len(tail) == 1:
         return x0, tail
-    noise = randn_like(x0, generator)
+    noise = noise.to(x0)
     if len(tail) == len(sigmas):
         return noise * tail[0].to(x0), tail
     return x0 + tail[0].to(x0) * noise, tail

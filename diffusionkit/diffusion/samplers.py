@@ -1,11 +1,14 @@
 """Samplers: small functions over a :class:`~diffusionkit.diffusion.denoiser.Denoiser`.
 
-Every sampler is ``sample_x(denoiser, x, sigmas, *, generator=None, callback=None)`` plus its
-own named keyword options (only ``sample_ddim`` has one, ``eta``; there is no catch-all, so a
-misspelt option is an error, not a silent no-op). ``x`` is the start, already scaled
-(``noise * sigmas[0]``, or an SDEdit start); ``sigmas`` descends and ends in 0.
+Every sampler is ``sample_x(denoiser, x, sigmas, *, generator=None, callback=None,
+noise_prior=GAUSSIAN)`` plus its own named keyword options (only ``sample_ddim`` has one,
+``eta``; there is no catch-all, so a misspelt option is an error, not a silent no-op).
+``x`` is the start, already scaled (``noise * sigmas[0]``, or an SDEdit start); ``sigmas``
+descends and ends in 0.
 ``callback(i, x, x0_hat)`` sees the state at ``sigmas[i]`` and the denoiser's estimate there.
-Deterministic samplers ignore ``generator``.
+Deterministic samplers ignore ``generator`` and ``noise_prior`` (the
+:mod:`~diffusionkit.diffusion.noise` prior the model was trained on, which stochastic ones draw
+their fresh noise from).
 
 The first-order step shared by all of them, ``x' = x0 + (sigma'/sigma)(x - x0)``, is Euler
 on the probability-flow ODE, DDIM with eta = 0, and DPM-Solver++(1) at once; it lands on
@@ -20,6 +23,7 @@ import torch
 from torch import Tensor
 
 from diffusionkit.diffusion.denoiser import Denoiser
+from diffusionkit.diffusion.noise import GAUSSIAN, GaussianNoise
 
 Callback = Callable[[int, Tensor, Tensor], None]
 
@@ -28,14 +32,14 @@ class Sampler(Protocol):
     def __call__(
         self, denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
         generator: torch.Generator | None = None, callback: Callback | None = None,
+        noise_prior: GaussianNoise = GAUSSIAN,
     ) -> Tensor: ...
 
 
 def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Standard normal noise shaped like ``x``, drawn on the generator's device (so a seed gives
     the same noise wherever ``x`` lives), then moved to ``x``'s device."""
-    device = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    return GAUSSIAN.like(x, generator)
 
 
 def _prepare(x: Tensor, sigmas: Tensor) -> Tensor:
@@ -65,6 +69,7 @@ def ancestral_split(sigma: Tensor, sigma_next: Tensor, eta: float) -> tuple[Tens
 def sample_euler(
     denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
     generator: torch.Generator | None = None, callback: Callback | None = None,
+    noise_prior: GaussianNoise = GAUSSIAN,
 ) -> Tensor:
     """Euler on the probability-flow ODE (Karras et al. 2022, Algorithm 1 without correction)."""
     sigmas = _prepare(x, sigmas)
@@ -77,6 +82,7 @@ def sample_euler(
 def sample_heun(
     denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
     generator: torch.Generator | None = None, callback: Callback | None = None,
+    noise_prior: GaussianNoise = GAUSSIAN,
 ) -> Tensor:
     """Heun's second-order method (Karras et al. 2022, Algorithm 1); the step to 0 is Euler."""
     sigmas = _prepare(x, sigmas)
@@ -95,7 +101,8 @@ def sample_heun(
 
 def sample_ddim(
     denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
-    generator: torch.Generator | None = None, callback: Callback | None = None, eta: float = 0.0,
+    generator: torch.Generator | None = None, callback: Callback | None = None,
+    noise_prior: GaussianNoise = GAUSSIAN, eta: float = 0.0,
 ) -> Tensor:
     """DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models") in VE form:
     ``x' = x0 + sigma_down eps_hat + sigma_up z`` with eps_hat = (x - x0)/sigma; eta = 0 is
@@ -107,22 +114,25 @@ def sample_ddim(
         sigma_down, sigma_up = ancestral_split(sigma, sigma_next, eta)
         x = _first_order_step(x, x0, sigma, sigma_down)
         if eta > 0 and sigma_up > 0:
-            x = x + sigma_up * randn_like(x, generator)
+            x = x + sigma_up * noise_prior.like(x, generator)
     return x
 
 
 def sample_ddpm(
     denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
     generator: torch.Generator | None = None, callback: Callback | None = None,
+    noise_prior: GaussianNoise = GAUSSIAN,
 ) -> Tensor:
     """Ancestral sampling (Ho et al. 2020, "Denoising Diffusion Probabilistic Models"): each step
     draws from the posterior q(x' | x, x0_hat), which is DDIM with eta = 1."""
-    return sample_ddim(denoiser, x, sigmas, generator=generator, callback=callback, eta=1.0)
+    return sample_ddim(denoiser, x, sigmas, generator=generator, callback=callback,
+                       noise_prior=noise_prior, eta=1.0)
 
 
 def sample_dpmpp_2m(
     denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
     generator: torch.Generator | None = None, callback: Callback | None = None,
+    noise_prior: GaussianNoise = GAUSSIAN,
 ) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of
     Diffusion Probabilistic Models", Algorithm 2): multistep in lambda = -log(sigma); the first

@@ -100,5 +100,6 @@ def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int
         ema_decay=diffusion.ema_decay,
         clip_denoised=diffusion.get("clip_denoised"),
         latent=latent,
+        noise_prior=instantiate(diffusion.noise) if diffusion.get("noise") else None,
         **optim,
     )

@@ -22,6 +22,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from diffusionkit.diffusion import guidance, objectives, samplers
 from diffusionkit.diffusion.denoiser import VPDenoiser
+from diffusionkit.diffusion.noise import GAUSSIAN, GaussianNoise
 from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
 from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition
@@ -43,6 +44,8 @@ class DiffusionModule(pl.LightningModule):
         clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
             right for data in [-1, 1], off for unbounded (latent) spaces.
         latent: a frozen latent space to diffuse in (None: diffuse in data space).
+        noise_prior: the distribution of the forward process's noise, used for training and for
+            every draw while sampling (None: independent Gaussian noise).
         optimizer, lr_scheduler: factories (Hydra ``_partial_``) over parameters / optimizer.
     """
 
@@ -60,6 +63,7 @@ class DiffusionModule(pl.LightningModule):
         ema_decay: float = 0.999,
         clip_denoised: float | None = 1.0,
         latent: LatentSpace | None = None,
+        noise_prior: GaussianNoise | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_scheduler: Callable[..., Any] | None = None,
     ) -> None:
@@ -81,6 +85,7 @@ class DiffusionModule(pl.LightningModule):
         self.label_dropout = label_dropout
         self.condition = condition
         self.clip_denoised = clip_denoised
+        self.noise_prior = noise_prior if noise_prior is not None else GAUSSIAN
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
 
@@ -91,7 +96,7 @@ class DiffusionModule(pl.LightningModule):
         The batch holds data ``"x"``, or pre-encoded latents ``"z"`` (a latent cache)."""
         x0 = batch["z"] if "z" in batch else self.to_diffusion_space(batch["x"])
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device, generator=generator)
-        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        noise = self.noise_prior.sample(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         alpha, sigma = (v.to(x0.dtype).view(-1, *[1] * (x0.ndim - 1)) for v in self.schedule.alpha_sigma(t))
         x_t = alpha * x0 + sigma * noise
         output = self.net(x_t, t, **self._training_conditions(batch, x0, generator))
@@ -221,18 +226,20 @@ class DiffusionModule(pl.LightningModule):
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
         concat = None if concat is None else self.match_spatial(concat.to(device))
         denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
+        # One draw serves the start and the known region, so that under a correlated prior the
+        # known part's noise is correlated with the rest exactly as in training.
+        start_noise = self.noise_prior.sample(shape, generator=generator, device=device)
         if known is not None and mask is not None:
-            inpaint_noise = samplers.randn_like(torch.empty(shape, device=device), generator)
             denoiser = guidance.inpainting(denoiser, self.to_diffusion_space(known.to(device)),
-                                           self.mask_to_diffusion_space(mask.to(device)), inpaint_noise)
+                                           self.mask_to_diffusion_space(mask.to(device)), start_noise)
         if noise is not None:
             x, sigmas = noise.to(device), guidance.strength_tail(sigmas, strength)
         elif init is not None:
-            x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength,
-                                              generator=generator)
+            x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength, start_noise)
         else:
-            x = samplers.randn_like(torch.empty(shape, device=device), generator) * sigmas[0]
-        z = sample_fn(denoiser, x, sigmas, generator=generator, **(sampler_options or {}))
+            x = start_noise * sigmas[0]
+        z = sample_fn(denoiser, x, sigmas, generator=generator, noise_prior=self.noise_prior,
+                      **(sampler_options or {}))
         return self.to_data_space(z)
 
     @torch.no_grad()
@@ -248,8 +255,9 @@ class DiffusionModule(pl.LightningModule):
             return torch.cat([self.infer_labels(part, levels, seed, use_ema) for part in x0.split(chunk)])
         z0 = self.to_diffusion_space(x0.to(self.device))
         sigmas = sigmas_for_steps(self.schedule, levels + 1, "linspace")[1:-1].to(self.device)
-        noise = samplers.randn_like(torch.empty(len(sigmas), *z0.shape, device=self.device),
-                                    torch.Generator(device=self.device).manual_seed(seed))
+        noise = self.noise_prior.sample((len(sigmas) * len(z0), *z0.shape[1:]), device=self.device,
+                                        generator=torch.Generator(device=self.device).manual_seed(seed))
+        noise = noise.view(len(sigmas), *z0.shape)
         denoiser = self.denoiser(use_ema)
         n, classes = len(z0), self.num_classes
         labels = torch.arange(classes, device=self.device).repeat_interleave(n)  # every item under every class
