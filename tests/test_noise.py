@@ -51,7 +51,8 @@ def test_mixed_noise_refuses_bad_settings(kwargs, message):
 
 
 def test_mixed_noise_names_a_missing_axis():
-    with pytest.raises(ValueError, match=r"shared_axes \[2\] do not exist in data with 1 spatial axes"):
+    message = r"shared_axes \[2\] do not exist in items of shape \[1, 8\] \(1 spatial axes: 0 to 0\)"
+    with pytest.raises(ValueError, match=message):
         MixedNoise(shared_axes=[2]).sample((2, 1, 8))
 
 
@@ -99,3 +100,28 @@ def test_every_sampling_draw_comes_from_the_prior(kwargs, calls, prior, shared):
     inputs = module.ema.module.inputs
     assert len(inputs) == calls
     assert [shared_along_first_axis(x) for x in inputs] == [shared] * calls
+
+
+def test_noise_group_composes_to_the_prior_the_module_gets():
+    from diffusionkit.config import compose_config
+    from diffusionkit.training.build import build_diffusion_module, build_modality
+
+    cfg = compose_config("train", ["modality=image", "data=digits", "noise=mixed",
+                                   "diffusion.noise.shared_fraction=0.25", "diffusion.noise.shared_axes=[1]"])
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10, for_training=False)
+    assert isinstance(module.noise_prior, MixedNoise)
+    assert (module.noise_prior.shared_fraction, module.noise_prior.shared_axes) == (0.25, (1,))
+    default = compose_config("train", ["modality=image", "data=digits"])
+    assert default.diffusion.noise._target_ == "diffusionkit.diffusion.noise.GaussianNoise"
+
+
+def test_a_shared_axis_the_data_lacks_is_one_line_before_training(capsys, tmp_path):
+    from diffusionkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "modality=image", "data=digits", "noise=mixed", "diffusion.noise.shared_axes=[2]",
+                 f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("diffusionkit train: error: diffusion.noise: shared_axes [2] do not exist in items of "
+                   "shape [1, 32, 32] (2 spatial axes: 0 to 1)")
+    assert not (out / "checkpoints").exists()

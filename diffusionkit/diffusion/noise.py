@@ -30,6 +30,9 @@ class GaussianNoise:
         draw_on = generator.device if generator is not None else device
         return self._draw(tuple(shape), generator, draw_on, dtype).to(device)
 
+    def check(self, item_shape: Sequence[int]) -> None:
+        """Raise ValueError if this prior cannot draw noise for items of ``item_shape`` [C, *spatial]."""
+
     def like(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Noise shaped like ``x``, on its device and dtype."""
         return self.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -61,12 +64,15 @@ class MixedNoise(GaussianNoise):
         self.shared_fraction = float(shared_fraction)
         self.shared_axes = axes
 
+    def check(self, item_shape: Sequence[int]) -> None:
+        spatial_rank = len(item_shape) - 1
+        if max(self.shared_axes) >= spatial_rank:
+            raise ValueError(f"shared_axes {list(self.shared_axes)} do not exist in items of shape "
+                             f"{list(item_shape)} ({spatial_rank} spatial axes: 0 to {spatial_rank - 1})")
+
     def _draw(self, shape: tuple[int, ...], generator: torch.Generator | None,
               device: torch.device | str | None, dtype: torch.dtype | None) -> Tensor:
-        spatial_rank = len(shape) - 2
-        if max(self.shared_axes) >= spatial_rank:
-            raise ValueError(f"shared_axes {list(self.shared_axes)} do not exist in data with "
-                             f"{spatial_rank} spatial axes (shape {list(shape)})")
+        self.check(shape[1:])
         shared_shape = list(shape)
         for axis in self.shared_axes:
             shared_shape[2 + axis] = 1

@@ -7,6 +7,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from diffusionkit.diffusion.noise import GaussianNoise
 from diffusionkit.errors import UsageError
 from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition, Modality
@@ -73,12 +74,26 @@ def build_autoencoder_module(cfg: DictConfig, modality: Modality) -> Autoencoder
     )
 
 
+def build_noise_prior(diffusion: DictConfig, item_shape: tuple[int, ...]) -> GaussianNoise | None:
+    """``diffusion.noise`` (None where a config predates it: independent Gaussian noise), checked
+    against the shape the diffusion runs in."""
+    if not diffusion.get("noise"):
+        return None
+    prior = instantiate(diffusion.noise)
+    try:
+        prior.check(item_shape)
+    except ValueError as err:
+        raise UsageError(f"diffusion.noise: {err}") from None
+    return prior
+
+
 def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int,
                            for_training: bool = True) -> DiffusionModule:
     """The DiffusionModule of a config: the net is sized from the modality, data and condition."""
     condition = build_condition(cfg)
     latent = build_latent_space(cfg, modality)
-    channels = latent.latent_shape(modality.shape)[0] if latent is not None else modality.channels
+    item_shape = tuple(latent.latent_shape(modality.shape)) if latent is not None else tuple(modality.shape)
+    channels = item_shape[0]
     net = instantiate(cfg.net)(
         spatial_rank=modality.spatial_rank,
         in_channels=channels,
@@ -100,6 +115,6 @@ def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int
         ema_decay=diffusion.ema_decay,
         clip_denoised=diffusion.get("clip_denoised"),
         latent=latent,
-        noise_prior=instantiate(diffusion.noise) if diffusion.get("noise") else None,
+        noise_prior=build_noise_prior(diffusion, item_shape),
         **optim,
     )

@@ -38,10 +38,10 @@ def test_train_config_composes_with_the_experiment():
 
     cfg = compose_config("train", ["modality=video", "data=sprites", "experiment=sprites_fast",
                                    "data.dataset.per_class=1"])
-    assert cfg.modality.channels == 1 and cfg.trainer.max_steps == 1600 and cfg.data.batch_size == 16
+    assert cfg.modality.channels == 1 and cfg.trainer.max_steps == 1500 and cfg.data.batch_size == 16
     assert list(cfg.net.channel_mult) == [1, 2, 2] and list(cfg.net.attention_levels) == [2]
     assert list(cfg.net.patch_size) == [1, 2, 2] and cfg.diffusion.schedule.snr_shift == 2.0
-    assert cfg.sampler.spacing == "trailing"
+    assert cfg.diffusion.prediction == "x0" and cfg.sampler.spacing == "karras"
     assert cfg.samples.n == 4 and cfg.samples.every_n_steps == 400
     modality, dataset = instantiate(cfg.modality), instantiate(cfg.data.dataset)
     assert len(dataset) == 4 and dataset[0]["x"].shape == modality.shape == (1, 16, 32, 32)
