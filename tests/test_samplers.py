@@ -7,13 +7,13 @@ import torch
 
 from diffusionkit.diffusion.denoiser import VPDenoiser
 from diffusionkit.diffusion.guidance import classifier_free_guidance, conditioned, inpainting, sdedit_start
+from diffusionkit.diffusion.noise import GAUSSIAN
 from diffusionkit.diffusion.objectives import PREDICTIONS, training_target
 from diffusionkit.diffusion.samplers import (
     SAMPLERS,
     ancestral_split,
     get_sampler,
     invert_ddim,
-    randn_like,
     sample_ddim,
     sample_ddpm,
     sample_heun,
@@ -34,7 +34,7 @@ def exact_ode_solution(x: torch.Tensor, sigma_start: torch.Tensor) -> torch.Tens
 
 
 def start_noise(shape, sigmas, seed=0, dtype=torch.float32):
-    return randn_like(torch.empty(shape, dtype=dtype), torch.Generator().manual_seed(seed)) * sigmas[0].to(dtype)
+    return GAUSSIAN.like(torch.empty(shape, dtype=dtype), torch.Generator().manual_seed(seed)) * sigmas[0].to(dtype)
 
 
 def data_batch(shape=(500, 2, 2, 2), seed=3):
@@ -165,7 +165,7 @@ def test_vp_denoiser_rejects_unknown_prediction():
 def test_sdedit_strength_zero_returns_the_input():
     sigmas = sigmas_for_steps(SCHEDULE, 20)
     data = data_batch((8, 1, 4))
-    start, tail = sdedit_start(data, sigmas, 0.0, randn_like(data, torch.Generator().manual_seed(0)))
+    start, tail = sdedit_start(data, sigmas, 0.0, GAUSSIAN.like(data, torch.Generator().manual_seed(0)))
     assert torch.equal(tail, torch.zeros(1))
     for sampler in SAMPLERS.values():
         assert torch.equal(sampler(gaussian_denoiser, start, tail), data)
@@ -175,9 +175,9 @@ def test_sdedit_strength_one_is_a_pure_noise_run():
     sigmas = sigmas_for_steps(SCHEDULE, 20)
     data = data_batch((8, 1, 4))
     g = torch.Generator().manual_seed(7)
-    plain = sample_ddpm(gaussian_denoiser, randn_like(data, g) * sigmas[0], sigmas, generator=g)
+    plain = sample_ddpm(gaussian_denoiser, GAUSSIAN.like(data, g) * sigmas[0], sigmas, generator=g)
     g = torch.Generator().manual_seed(7)
-    start, tail = sdedit_start(data, sigmas, 1.0, randn_like(data, g))
+    start, tail = sdedit_start(data, sigmas, 1.0, GAUSSIAN.like(data, g))
     assert torch.equal(tail, sigmas)
     assert torch.equal(sample_ddpm(gaussian_denoiser, start, tail, generator=g), plain)
 
@@ -185,7 +185,7 @@ def test_sdedit_strength_one_is_a_pure_noise_run():
 def test_sdedit_partial_strength_keeps_the_tail():
     sigmas = sigmas_for_steps(SCHEDULE, 20)
     data = data_batch((4000, 1, 1))
-    start, tail = sdedit_start(data, sigmas, 0.3, randn_like(data, torch.Generator().manual_seed(0)))
+    start, tail = sdedit_start(data, sigmas, 0.3, GAUSSIAN.like(data, torch.Generator().manual_seed(0)))
     assert torch.equal(tail, sigmas[-7:])  # round(0.3 * 20) = 6 steps
     assert ((start - data) / tail[0]).std().item() == pytest.approx(1.0, abs=0.05)
     for bad in (-0.1, 1.5):
@@ -200,7 +200,7 @@ def test_inpainting_keeps_the_known_region(name):
     known = data_batch((6, 2, 8), seed=4)
     mask = torch.zeros(1, 1, 8)
     mask[..., :3] = 1
-    noise = randn_like(known, g)
+    noise = GAUSSIAN.like(known, g)
     denoiser = inpainting(gaussian_denoiser, known, mask, noise)
     keep = mask.expand_as(known).bool()
 

@@ -36,12 +36,6 @@ class Sampler(Protocol):
     ) -> Tensor: ...
 
 
-def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Standard normal noise shaped like ``x``, drawn on the generator's device (so a seed gives
-    the same noise wherever ``x`` lives), then moved to ``x``'s device."""
-    return GAUSSIAN.like(x, generator)
-
-
 def _prepare(x: Tensor, sigmas: Tensor) -> Tensor:
     return sigmas.to(device=x.device, dtype=torch.promote_types(sigmas.dtype, x.dtype))
 
