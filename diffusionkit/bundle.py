@@ -2,7 +2,7 @@
 
 A bundle (or a Lightning checkpoint of a diffusionkit run) from elsewhere is data, not code:
 weights load through safetensors or ``torch.load(weights_only=True)``, and the config may
-only name ``_target_`` classes owned by the core, an installed plugin or torch itself.
+build only what :mod:`diffusionkit.trusted_targets` allows, checked before anything is built.
 """
 
 from __future__ import annotations
@@ -23,15 +23,12 @@ from torch import Tensor
 from diffusionkit.atomic import atomic_path
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
-from diffusionkit.plugins import named_bundles, owned_modules
+from diffusionkit.plugins import named_bundles
+from diffusionkit.trusted_targets import check_config
 from diffusionkit.training.checkpoint_io import load_checkpoint_file
 from diffusionkit.training.diffusion_module import DiffusionModule
 
 FORMAT = "diffusionkit.bundle/1"
-#: third-party names (dotted prefixes) a config may name besides the core and installed plugins:
-#: optimizers, layers and the training loop's parts, not loaders such as ``torch.load``.
-TRUSTED_MODULES = ("torch.optim", "torch.nn", "lightning.pytorch.Trainer", "lightning.pytorch.loggers",
-                   "lightning.pytorch.strategies", "lightning.pytorch.plugins")
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
 CHECKPOINT_KEY = "diffusionkit"
 #: what to do with a model of another kind than the command needs.
@@ -114,23 +111,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_targets(node: Any, allowed: tuple[str, ...], where: str = "config") -> None:
-    """Refuse a config that would instantiate anything outside ``allowed`` (dotted prefixes:
-    ``"diffusionkit"`` allows ``diffusionkit.nets.unet.UNet``, not ``diffusionkit_evil.X``)."""
-    if isinstance(node, dict):
-        target = node.get("_target_")
-        if target is not None and not any(str(target) == p or str(target).startswith(p + ".") for p in allowed):
-            raise UsageError(
-                f"{where} names _target_ '{target}', which neither diffusionkit nor an installed "
-                f"plugin owns; refusing to build it (install the plugin that provides it)"
-            )
-        for value in node.values():
-            check_targets(value, allowed, where)
-    elif isinstance(node, list):
-        for value in node:
-            check_targets(value, allowed, where)
-
-
 def read_bundle(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """All tensors and the metadata of a ``.safetensors`` bundle (UsageError if unreadable)."""
     from safetensors import safe_open
@@ -164,9 +144,20 @@ def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, 
     if found != kind:
         raise UsageError(f"'{path}' holds a {found} model where a {kind} model is needed"
                          + (KIND_HINTS.get(found, "")))
-    config = OmegaConf.create(metadata["config"])
-    check_targets(OmegaConf.to_container(config), (*owned_modules(), *TRUSTED_MODULES), where=str(path))
+    config = _checked_config(path, metadata.get("config", ""))
     return weights, metadata, config
+
+
+def _checked_config(path: Path, text: str) -> DictConfig:
+    """A bundle's config, parsed with YAML's safe loader and checked (see :func:`check_config`)."""
+    try:
+        config = OmegaConf.create(text)
+    except Exception as err:  # YAML and OmegaConf errors alike: the text is not a config
+        raise UsageError(f"'{path}' holds an unreadable config ({str(err).splitlines()[0]})") from None
+    if not isinstance(config, DictConfig):
+        raise UsageError(f"'{path}' holds no config mapping; it is not a diffusionkit bundle")
+    check_config(OmegaConf.to_container(config, resolve=False), f"bundle '{path}'")
+    return config
 
 
 def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

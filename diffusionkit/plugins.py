@@ -181,6 +181,6 @@ def option_clashes(core_options: dict[str, list[str]], plugins: list[PluginInfo]
 
 
 def owned_modules() -> tuple[str, ...]:
-    """Top-level modules whose classes a bundle may name in ``_target_`` (core + plugins)."""
+    """Top-level packages of the core and the installed plugins (see :mod:`diffusionkit.trusted_targets`)."""
     return ("diffusionkit", *(p.package for p in discover()))
 

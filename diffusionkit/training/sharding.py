@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from hydra.utils import get_class
+import torch
 from lightning.pytorch.strategies import FSDPStrategy
+
+from diffusionkit.errors import UsageError
+from diffusionkit.trusted_targets import resolve_target
 
 
 def fsdp_strategy(wrap: Sequence[str], **kwargs: Any) -> FSDPStrategy:
@@ -17,4 +20,16 @@ def fsdp_strategy(wrap: Sequence[str], **kwargs: Any) -> FSDPStrategy:
     alike: each process holds matching slices of a weight and of its average, and the EMA update
     after each optimizer step needs no communication. Other keyword arguments go to
     ``FSDPStrategy`` (``sharding_strategy``, ``cpu_offload``, ``state_dict_type``, ...)."""
-    return FSDPStrategy(auto_wrap_policy={get_class(name) for name in wrap}, use_orig_params=True, **kwargs)
+    return FSDPStrategy(auto_wrap_policy={_layer_class(name) for name in wrap}, use_orig_params=True, **kwargs)
+
+
+def _layer_class(name: str) -> type[torch.nn.Module]:
+    """The layer class ``name`` names, resolved without leaving its package (never an arbitrary
+    import: the names may come from a run folder's config)."""
+    try:
+        layer = resolve_target(name)
+    except UsageError as err:
+        raise UsageError(f"trainer.strategy.wrap: {err}") from None
+    if not (isinstance(layer, type) and issubclass(layer, torch.nn.Module)):
+        raise UsageError(f"trainer.strategy.wrap: '{name}' is not a torch.nn.Module class")
+    return layer

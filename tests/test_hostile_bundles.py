@@ -1,0 +1,191 @@
+"""A bundle from elsewhere is data: every attack below would write a marker file if it ran.
+
+Each attack is a bundle (or checkpoint) whose config names something to build. The suite asserts
+that loading refuses it in one line naming the bundle and the offending entry, before anything is
+built (the marker never appears), and, for a few, that the payload is live: Hydra itself would run
+it if the config were instantiated unchecked (so these tests can fail).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from safetensors.torch import save_file
+
+from diffusionkit.bundle import FORMAT, load_model
+from diffusionkit.cli import main
+from diffusionkit.errors import UsageError
+from diffusionkit.trusted_targets import check_config, check_target
+
+
+class WritesMarker:
+    """Unpickling this touches ``path`` (a pickle that runs code)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def attacks(marker: Path, pickle_file: Path) -> dict[str, dict]:
+    """Config fragments an attacker could put in a bundle, by name."""
+    touch = f"touch {marker}"
+    loads = {"_args_": [str(pickle_file)], "weights_only": False}
+    return {
+        "torch.load through a core module": {"_target_": "diffusionkit.bundle.torch.load", **loads},
+        "torch.load through a torch.nn module": {"_target_": "torch.nn.modules.module.torch.load", **loads},
+        "torch.load by name": {"_target_": "torch.load", **loads},
+        "torch.jit.load": {"_target_": "torch.jit.load", "_args_": [str(pickle_file)]},
+        "hub download through a core module": {
+            "_target_": "diffusionkit.bundle.torch.hub.load_state_dict_from_url",
+            "url": f"file://{pickle_file}", "weights_only": False},
+        "os.system through the cli": {"_target_": "diffusionkit.cli.os.system", "_args_": [touch]},
+        "os.system": {"_target_": "os.system", "command": touch},
+        "subprocess": {"_target_": "subprocess.run", "args": ["touch", str(marker)]},
+        "builtins.exec": {"_target_": "builtins.exec", "_args_": [f"open('{marker}', 'w')"]},
+        "a function's globals": {"_target_": "diffusionkit.nets.unet.UNet.__init__.__globals__.os.system",
+                                 "_args_": [touch]},
+        "a core function that writes files": {"_target_": "diffusionkit.bundle.save_bundle",
+                                              "path": str(marker), "weights": {}, "metadata": {},
+                                              "_convert_": "all"},
+        "a method of a trusted class": {"_target_": "lightning.pytorch.LightningModule.load_from_checkpoint",
+                                        "checkpoint_path": str(pickle_file), "weights_only": False},
+        "positional arguments to a registered class": {"_target_": "diffusionkit.nets.unet.UNet",
+                                                       "_args_": [touch]},
+        "an interpolated target": {"_target_": "${oc.env:DK_EVIL_TARGET}", "command": touch},
+        "an interpolated option": {"_target_": "diffusionkit.diffusion.noise.GaussianNoise",
+                                   "secret": "${oc.env:HOME}"},
+        "a string _partial_": {"_target_": "diffusionkit.nets.unet.UNet", "_partial_": "yes"},
+        "an unknown _convert_": {"_target_": "diffusionkit.nets.unet.UNet", "_convert_": "eval"},
+        "an unknown hydra key": {"_target_": "diffusionkit.nets.unet.UNet", "_set_flags_": {"x": 1}},
+        "hydra's own instantiate": {"_target_": "hydra.utils.instantiate", "config": {"_target_": "os.system"}},
+        "nested in a list": {"_target_": "diffusionkit.diffusion.noise.GaussianNoise",
+                             "parts": [{"ok": 1}, {"_target_": "os.system", "command": touch}]},
+    }
+
+
+@pytest.fixture
+def payload(tmp_path, monkeypatch):
+    """The marker path, a pickle that touches it when loaded, and the attacks."""
+    marker = tmp_path / "CODE_RAN"
+    pickle_file = tmp_path / "evil.pkl"
+    with pickle_file.open("wb") as f:
+        pickle.dump(WritesMarker(marker), f)
+    monkeypatch.setenv("DK_EVIL_TARGET", "os.system")
+    return marker, pickle_file, attacks(marker, pickle_file)
+
+
+def write_bundle(path: Path, fragment: dict, where: str = "modality") -> Path:
+    config = OmegaConf.to_yaml(OmegaConf.create({where: fragment, "net": {"_target_": "diffusionkit.nets.unet.UNet"}}))
+    save_file({"net.w": torch.zeros(1)}, str(path), metadata={"format": FORMAT, "config": config, "classes": "[]"})
+    return path
+
+
+ATTACK_NAMES = list(attacks(Path("m"), Path("p")))
+
+
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_a_hostile_bundle_is_refused_in_one_line_and_runs_nothing(payload, tmp_path, name):
+    marker, _, cases = payload
+    bundle = write_bundle(tmp_path / "evil.safetensors", cases[name])
+    with pytest.raises(UsageError) as refused:
+        load_model(bundle)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"bundle '{bundle}': refusing to load it: ")
+    assert "at modality" in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["torch.load through a core module", "torch.load through a torch.nn module",
+                                  "torch.load by name", "a core function that writes files"])
+def test_the_payloads_are_live_when_instantiated_unchecked(payload, name):
+    """What the check stands between: Hydra's instantiate runs these configs (its own blocklist
+    stops only ``os.system`` and a few others)."""
+    marker, _, cases = payload
+    try:
+        instantiate(OmegaConf.create(cases[name]))
+    except Exception:  # the payload's return value may not suit hydra; the side effect is what counts
+        pass
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("command", [["generate", "n=1"], ["vary", "input={input}"], ["evaluate"]])
+def test_every_command_refuses_the_bundle_before_writing(payload, tmp_path, capsys, command):
+    marker, _, cases = payload
+    (tmp_path / "x.wav").write_bytes(b"RIFF")
+    command = [part.format(input=tmp_path / "x.wav") for part in command]
+    bundle = write_bundle(tmp_path / "evil.safetensors", cases["torch.load through a core module"])
+    out = tmp_path / "out"
+    assert main([command[0], f"ckpt={bundle}", f"out={out}", *command[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "diffusionkit.bundle.torch.load" in err and "passes through module 'torch'" in err
+    assert not marker.exists() and not out.exists()
+
+
+def test_a_checkpoint_with_a_hostile_config_is_refused(payload, tmp_path):
+    marker, _, cases = payload
+    config = OmegaConf.to_yaml(OmegaConf.create({"modality": cases["os.system"]}))
+    path = tmp_path / "evil.ckpt"
+    torch.save({"diffusionkit": {"format": FORMAT, "config": config, "classes": "[]"}, "state_dict": {}}, path)
+    with pytest.raises(UsageError, match="'os.system' is outside diffusionkit"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_yaml_tags_in_a_bundle_config_are_not_constructed(tmp_path):
+    marker = tmp_path / "CODE_RAN"
+    path = tmp_path / "evil.safetensors"
+    config = f"modality: !!python/object/apply:os.system ['touch {marker}']\n"
+    save_file({"net.w": torch.zeros(1)}, str(path), metadata={"format": FORMAT, "config": config, "classes": "[]"})
+    with pytest.raises(UsageError, match="holds an unreadable config") as refused:
+        load_model(path)
+    assert "\n" not in str(refused.value)
+    assert not marker.exists()
+
+
+def test_a_hostile_autoencoder_bundle_is_refused_by_train(payload, tmp_path, capsys):
+    marker, _, cases = payload
+    path = tmp_path / "ae.safetensors"
+    config = OmegaConf.to_yaml(OmegaConf.create({"first_stage": {"net": cases["os.system through the cli"]}}))
+    save_file({"autoencoder.w": torch.zeros(1)}, str(path),
+              metadata={"format": FORMAT, "kind": "autoencoder", "config": config, "classes": "[]",
+                        "scale_factor": "1.0"})
+    out = tmp_path / "run"
+    assert main(["train", "modality=image", "data=digits", "autoencoder=pretrained", f"autoencoder.bundle={path}",
+                 "trainer.max_steps=1", f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "passes through module 'os'" in err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("target", ["diffusionkit.nets.unet.UNet", "diffusionkit_image.modality.ImageModality",
+                                    "torch.nn.Conv2d", "torch.optim.SGD", "torch.optim.lr_scheduler.StepLR",
+                                    "lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.Trainer"])
+def test_registered_constructors_and_layer_classes_are_allowed(target):
+    check_target(target)
+
+
+def test_an_alias_of_a_registered_class_is_allowed_by_identity(tmp_path):
+    """``diffusionkit.nets.unet`` imports nothing else as ``UNet``: an alias that resolves to the
+    registered object itself passes (compared by identity, not by name)."""
+    import diffusionkit.nets as nets
+
+    if not hasattr(nets, "UNet"):
+        pytest.skip("diffusionkit.nets re-exports no UNet")
+    check_target("diffusionkit.nets.UNet")
+
+
+def test_a_legitimate_run_config_passes(tmp_path):
+    from diffusionkit.config import compose_config
+
+    cfg = compose_config("train", ["modality=image", "data=digits", "optim=adamw_cosine", "logger=csv"])
+    check_config(OmegaConf.to_container(cfg, resolve=True), "run")
