@@ -16,6 +16,8 @@ Conventions
 
 from __future__ import annotations
 
+import os
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,52 @@ CONTRACT_VERSION = 1
 
 class MediaError(ValueError):
     """A media file or input that cannot be used; its message is one line for the user."""
+
+
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a media file (missing, a directory, not a regular file,
+    empty, unreadable), or None when it can. Only ``stat`` is used, so a named pipe or a device
+    is refused without being opened (opening a FIFO would wait for a writer forever)."""
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        return "no such file"
+    except PermissionError:
+        return "permission denied"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        return getattr(exc, "strerror", None) or "not a valid file path"
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(info.st_mode)), "a special file")
+        return f"it is {kind}, not a regular file; copy its data into a regular file"
+    if info.st_size == 0:
+        return "the file is empty (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path if :func:`file_problem` finds nothing wrong with it, else a MediaError
+    ``cannot read <what> '<path>': <problem>``. Plugins call it before opening a file."""
+    path = Path(path)
+    problem = file_problem(path)
+    if problem is not None:
+        raise MediaError(f"cannot read {what} '{path}': {problem}")
+    return path
+
+
+def limit_error(path: str | Path, what: str, found: str, option: str, limit: object, unit: str = "") -> MediaError:
+    """The one-line refusal of a file over one of its modality's limits: what was found, the
+    limit, and how to raise it (a modality option, e.g. ``max_seconds``)."""
+    value = f"<{unit}>" if unit else "<value>"
+    return MediaError(f"cannot read {what} '{path}': {found}, over the limit {option}={limit}; if the file "
+                      f"is right, raise it (modality.{option}={value} for train, {option}={value} for other commands)")
 
 
 @dataclass(frozen=True)

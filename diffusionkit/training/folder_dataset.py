@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from diffusionkit.modality import MediaError, Modality
+from diffusionkit.modality import MediaError, Modality, file_problem
 
 log = logging.getLogger(__name__)
 
@@ -19,39 +20,70 @@ class FolderDataset(Dataset):
 
     Files directly in ``root`` form one class named after ``root`` itself. All files are
     read once, up front, through ``modality.load_items`` (one item per file, or several, e.g.
-    the clips of a long video); an unreadable file is reported by name and skipped, and a
-    folder with nothing readable is an error.
+    the clips of a long video). An unreadable file is reported by name and skipped; so is a
+    path that is not a regular file (a named pipe, a device), without being opened. A class
+    whose files were all skipped is named in a warning and refused (the model would have a
+    class it never saw), and a folder with nothing readable is an error.
     """
 
     def __init__(self, root: str | Path, modality: Modality) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise MediaError(f"data folder '{self.root}' does not exist; set data.dataset.root=<folder>")
-        files = sorted(
-            p for p in self.root.rglob("*")
-            if p.is_file() and p.suffix.lower() in modality.file_extensions and not p.name.startswith(".")
-        )
-        if not files:
-            raise MediaError(
-                f"data folder '{self.root}' holds no {'/'.join(modality.file_extensions)} files"
-            )
+        files = self._media_files(modality)
         self.classes = sorted({self._class_of(p) for p in files})
         items: list[Tensor] = []
         labels: list[int] = []
         self.skipped: list[str] = []
         for path in files:
-            try:
-                found = modality.load_items(path)
-            except MediaError as err:
-                log.warning("skipping %s", err)
-                self.skipped.append(str(err))
-                continue
+            found = self._read(path, modality)
             items += found
             labels += [self.classes.index(self._class_of(path))] * len(found)
-        if not items:
-            raise MediaError(f"data folder '{self.root}': none of its {len(files)} files could be read")
+        self._check_every_class_used(files, labels)
         self.x = torch.stack(items)
         self.labels = torch.tensor(labels, dtype=torch.long)
+
+    def _media_files(self, modality: Modality) -> list[Path]:
+        """The paths under ``root`` with the modality's suffixes (hidden files and folders left out)."""
+        files = sorted(
+            p for p in self.root.rglob("*")
+            if p.suffix.lower() in modality.file_extensions and not p.name.startswith(".") and not p.is_dir()
+        )
+        if not files:
+            raise MediaError(
+                f"data folder '{self.root}' holds no {'/'.join(modality.file_extensions)} files"
+            )
+        return files
+
+    def _read(self, path: Path, modality: Modality) -> list[Tensor]:
+        """The items of one file, or none (warned and recorded in :attr:`skipped`)."""
+        try:
+            problem = file_problem(path)
+            if problem is not None:
+                raise MediaError(f"cannot read '{path}': {problem}")
+            return modality.load_items(path)
+        except MediaError as err:
+            log.warning("skipping %s", err)
+            self.skipped.append(str(err))
+            return []
+
+    def _check_every_class_used(self, files: list[Path], labels: list[int]) -> None:
+        """Warn about each class with no usable file, then refuse: one line for the set or the classes."""
+        per_class = Counter(self._class_of(p) for p in files)
+        used = set(labels)
+        empty = [name for index, name in enumerate(self.classes) if index not in used]
+        for name in empty:
+            log.warning("class '%s' of data folder '%s' has no usable file: all %d of its files were skipped",
+                        name, self.root, per_class[name])
+        if not labels:
+            raise MediaError(f"data folder '{self.root}': none of its {len(files)} files could be read "
+                             f"(first: {self.skipped[0]})")
+        if empty:
+            what = "class" if len(empty) == 1 else "classes"
+            names = ", ".join(f"'{name}'" for name in empty)
+            raise MediaError(f"data folder '{self.root}': no usable file in {what} {names}, which the model "
+                             f"would never see; fix or replace the skipped files, or move the {what} "
+                             "out of the data folder")
 
     def _class_of(self, path: Path) -> str:
         relative = path.relative_to(self.root)
