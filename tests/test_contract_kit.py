@@ -12,7 +12,10 @@ from tests.scaffolded_plugin import scaffold_in_process
 
 LOUD = {"datasets.py": [("wave = amplitude *", "wave = 9 * amplitude *")]}  # items far beyond [-1, 1]
 QUICK = ["contract version", "entry point", "config options", "config data/{n}", "config experiment/{n}_fast",
-         "config modality/{n}", "data {n}", "round trip", "bad files", "rendering", "optional methods"]
+         "config modality/{n}", "data {n}", "round trip", "bad files", "rendering", "long items", "optional methods"]
+#: the scaffold's signals as numpy values, before they are written or plotted
+SAVED_VALUES = "values = x.detach().float().clamp(-1.0, 1.0).cpu().numpy()"
+RENDERED_VALUES = "plot_grid(batch.detach().float().clamp(-1.0, 1.0).cpu().numpy())"
 
 
 def findings(tmp_path, monkeypatch, name, edits=None, **settings) -> dict[str, tuple[bool, str]]:
@@ -28,6 +31,7 @@ def test_a_scaffolded_plugin_passes_every_quick_check(tmp_path, monkeypatch):
     assert found["data kitgood"][1].startswith("8 items [1, 64] float32 in [")
     assert found["round trip"][1].endswith("RMSE 0.0000 (limit 0.1)")
     assert found["bad files"][1].startswith("4 bad files")
+    assert found["long items"][1].startswith("items of 96 steps along time_axis 0 (declared 64): save wrote long.csv 1.5")
 
 
 def test_broken_media_code_fails_the_checks_that_cover_it(tmp_path, monkeypatch):
@@ -42,7 +46,7 @@ def test_broken_media_code_fails_the_checks_that_cover_it(tmp_path, monkeypatch)
     }
     found = findings(tmp_path, monkeypatch, "kitbroken", edits)
     failures = {check: detail for check, (ok, detail) in found.items() if not ok}
-    assert set(failures) == {"data kitbroken", "round trip", "bad files", "rendering", "optional methods"}
+    assert set(failures) == {"data kitbroken", "round trip", "bad files", "rendering", "long items", "optional methods"}
     assert "model space is [-1, 1]" in failures["data kitbroken"] and "scale the data" in failures["data kitbroken"]
     assert failures["round trip"].startswith("the sample file from_dataset.png has a suffix that file_extensions "
                                              "('.csv',) does not list")
@@ -81,7 +85,7 @@ def test_plugins_check_prints_each_finding_and_exits_1_on_failure(tmp_path, monk
     assert main(["plugins", "check", "kitcli"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("checking plugin 'kitcli' (kitcli ?, diffusionkit_kitcli.modality:KitcliModality)")
-    assert "  PASS  round trip: " in "\n".join(out) and out[-1] == "10 passed, 1 failed"
+    assert "  PASS  round trip: " in "\n".join(out) and out[-1] == "11 passed, 1 failed"
     assert any(line.startswith("  FAIL  data kitcli: values span") for line in out)
 
 
@@ -104,3 +108,133 @@ def test_rendered_media_problems_are_named():
     assert rendered_problem(Rendered("image", np.zeros((4, 4, 2), np.uint8))) == \
         "Rendered('image').data has 2 colour channels; use 1, 3 or 4"
     assert rendered_problem("x") == "render() gave a str, expected diffusionkit.modality.Rendered"
+
+
+# ---------------------------------------------------------------- a constructor that raises
+SOUNDFONT = ("KitctorModality needs a soundfont: none found in /usr/share/sounds/sf2 (set modality.soundfont=PATH)\n"
+             "see the README: 'Sound fonts'")
+RAISING_CONSTRUCTOR = {"modality.py": [("super().__init__(channels, (length,))",
+                                        f"raise ValueError({SOUNDFONT!r})")]}
+
+
+def test_plugins_check_shows_a_constructors_root_cause_once_and_skips_what_follows(tmp_path, monkeypatch, capsys):
+    scaffold_in_process(tmp_path, monkeypatch, "kitctor", RAISING_CONSTRUCTOR)
+    assert main(["plugins", "check", "kitctor"]) == 1
+    out = capsys.readouterr().out
+    assert ("  FAIL  config modality/kitctor: diffusionkit_kitctor.modality.KitctorModality(...) raised ValueError: "
+            f"{SOUNDFONT.replace(chr(10), ' ')} (see: diffusionkit train modality=kitctor data=kitctor --cfg job)") in out
+    assert out.count("FAIL") == 1 and out.count("needs a soundfont") == 1 and "InstantiationException" not in out
+    assert ("  SKIP  dataset items, roundtrip, bad files, rendering, long items, optional methods: not run: it needs "
+            "the modality (modality=kitctor data=kitctor), which cannot be built (the failure above)") in out
+    assert out.rstrip().endswith("5 passed, 1 failed, 6 skipped")
+
+
+def test_the_root_cause_is_the_innermost_exception_on_one_line():
+    from diffusionkit.testing.failures import describe_error
+
+    try:
+        try:
+            {}["soundfont"]
+        except KeyError as err:
+            raise RuntimeError("cannot set up\nthe piano roll") from err
+    except RuntimeError as err:
+        assert describe_error(err) == "KeyError: 'soundfont'"
+    assert describe_error(ValueError("two\n  lines ")) == "ValueError: two lines"
+    assert describe_error(ValueError()) == "ValueError"
+
+
+def test_a_blocked_check_is_a_skipped_test(tmp_path, monkeypatch):
+    from hydra.errors import InstantiationException
+
+    from diffusionkit.testing.checks_media import check_rendering
+    from diffusionkit.testing.contract import run_as_test
+
+    scaffold_in_process(tmp_path, monkeypatch, "kitctorpy", {"modality.py": RAISING_CONSTRUCTOR["modality.py"]})
+    subject = PluginUnderTest("kitctorpy", tmp_path / "work")
+    with pytest.raises(InstantiationException, match="needs a soundfont"):  # the first to need it: the plugin's error
+        check_dataset_items(subject)
+    with pytest.raises(pytest.skip.Exception, match=r"not run: it needs the modality .*raised ValueError: Kitc"):
+        run_as_test(check_rendering, subject)
+
+
+# ---------------------------------------------------------------- items longer along time_axis
+def long_items_finding(tmp_path, monkeypatch, name, edits) -> tuple[bool, str]:
+    scaffold_in_process(tmp_path, monkeypatch, name, edits)
+    from diffusionkit.testing.checks_long import check_long_items
+
+    [result] = check_long_items(PluginUnderTest(name, tmp_path / "work"))
+    return result.passed, result.detail
+
+
+def test_a_plugin_whose_save_crops_long_items_fails(tmp_path, monkeypatch):
+    crop = SAVED_VALUES + "[:, : self.spatial_size[0]]"
+    ok, detail = long_items_finding(tmp_path, monkeypatch, "kitcropsave", {"modality.py": [(SAVED_VALUES, crop)]})
+    assert not ok and detail.startswith("save() of an item of 96 steps along time_axis 0 (declared 64) wrote long.csv "
+                                        "of ")
+    assert "hardly more than" in detail and "it crops or squeezes the item" in detail
+    assert detail.endswith("fix: take the length from x.shape (not from the modality's shape) in save, save_grid and "
+                           "render, so that what `extend` makes is written and shown in full")
+
+
+@pytest.mark.parametrize("end", ["first", "last"])
+def test_a_plugin_whose_pictures_crop_long_items_fails(tmp_path, monkeypatch, end):
+    crop = {"first": "[..., : self.spatial_size[0]]", "last": "[..., -self.spatial_size[0]:]"}[end]
+    cropped = RENDERED_VALUES.replace(".numpy())", f".numpy(){crop})")
+    ok, detail = long_items_finding(tmp_path, monkeypatch, f"kitcrop{end}", {"modality.py": [(RENDERED_VALUES,
+                                                                                                cropped)]})
+    assert not ok
+    assert detail.startswith(f"save_grid() of items of 96 steps along time_axis 0 (declared 64) writes long_grid.png "
+                             f"byte for byte as for their {end} steps alone: the rest is cropped; fix: ")
+
+
+class TimedToy:
+    """A ToyModality along time axis 0 whose render gives audio: cropped to the declared length, or not."""
+
+    @staticmethod
+    def make(crop: bool):
+        from diffusionkit.modality import Rendered
+        from tests.toy_modality import ToyModality
+
+        class Timed(ToyModality):
+            time_axis = 0
+
+            def render(self, batch):
+                steps = self.spatial_size[0] if crop else batch.shape[-1]
+                return Rendered("audio", batch[:, 0, :steps].reshape(-1).clamp(-1, 1).numpy(), 8000)
+
+        return Timed(1, (32,))
+
+
+@pytest.mark.parametrize("crop", [False, True])
+def test_timed_media_must_grow_with_long_items(tmp_path, crop):
+    import torch
+
+    from diffusionkit.testing.checks_long import lengthen, render_part
+
+    items = lengthen(torch.linspace(-1, 1, 64).reshape(2, 1, 32), time_axis=0)
+    assert items.long.shape == (2, 1, 48) and torch.equal(items.head, torch.linspace(-1, 1, 64).reshape(2, 1, 32))
+    problem, seen = render_part(TimedToy.make(crop), items, tmp_path)
+    if crop:
+        assert problem.startswith("render() of items of 48 steps along time_axis 0 (declared 32) gives audio of 64 "
+                                  "samples, hardly more than 64 for their declared length: it crops or squeezes them")
+    else:
+        assert problem is None and seen == "render gives audio [96]"
+
+
+# ---------------------------------------------------------------- roundtrip() and --help
+def test_a_roundtrip_that_returns_no_floats_fails_with_the_fix(tmp_path, monkeypatch):
+    method = ("    def roundtrip(self, path, stem):\n"
+              "        return {\"rmse\": torch.tensor(0.5), \"frames\": 64}\n\n    def envelope(")
+    found = findings(tmp_path, monkeypatch, "kitrt", {"modality.py": [("    def envelope(", method)]})
+    ok, detail = found["optional methods"]
+    assert not ok and detail.startswith("roundtrip() must return finite floats by name; it gave 'rmse': tensor(0.5000) "
+                                        "(Tensor), 'frames': 64 (int); fix: return a non-empty dict of measures by "
+                                        "name, each a finite Python float, e.g. {'snr_db': float(snr)}")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["help"], ["check", "--help"]])
+def test_plugins_help_prints_the_usage(capsys, args):
+    assert main(["plugins", *args]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: diffusionkit plugins list | new NAME [dir=PATH] | check NAME [train=true]\n")
+    assert "check NAME [train=true]   check an installed plugin against the contract" in out and err == ""

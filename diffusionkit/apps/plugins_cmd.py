@@ -1,17 +1,31 @@
-"""``diffusionkit plugins list | new NAME [dir=PATH] | check NAME [train=true]``: the installed
-plugins, a new plugin package from the scaffold, and the plugin contract checked in words."""
+"""``diffusionkit plugins list | new NAME [dir=PATH] | check NAME [train=true]`` (``--help``: its
+usage): the installed plugins, a new plugin package from the scaffold, and the plugin contract
+checked in words."""
 
 from __future__ import annotations
 
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diffusionkit.config import core_options
 from diffusionkit.errors import UsageError
 from diffusionkit.plugins import contract_problem, discover, import_error, option_clashes
 
+if TYPE_CHECKING:
+    from diffusionkit.testing import CheckResult
+
 USAGE = "usage: diffusionkit plugins list | new NAME [dir=PATH] | check NAME [train=true]"
+HELP_FLAGS = ("-h", "--help")
+HELP = f"""{USAGE}
+
+  list                      the installed plugins: version, modality class, config options, problems
+  new NAME [dir=PATH]       write a complete plugin package to start from (default ./diffusionkit-NAME)
+  check NAME [train=true]   check an installed plugin against the contract, in words; exit 1 if
+                            any check fails (train=true adds a tiny training run and sampling)
+
+The guide for plugin authors: docs/plugins.md."""
 
 
 def plugin_table() -> list[str]:
@@ -74,15 +88,34 @@ def check(name: str, args: list[str]) -> int:
         info = subject.info
         print(f"checking plugin '{name}' ({info.distribution} {info.version}, {info.target})")
         results = run_checks(subject, slow=train == "true")
+    for status, checks, detail in finding_lines(results):
+        print(f"  {status}  {', '.join(checks)}: {detail}")
+    print(summary(name, results))
+    return 1 if any(r.failed for r in results) else 0
+
+
+def finding_lines(results: list[CheckResult]) -> list[tuple[str, list[str], str]]:
+    """(status, checks, detail) per line: consecutive skips for one reason share a line."""
+    lines: list[tuple[str, list[str], str]] = []
     for result in results:
-        print(f"  {'PASS' if result.passed else 'FAIL'}  {result.check}: {result.detail}")
-    failures = sum(not r.passed for r in results)
-    print(f"{len(results) - failures} passed, {failures} failed"
-          + ("" if failures else f"; plugin '{name}' keeps the contract"))
-    return 1 if failures else 0
+        if lines and result.skipped and lines[-1][0] == "SKIP" and lines[-1][2] == result.detail:
+            lines[-1][1].append(result.check)
+        else:
+            lines.append((result.status, [result.check], result.detail))
+    return lines
+
+
+def summary(name: str, results: list[CheckResult]) -> str:
+    """``N passed, M failed[, K skipped]``, and whether the plugin keeps the contract."""
+    counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
+    line = f"{counts['PASS']} passed, {counts['FAIL']} failed" + (f", {counts['SKIP']} skipped" if counts["SKIP"] else "")
+    return line + ("" if counts["FAIL"] else f"; plugin '{name}' keeps the contract")
 
 
 def main(args: list[str]) -> int:
+    if args[:1] == ["help"] or any(arg in HELP_FLAGS for arg in args):
+        print(HELP)
+        return 0
     if args in ([], ["list"]):
         print("\n".join(plugin_table()))
         return 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .checks_long import check_long_items
 from .checks_media import check_bad_files, check_dataset_items, check_optional_methods, check_rendering, check_roundtrip
 from .checks_package import check_config_options, check_contract_version, check_entry_point, check_option_names
-from .subject import CheckResult, PluginUnderTest, failed
+from .failures import Blocked, describe_error
+from .subject import CheckResult, PluginUnderTest, failed, skipped
 from .tiny_run import check_train_and_sample
 
 Check = Callable[[PluginUnderTest], list[CheckResult]]
@@ -14,7 +16,8 @@ Check = Callable[[PluginUnderTest], list[CheckResult]]
 #: the quick part of the contract (seconds), in order: later checks need what earlier ones prove.
 QUICK_CHECKS: tuple[Check, ...] = (
     check_contract_version, check_entry_point, check_option_names, check_config_options,
-    check_dataset_items, check_roundtrip, check_bad_files, check_rendering, check_optional_methods,
+    check_dataset_items, check_roundtrip, check_bad_files, check_rendering, check_long_items,
+    check_optional_methods,
 )
 #: the slow part: a tiny training run and sampling (about ten seconds to a minute).
 SLOW_CHECKS: tuple[Check, ...] = (check_train_and_sample,)
@@ -25,9 +28,10 @@ def run_check(check: Check, subject: PluginUnderTest) -> list[CheckResult]:
     name = check.__name__.removeprefix("check_").replace("_", " ")
     try:
         return check(subject)
+    except Blocked as err:  # its cause is reported once, by the check that met it first
+        return skipped(name, err.after_report)
     except Exception as err:  # a plugin bug must read as a finding, not a traceback
-        reason = str(err).splitlines()[0] if str(err) else ""
-        return failed(name, f"raised {type(err).__name__}: {reason}".rstrip(": "))
+        return failed(name, f"raised {describe_error(err)}")
 
 
 def run_checks(subject: PluginUnderTest, slow: bool = False) -> list[CheckResult]:
@@ -36,6 +40,6 @@ def run_checks(subject: PluginUnderTest, slow: bool = False) -> list[CheckResult
     results: list[CheckResult] = []
     for check in QUICK_CHECKS + (SLOW_CHECKS if slow else ()):
         results += run_check(check, subject)
-        if check in (check_contract_version, check_entry_point) and not all(r.passed for r in results):
+        if check in (check_contract_version, check_entry_point) and any(r.failed for r in results):
             break
     return results

@@ -83,7 +83,8 @@ def sample_file(subject: PluginUnderTest, folder: Path) -> Path:
     return Path(subject.modality(subject.main_data).save(subject.batch(1)[0], folder / "from_dataset")[0])
 
 
-def _written(paths: object, what: str) -> str | None:
+def written_problem(paths: object, what: str) -> str | None:
+    """Why what a writer returned is not a non-empty list of written, non-empty files."""
     if not isinstance(paths, (list, tuple)) or not paths:
         return f"{what} returned {paths!r}; return the list of paths it wrote"
     missing = [str(p) for p in paths if not Path(p).is_file() or Path(p).stat().st_size == 0]
@@ -106,7 +107,7 @@ def check_roundtrip(subject: PluginUnderTest) -> list[CheckResult]:
     if problem:
         return failed("round trip", problem)
     written = modality.save(first, folder / "roundtrip")
-    problem = _written(written, "save()")
+    problem = written_problem(written, "save()")
     if problem:
         return failed("round trip", problem)
     if Path(written[0]).suffix.lower() not in modality.file_extensions:
@@ -212,21 +213,43 @@ def rendered_problem(medium: object) -> str | None:
     return None
 
 
+def rendered_list(media: Rendered | Sequence[Rendered]) -> list[Rendered]:
+    """What ``render`` returned, as a list (it may return one medium or several)."""
+    return [media] if isinstance(media, Rendered) else list(media)
+
+
 def check_rendering(subject: PluginUnderTest) -> list[CheckResult]:
     """``render(batch)`` gives media the loggers can show; ``save_grid`` writes its files."""
     if subject.main_data is None:
         return failed("rendering", NO_DATA)
     modality, batch = subject.modality(subject.main_data), subject.batch(2)
-    media = modality.render(batch)
-    media = [media] if isinstance(media, Rendered) else list(media)
+    media = rendered_list(modality.render(batch))
     problem = next((p for p in map(rendered_problem, media) if p), None) if media else "render() returned nothing"
     if problem:
         return failed("rendering", problem)
     grid = modality.save_grid(batch, subject.folder("rendering") / "grid")
-    problem = _written(grid, "save_grid()")
+    problem = written_problem(grid, "save_grid()")
     return failed("rendering", problem) if problem else passed(
         "rendering", f"render: {', '.join(f'{m.kind} {list(m.data.shape)}' for m in media)}; save_grid wrote "
                      f"{', '.join(Path(p).name for p in grid)}")
+
+
+ROUNDTRIP_FIX = ("fix: return a non-empty dict of measures by name, each a finite Python float, e.g. "
+                 "{'snr_db': float(snr)} (float() turns numpy and torch numbers into one; leave out what cannot be "
+                 "measured rather than returning NaN)")
+
+
+def roundtrip_problem(report: object) -> str | None:
+    """Why what ``roundtrip()`` returned is not finite floats by name (with the fix), or None."""
+    if not isinstance(report, dict) or not report:
+        seen = f"returned {type(report).__name__} {report!r:.80}"
+    else:
+        wrong = [f"{key!r}: {value!r:.40} ({type(value).__name__})" for key, value in report.items()
+                 if not (isinstance(key, str) and isinstance(value, float) and math.isfinite(value))]
+        if not wrong:
+            return None
+        seen = f"gave {', '.join(wrong[:3])}" + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+    return f"roundtrip() must return finite floats by name; it {seen}; {ROUNDTRIP_FIX}"
 
 
 def check_optional_methods(subject: PluginUnderTest) -> list[CheckResult]:
@@ -245,8 +268,7 @@ def check_optional_methods(subject: PluginUnderTest) -> list[CheckResult]:
         problem = "reconstruction_loss() must return a finite scalar tensor or None"
     folder = subject.folder("optional methods")
     report = modality.roundtrip(sample_file(subject, folder), folder / "roundtrip")
-    if problem is None and not all(isinstance(v, float) and math.isfinite(v) for v in report.values()):
-        problem = f"roundtrip() must return finite floats by name, got {report!r}"
+    problem = problem or roundtrip_problem(report)
     return failed("optional methods", problem) if problem else passed(
         "optional methods", f"time_axis {axis}, envelope {'-' if envelope is None else list(envelope.shape)}, "
                             f"roundtrip reports {', '.join(report)}")

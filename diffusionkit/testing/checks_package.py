@@ -11,7 +11,12 @@ from diffusionkit.config import core_options
 from diffusionkit.modality import CONTRACT_VERSION, ConcatCondition, Modality
 from diffusionkit.plugins import contract_problem, discover, import_error, option_clashes
 
-from .subject import CheckResult, PluginUnderTest, failed, passed
+from .failures import Blocked, describe_error
+from .subject import CheckResult, PluginUnderTest, failed, passed, skipped
+
+
+class OptionProblem(Exception):
+    """What the kit itself finds wrong with an option (shown as it is, without a type name)."""
 
 
 def modality_class(subject: PluginUnderTest) -> type:
@@ -71,30 +76,30 @@ def check_option_names(subject: PluginUnderTest) -> list[CheckResult]:
 def _check_option(subject: PluginUnderTest, group: str, option: str) -> str:
     """Compose (and, for modality/data/cond, instantiate) one option; return what was built."""
     if group == "modality":
-        modality = instantiate(subject.compose(data=subject.main_data, modality=option).modality)
+        modality = subject.modality(subject.main_data, option)
         if not isinstance(modality, Modality) or not 1 <= modality.spatial_rank <= 3:
-            raise TypeError(f"builds {type(modality).__name__}, not a Modality of spatial rank 1, 2 or 3")
+            raise OptionProblem(f"builds {type(modality).__name__}, not a Modality of spatial rank 1, 2 or 3")
         return f"{type(modality).__name__} of shape {list(modality.shape)}"
     if group == "data":
         first_line = (subject.info.conf_dir / "data" / f"{option}.yaml").read_text().split("\n", 1)[0]
         if first_line.strip() != "# @package _global_":
-            raise ValueError("its first line must be '# @package _global_' (it sets data.dataset and may set "
+            raise OptionProblem("its first line must be '# @package _global_' (it sets data.dataset and may set "
                              "modality keys)")
         dataset = subject.dataset(option)
         classes = getattr(dataset, "classes", None)
         if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
-            raise TypeError("the dataset needs a `classes` attribute: a list of class names (label = index)")
+            raise OptionProblem("the dataset needs a `classes` attribute: a list of class names (label = index)")
         return f"{type(dataset).__name__} of {len(dataset)} items, {len(classes)} classes"
     cfg = subject.compose(f"{group}={option}", data=subject.main_data)
     if group == "cond":
         condition = instantiate(cfg.cond)
         if not isinstance(condition, ConcatCondition):
-            raise TypeError(f"builds {type(condition).__name__}, not a diffusionkit.modality.ConcatCondition")
+            raise OptionProblem(f"builds {type(condition).__name__}, not a diffusionkit.modality.ConcatCondition")
         batch = subject.batch(2)
         shape = tuple(condition.from_data(batch).shape)
         expected = (batch.shape[0], condition.channels, *batch.shape[2:])
         if shape != expected:
-            raise ValueError(f"from_data gives shape {list(shape)} for a batch of {list(batch.shape)}; "
+            raise OptionProblem(f"from_data gives shape {list(shape)} for a batch of {list(batch.shape)}; "
                              f"expected {list(expected)}")
         return f"{type(condition).__name__} adding {condition.channels} channel(s), input {condition.input_name}="
     return "composes"
@@ -109,8 +114,10 @@ def check_config_options(subject: PluginUnderTest) -> list[CheckResult]:
             check = f"config {group}/{option}"
             try:
                 results += passed(check, _check_option(subject, group, option))
+            except Blocked as err:
+                results += skipped(check, err.after_report)
             except Exception as err:  # every failure becomes a line for the author
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                reason = str(err) if isinstance(err, OptionProblem) else describe_error(err)
                 results += failed(check, f"{reason} (see: {_compose_command(subject, group, option)})")
     return results
 

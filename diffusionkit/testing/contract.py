@@ -14,24 +14,39 @@ training run is marked ``slow``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from diffusionkit.errors import UsageError
 
+from .checks_long import check_long_items
 from .checks_media import check_bad_files, check_dataset_items, check_optional_methods, check_rendering, check_roundtrip
 from .checks_package import check_config_options, check_contract_version, check_entry_point, check_option_names
+from .failures import Blocked
 from .subject import CheckResult, ContractSettings, PluginUnderTest
 from .tiny_run import TINY_RUN, check_train_and_sample
 
 
 def expect_passed(results: list[CheckResult]) -> None:
-    """Fail the test with every failed finding, one per line."""
-    failures = [f"{r.check}: {r.detail}" for r in results if not r.passed]
+    """Fail the test with every failed finding, one per line; skip it if every finding was skipped."""
+    failures = [f"{r.check}: {r.detail}" for r in results if r.failed]
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
+    if results and all(r.skipped for r in results):
+        pytest.skip("; ".join(f"{r.check}: {r.detail}" for r in results))
+
+
+def run_as_test(check: Callable[..., list[CheckResult]], subject: PluginUnderTest, *args: Any) -> None:
+    """One check as a test: its failures fail it; it is skipped when it does not apply, or when it
+    needs something whose failure another test reports (:class:`Blocked`)."""
+    try:
+        results = check(subject, *args)
+    except Blocked as err:
+        pytest.skip(str(err))
+    expect_passed(results)
 
 
 class ModalityContractTests:
@@ -72,32 +87,35 @@ class ModalityContractTests:
             pytest.fail(str(err), pytrace=False)
 
     def test_contract_version(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_contract_version(subject))
+        run_as_test(check_contract_version, subject)
 
     def test_entry_point_names_a_complete_modality(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_entry_point(subject))
+        run_as_test(check_entry_point, subject)
 
     def test_option_names_are_unique(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_option_names(subject))
+        run_as_test(check_option_names, subject)
 
     def test_every_config_option_composes_and_instantiates(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_config_options(subject))
+        run_as_test(check_config_options, subject)
 
     def test_dataset_items_have_the_declared_shape_dtype_and_range(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_dataset_items(subject))
+        run_as_test(check_dataset_items, subject)
 
     def test_load_save_load_round_trip(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_roundtrip(subject))
+        run_as_test(check_roundtrip, subject)
 
     def test_bad_files_raise_one_line_media_errors(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_bad_files(subject))
+        run_as_test(check_bad_files, subject)
 
     def test_rendering_for_loggers_and_grids(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_rendering(subject))
+        run_as_test(check_rendering, subject)
+
+    def test_long_items_are_saved_and_rendered_in_full(self, subject: PluginUnderTest) -> None:
+        run_as_test(check_long_items, subject)
 
     def test_optional_methods(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_optional_methods(subject))
+        run_as_test(check_optional_methods, subject)
 
     @pytest.mark.slow
     def test_tiny_train_and_sample(self, subject: PluginUnderTest) -> None:
-        expect_passed(check_train_and_sample(subject, self.tiny_run))
+        run_as_test(check_train_and_sample, subject, self.tiny_run)

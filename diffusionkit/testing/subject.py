@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from hydra.utils import instantiate
@@ -18,6 +18,10 @@ from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.plugins import PluginInfo, discover
 
+from .failures import Blocked, describe_error
+
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -27,6 +31,16 @@ class CheckResult:
     check: str
     passed: bool
     detail: str
+    #: not run: it does not apply, or it needs something whose failure another finding reports.
+    skipped: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return not (self.passed or self.skipped)
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.passed else "SKIP" if self.skipped else "FAIL"
 
 
 def passed(check: str, detail: str) -> list[CheckResult]:
@@ -35,6 +49,10 @@ def passed(check: str, detail: str) -> list[CheckResult]:
 
 def failed(check: str, detail: str) -> list[CheckResult]:
     return [CheckResult(check, False, detail)]
+
+
+def skipped(check: str, detail: str) -> list[CheckResult]:
+    return [CheckResult(check, False, detail, skipped=True)]
 
 
 @dataclass
@@ -84,8 +102,8 @@ class PluginUnderTest:
         self.info = installed_plugin(name)
         self.workdir = Path(workdir)
         self.settings = settings or ContractSettings()
-        self._modalities: dict[str | None, Modality] = {}
-        self._datasets: dict[str, Any] = {}
+        self._built: dict[tuple[str | None, ...], Any] = {}
+        self._failures: dict[tuple[str | None, ...], str] = {}
 
     @property
     def name(self) -> str:
@@ -115,16 +133,33 @@ class PluginUnderTest:
     def compose(self, *extra: str, data: str | None = None, modality: str | None = None) -> DictConfig:
         return compose_config("train", [*self.overrides(data, modality), *extra])
 
-    def modality(self, data: str | None = None) -> Modality:
-        """The modality as the data option configures it (a data config may set modality keys)."""
-        if data not in self._modalities:
-            self._modalities[data] = instantiate(self.compose(data=data).modality)
-        return self._modalities[data]
+    def build(self, what: str, key: tuple[str | None, ...], make: Callable[[], T]) -> T:
+        """``make()``, once per ``key``. Its first failure raises (that check reports the root
+        cause); later calls, and failures with a root cause already seen, raise :class:`Blocked`."""
+        if key in self._built:
+            return self._built[key]
+        if key in self._failures:
+            raise Blocked(what, self._failures[key])
+        try:
+            self._built[key] = make()
+        except Exception as err:
+            cause, seen = describe_error(err), set(self._failures.values())
+            self._failures[key] = cause
+            if cause in seen:
+                raise Blocked(what, cause) from err
+            raise
+        return self._built[key]
+
+    def modality(self, data: str | None = None, option: str | None = None) -> Modality:
+        """The modality (default: :attr:`modality_option`) as the data option configures it (a
+        data config may set modality keys)."""
+        option = option or self.modality_option
+        return self.build(f"the modality (modality={option} data={data})", ("modality", option, data),
+                          lambda: instantiate(self.compose(data=data, modality=option).modality))
 
     def dataset(self, data: str) -> Any:
-        if data not in self._datasets:
-            self._datasets[data] = instantiate(self.compose(data=data).data.dataset)
-        return self._datasets[data]
+        return self.build(f"the dataset of data={data}", ("data", data),
+                          lambda: instantiate(self.compose(data=data).data.dataset))
 
     def batch(self, n: int = 2, data: str | None = None) -> Tensor:
         """The first ``n`` items of a dataset (default: :attr:`main_data`) as a batch."""
