@@ -23,6 +23,7 @@ from torch import Tensor
 from diffusionkit.atomic import atomic_path
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
+from diffusionkit.names import check_class_names
 from diffusionkit.plugins import named_bundles
 from diffusionkit.trusted_targets import check_config
 from diffusionkit.training.checkpoint_io import load_checkpoint_file
@@ -160,6 +161,15 @@ def _checked_config(path: Path, text: str) -> DictConfig:
     return config
 
 
+def _checked_classes(path: Path, text: str) -> list[str]:
+    """A bundle's class names, each a plain, unique name (see :func:`check_class_names`)."""
+    try:
+        classes = json.loads(text)
+    except ValueError:
+        raise UsageError(f"bundle '{path}': its classes are not readable JSON") from None
+    return check_class_names(classes, f"bundle '{path}'")
+
+
 def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The tensors under ``prefix.``, with the prefix removed."""
     return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
@@ -184,7 +194,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
 
     path = resolve_checkpoint(path)
     weights, metadata, config = read_run(path, "diffusion")
-    classes = json.loads(metadata.get("classes", "[]"))
+    classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
     module = build_diffusion_module(config, modality, num_classes=num_classes_for(classes), for_training=False)
     try:

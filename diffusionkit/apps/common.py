@@ -13,6 +13,7 @@ from torch import Tensor
 from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
+from diffusionkit.names import inside
 
 
 def require_values(cfg: DictConfig) -> None:
@@ -126,12 +127,12 @@ def item_names(n: int, labels: Tensor | None, classes: list[str]) -> list[str]:
 
 def save_items(model: LoadedModel, samples: Tensor, labels: Tensor | None, out: Path,
                names: list[str] | None = None) -> list[Path]:
-    """One media file set per item (named by index and class unless ``names`` are given),
-    plus the overview grid."""
+    """One media file set per item (named by index and class unless ``names`` are given, each
+    made a plain file stem inside ``out``), plus the overview grid."""
     written: list[Path] = []
     for x, name in zip(samples, names or item_names(len(samples), labels, model.classes)):
-        written += model.modality.save(x, out / name)
-    written += model.modality.save_grid(samples, out / "grid")
+        written += model.modality.save(x, inside(out, name))
+    written += model.modality.save_grid(samples, inside(out, "grid"))
     return written
 
 

@@ -9,13 +9,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from diffusionkit.apps.common import output_dir, require_values
+from diffusionkit.names import inside
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     require_values(cfg)
     modality = instantiate(cfg.modality)
     out = output_dir("roundtrip", cfg.out)
-    metrics = modality.roundtrip(cfg.input, out / Path(str(cfg.input)).stem)
+    metrics = modality.roundtrip(cfg.input, inside(out, Path(str(cfg.input)).stem))
     report = {"input": str(cfg.input), "modality": OmegaConf.to_container(cfg.modality, resolve=True),
               "metrics": metrics}
     (out / "roundtrip.json").write_text(json.dumps(report, indent=2))

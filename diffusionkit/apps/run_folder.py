@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from torch.nn import Module
 
 from diffusionkit.apps.common import output_dir
+from diffusionkit.bundle import CHECKPOINT_KEY
 from diffusionkit.errors import UsageError
 from diffusionkit.training.checkpoint_io import load_checkpoint_file
 from diffusionkit.training.processes import owns_run_folder, spawned_run_dir, started_as_one_of_many
@@ -20,6 +22,8 @@ LAST = Path("checkpoints") / "last.ckpt"
 BUNDLES = ("model.safetensors", "autoencoder.safetensors")
 #: what every checkpoint Lightning writes holds (a plain weights file does not).
 TRAINING_STATE = {"state_dict", "global_step"}
+#: the settings that make a run another model; a resume must agree on them (shapes are checked too).
+MODEL_KEYS = ("stage", "modality._target_")
 
 
 def _out(cfg: DictConfig) -> Path | None:
@@ -37,15 +41,74 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
                              f"(or resume=<run folder or .ckpt file>)")
         newest = newest_checkpoint(out)
         if resume == "auto" and not newest.is_file():
-            if any((out / name).is_file() for name in BUNDLES):
-                raise UsageError(f"'{out}' holds a finished model but no checkpoint to continue; "
-                                 f"choose a new out= (nothing was overwritten)")
+            _check_fresh_start(cfg, out)
             return None
-        return _existing(newest, f"resume=true: no checkpoint in '{newest.parent}'")
+        return _same_model(cfg, _existing(newest, f"resume=true: no checkpoint in '{newest.parent}'"))
     path = Path(str(resume)).expanduser()
     if path.is_dir():
-        return _existing(newest_checkpoint(path), f"resume: no checkpoint in '{path / 'checkpoints'}'")
-    return _existing(path, f"resume checkpoint '{path}' not found")
+        return _same_model(cfg, _existing(newest_checkpoint(path), f"resume: no checkpoint in '{path / 'checkpoints'}'"))
+    return _same_model(cfg, _existing(path, f"resume checkpoint '{path}' not found"))
+
+
+def _check_fresh_start(cfg: DictConfig, out: Path) -> None:
+    """``resume=auto`` without a checkpoint starts afresh in ``out``: only in an empty folder, or in
+    one that this very run began (its ``config.yaml`` names the same model) before a checkpoint."""
+    if any((out / name).is_file() for name in BUNDLES):
+        raise UsageError(f"'{out}' holds a finished model but no checkpoint to continue; "
+                         f"choose a new out= (nothing was overwritten)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    config = out / "config.yaml"
+    difference = _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
+    if difference:
+        raise UsageError(f"resume=auto: '{out}' is not empty and holds no checkpoint of this run ({difference}); "
+                         f"choose a new or empty out= (nothing was overwritten)")
+
+
+def _read_config(text: str) -> DictConfig | None:
+    try:
+        config = OmegaConf.create(text)
+    except Exception:  # not YAML, or not a mapping: not a run's config
+        return None
+    return config if isinstance(config, DictConfig) else None
+
+
+def _model_difference(stored: DictConfig | None, cfg: DictConfig) -> str | None:
+    """The first of :data:`MODEL_KEYS` on which a stored run config and this command disagree."""
+    if stored is None:
+        return "its config is unreadable"
+    for key in MODEL_KEYS:
+        before, now = OmegaConf.select(stored, key, default=None), OmegaConf.select(cfg, key, default=None)
+        if str(before) != str(now):
+            return f"it was trained with {key}={before}, this command has {key}={now}"
+    return None
+
+
+def _same_model(cfg: DictConfig, checkpoint: Path) -> Path:
+    """``checkpoint`` once its stored config names the model this command trains (a checkpoint
+    without diffusionkit's metadata is checked by its weights' shapes, see :func:`check_weights_fit`)."""
+    metadata = load_checkpoint_file(checkpoint, mmap=True).get(CHECKPOINT_KEY) or {}
+    if isinstance(metadata, dict) and isinstance(metadata.get("config"), str):
+        difference = _model_difference(_read_config(metadata["config"]), cfg)
+        if difference:
+            raise UsageError(f"resume: '{checkpoint}' is another model ({difference}); resume it with the same "
+                             f"settings, or choose a new out= to start afresh (nothing was written)")
+    return checkpoint
+
+
+def check_weights_fit(module: Module, checkpoint: Path | None) -> None:
+    """Refuse (one line, before the run folder is touched) a checkpoint whose weights do not fit
+    the model this command built: other names or shapes, e.g. another number of classes."""
+    if checkpoint is None:
+        return
+    stored = load_checkpoint_file(checkpoint, mmap=True).get("state_dict") or {}
+    for name, tensor in module.state_dict().items():
+        found = stored.get(name)
+        if found is None or tuple(found.shape) != tuple(tensor.shape):
+            have = "nothing" if found is None else f"shape {list(found.shape)}"
+            raise UsageError(f"resume: '{checkpoint}' does not fit this model ({name}: it holds {have}, the model "
+                             f"needs {list(tensor.shape)}); resume with the run's own settings and data, or choose "
+                             f"a new out= (nothing was written)")
 
 
 def _existing(path: Path, problem: str) -> Path:

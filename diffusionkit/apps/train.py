@@ -13,12 +13,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from diffusionkit.apps.common import require_values
-from diffusionkit.apps.run_folder import open_run_folder, resume_checkpoint
+from diffusionkit.apps.run_folder import check_weights_fit, open_run_folder, resume_checkpoint
 from diffusionkit.atomic import atomic_path
 from diffusionkit.bundle import bundle_weights, file_sha256, read_run, run_metadata, save_bundle, subset
 from diffusionkit.errors import UsageError
 from diffusionkit.latent import estimate_scale_factor
 from diffusionkit.modality import Modality
+from diffusionkit.names import dataset_classes
 from diffusionkit.training.autoencoder_module import psnr
 from diffusionkit.training.build import (build_autoencoder_module, build_diffusion_module, build_modality,
                                          num_classes_for)
@@ -107,9 +108,10 @@ def _write_config(cfg: DictConfig, folder: Path, node_processes: int) -> None:
 
 def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
     first_stage = _attach_first_stage(cfg, modality) if cfg.autoencoder.get("bundle") else None
-    classes = list(getattr(dataset, "classes", []))
+    classes = dataset_classes(dataset, f"data ({type(dataset).__name__})")
     num_classes = num_classes_for(classes)
     module = build_diffusion_module(cfg, modality, num_classes)
+    check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
     if module.latent is not None:
         if first_stage is None:
@@ -160,8 +162,9 @@ def _attach_first_stage(cfg: DictConfig, modality: Modality) -> dict[str, torch.
 def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
     module = build_autoencoder_module(cfg, modality)
     datamodule = _datamodule(cfg, dataset)
+    check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
-    classes = list(getattr(dataset, "classes", []))
+    classes = dataset_classes(dataset, f"data ({type(dataset).__name__})")
     recon = ReconstructionLogger(modality, run_dir / "reconstructions", every_n_steps=cfg.samples.every_n_steps,
                                  n=cfg.samples.n)
     trainer = _fit(cfg, module, datamodule, run_dir, checkpoint, run_metadata(cfg, classes, kind="autoencoder"),
