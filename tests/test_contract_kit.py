@@ -31,7 +31,8 @@ def test_a_scaffolded_plugin_passes_every_quick_check(tmp_path, monkeypatch):
     assert found["data kitgood"][1].startswith("8 items [1, 64] float32 in [")
     assert found["round trip"][1].endswith("RMSE 0.0000 (limit 0.1)")
     assert found["bad files"][1].startswith("4 bad files")
-    assert found["long items"][1].startswith("items of 96 steps along time_axis 0 (declared 64): save wrote long.csv 1.5")
+    assert found["long items"][1].startswith("items of 96 steps along time_axis 0 (declared 64): save wrote "
+                                             "long.csv 1.5")
 
 
 def test_broken_media_code_fails_the_checks_that_cover_it(tmp_path, monkeypatch):
@@ -122,7 +123,8 @@ def test_plugins_check_shows_a_constructors_root_cause_once_and_skips_what_follo
     assert main(["plugins", "check", "kitctor"]) == 1
     out = capsys.readouterr().out
     assert ("  FAIL  config modality/kitctor: diffusionkit_kitctor.modality.KitctorModality(...) raised ValueError: "
-            f"{SOUNDFONT.replace(chr(10), ' ')} (see: diffusionkit train modality=kitctor data=kitctor --cfg job)") in out
+            f"{SOUNDFONT.replace(chr(10), ' ')} (see: diffusionkit train modality=kitctor data=kitctor "
+            "--cfg job)") in out
     assert out.count("FAIL") == 1 and out.count("needs a soundfont") == 1 and "InstantiationException" not in out
     assert ("  SKIP  dataset items, roundtrip, bad files, rendering, long items, optional methods: not run: it needs "
             "the modality (modality=kitctor data=kitctor), which cannot be built (the failure above)") in out
@@ -146,8 +148,10 @@ def test_the_root_cause_is_the_innermost_exception_on_one_line():
 def test_a_blocked_check_is_a_skipped_test(tmp_path, monkeypatch):
     from hydra.errors import InstantiationException
 
+    from diffusionkit.testing import run_check
     from diffusionkit.testing.checks_media import check_rendering
     from diffusionkit.testing.contract import run_as_test
+    from diffusionkit.testing.tiny_run import check_train_and_sample
 
     scaffold_in_process(tmp_path, monkeypatch, "kitctorpy", {"modality.py": RAISING_CONSTRUCTOR["modality.py"]})
     subject = PluginUnderTest("kitctorpy", tmp_path / "work")
@@ -155,6 +159,8 @@ def test_a_blocked_check_is_a_skipped_test(tmp_path, monkeypatch):
         check_dataset_items(subject)
     with pytest.raises(pytest.skip.Exception, match=r"not run: it needs the modality .*raised ValueError: Kitc"):
         run_as_test(check_rendering, subject)
+    [tiny_run] = run_check(check_train_and_sample, subject)  # no training run on a modality that cannot be built
+    assert tiny_run.skipped and tiny_run.detail.startswith("not run: it needs the modality (modality=kitctorpy")
 
 
 # ---------------------------------------------------------------- items longer along time_axis

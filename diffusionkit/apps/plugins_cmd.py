@@ -108,7 +108,8 @@ def finding_lines(results: list[CheckResult]) -> list[tuple[str, list[str], str]
 def summary(name: str, results: list[CheckResult]) -> str:
     """``N passed, M failed[, K skipped]``, and whether the plugin keeps the contract."""
     counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
-    line = f"{counts['PASS']} passed, {counts['FAIL']} failed" + (f", {counts['SKIP']} skipped" if counts["SKIP"] else "")
+    line = f"{counts['PASS']} passed, {counts['FAIL']} failed"
+    line += f", {counts['SKIP']} skipped" if counts["SKIP"] else ""
     return line + ("" if counts["FAIL"] else f"; plugin '{name}' keeps the contract")
 
 

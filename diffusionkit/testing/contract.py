@@ -8,8 +8,9 @@
         data_overrides = {"mymodality": ["data.dataset.per_class=4"]}
 
 The plugin must be installed (``pip install -e .``). Every test calls the same check function as
-``diffusionkit plugins check`` (a plugin's exception shows its traceback here); the tiny
-training run is marked ``slow``.
+``diffusionkit plugins check`` (a plugin's exception shows its traceback here); a test whose check
+does not apply, or needs a modality or dataset that another test found cannot be built, is
+skipped. The tiny training run is marked ``slow``.
 """
 
 from __future__ import annotations

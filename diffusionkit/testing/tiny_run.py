@@ -21,6 +21,7 @@ def check_train_and_sample(subject: PluginUnderTest, overrides: list[str] | None
     then ``diffusionkit generate`` from the bundle; both must write their files."""
     if subject.main_data is None:
         return failed("train and sample", NO_DATA)
+    subject.modality(subject.main_data)  # Blocked (skipped) if another check reported that it cannot be built
     folder = subject.folder("train and sample")
     bundle = Path(run_command("train", [*subject.overrides(subject.main_data), *(overrides or TINY_RUN),
                                         f"out={folder / 'run'}"]))
