@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ FORMAT = "diffusionkit.bundle/1"
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
 CHECKPOINT_KEY = "diffusionkit"
 #: what to do with a model of another kind than the command needs.
+#: the most values (channels x spatial) one item of a loaded bundle may have: 16 Mi, 64 MB in float32.
+MAX_ITEM_VALUES = 1 << 24
 KIND_HINTS = {
     "autoencoder": "; train a diffusion model on it: diffusionkit train ... autoencoder=pretrained "
                    "autoencoder.bundle=<this file>",
@@ -170,6 +173,26 @@ def _checked_classes(path: Path, text: str) -> list[str]:
     return check_class_names(classes, f"bundle '{path}'")
 
 
+def _check_item_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a bundle whose items would not fit in memory (a config is data: ``size: 1000000``)."""
+    values = math.prod(int(s) for s in shape)
+    if values > MAX_ITEM_VALUES:
+        raise UsageError(f"bundle '{path}': its items have shape {list(shape)} ({values:,} values), more than the "
+                         f"{MAX_ITEM_VALUES:,} a bundle may ask for; it is not a model this machine can sample")
+
+
+def _check_weights_fit(path: Path, weights: dict[str, Tensor], expected: dict[str, tuple[int, ...]]) -> None:
+    """The weights stored for ``net.*`` and ``latent.*`` have exactly the names and shapes the
+    config's model has (checked before the model is allocated, so its size is bounded by the file)."""
+    stored = {k: tuple(v.shape) for k, v in weights.items() if k.startswith(("net.", "latent."))}
+    for name in sorted(expected.keys() | stored.keys()):
+        if expected.get(name) != stored.get(name):
+            have = "nothing" if name not in stored else f"shape {list(stored[name])}"
+            need = "nothing" if name not in expected else f"shape {list(expected[name])}"
+            raise UsageError(f"weights in '{path}' do not fit its config: {name} holds {have}, the config's model "
+                             f"needs {need}")
+
+
 def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The tensors under ``prefix.``, with the prefix removed."""
     return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
@@ -190,12 +213,14 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``) or a bundle
     a plugin ships (by name) to sample."""
-    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
+    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for, weight_shapes
 
     path = resolve_checkpoint(path)
     weights, metadata, config = read_run(path, "diffusion")
     classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
+    _check_item_size(path, modality.shape)
+    _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
     module = build_diffusion_module(config, modality, num_classes=num_classes_for(classes), for_training=False)
     try:
         module.net.load_state_dict(subset(weights, "net"))

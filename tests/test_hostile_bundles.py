@@ -189,3 +189,49 @@ def test_a_legitimate_run_config_passes(tmp_path):
 
     cfg = compose_config("train", ["modality=image", "data=digits", "optim=adamw_cosine", "logger=csv"])
     check_config(OmegaConf.to_container(cfg, resolve=True), "run")
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory) -> Path:
+    from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
+    from diffusionkit.config import compose_config
+    from diffusionkit.training.build import build_diffusion_module, build_modality
+
+    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
+                                   "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    folder = tmp_path_factory.mktemp("tiny")
+    return save_bundle(folder / "model.safetensors", diffusion_weights(module), run_metadata(cfg, []))
+
+
+def with_config(source: Path, target: Path, **changes: object) -> Path:
+    """A copy of ``source`` whose config has ``changes`` (dotted keys) applied."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(source), framework="pt") as f:
+        metadata = dict(f.metadata())
+    config = OmegaConf.create(metadata["config"])
+    for key, value in changes.items():
+        OmegaConf.update(config, key, value)
+    metadata["config"] = OmegaConf.to_yaml(config)
+    save_file(load_file(str(source)), str(target), metadata=metadata)
+    return target
+
+
+def test_a_bundle_asking_for_a_huge_network_is_refused_before_allocating_it(tiny_bundle, tmp_path):
+    """1e5 channels would be terabytes of weights: the shapes are compared on the meta device."""
+    evil = with_config(tiny_bundle, tmp_path / "huge_net.safetensors", **{"net.model_channels": 100_000})
+    fits = r"do not fit its config: net\.[a-z_.0-9]+ holds shape \[\d+\], the config.s model needs shape \[200000\]"
+    with pytest.raises(UsageError, match=fits):
+        load_model(evil)
+
+
+def test_a_bundle_asking_for_huge_items_is_refused(tiny_bundle, tmp_path):
+    evil = with_config(tiny_bundle, tmp_path / "huge_items.safetensors", **{"modality.size": 100_000})
+    with pytest.raises(UsageError, match=r"its items have shape \[1, 100000, 100000\] \(10,000,000,000 values\)"):
+        load_model(evil)
+
+
+def test_the_unchanged_tiny_bundle_loads(tiny_bundle):
+    assert load_model(tiny_bundle).modality.shape == (1, 16, 16)

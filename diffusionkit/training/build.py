@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch import nn
 
 from diffusionkit.diffusion.noise import GaussianNoise
 from diffusionkit.errors import UsageError
@@ -87,19 +89,40 @@ def build_noise_prior(diffusion: DictConfig, item_shape: tuple[int, ...]) -> Gau
     return prior
 
 
+def _item_shape(modality: Modality, latent: LatentSpace | None) -> tuple[int, ...]:
+    """The shape the diffusion runs in: the data's, or its latent's."""
+    return tuple(latent.latent_shape(modality.shape)) if latent is not None else tuple(modality.shape)
+
+
+def build_net(cfg: DictConfig, modality: Modality, num_classes: int, condition: ConcatCondition | None,
+              latent: LatentSpace | None) -> nn.Module:
+    """The denoising network, sized from the modality (or its latent), classes and condition."""
+    return instantiate(cfg.net)(
+        spatial_rank=modality.spatial_rank,
+        in_channels=_item_shape(modality, latent)[0],
+        num_classes=num_classes,
+        concat_channels=condition.channels if condition is not None else 0,
+    )
+
+
+def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the weights a config's model has (``net.*``, ``latent.*``), found
+    on the meta device: nothing is allocated, so a config asking for a huge model costs nothing."""
+    with torch.device("meta"):
+        latent = build_latent_space(cfg, modality)
+        net = build_net(cfg, modality, num_classes, build_condition(cfg), latent)
+    parts = {"net": net, "latent": latent}
+    return {f"{prefix}.{name}": tuple(t.shape) for prefix, part in parts.items() if part is not None
+            for name, t in part.state_dict().items()}
+
+
 def build_diffusion_module(cfg: DictConfig, modality: Modality, num_classes: int,
                            for_training: bool = True) -> DiffusionModule:
     """The DiffusionModule of a config: the net is sized from the modality, data and condition."""
     condition = build_condition(cfg)
     latent = build_latent_space(cfg, modality)
-    item_shape = tuple(latent.latent_shape(modality.shape)) if latent is not None else tuple(modality.shape)
-    channels = item_shape[0]
-    net = instantiate(cfg.net)(
-        spatial_rank=modality.spatial_rank,
-        in_channels=channels,
-        num_classes=num_classes,
-        concat_channels=condition.channels if condition is not None else 0,
-    )
+    item_shape = _item_shape(modality, latent)
+    net = build_net(cfg, modality, num_classes, condition, latent)
     diffusion = cfg.diffusion
     optim = _optimizers(cfg) if for_training else {}
     return DiffusionModule(
