@@ -1,7 +1,6 @@
 """The core's folder dataset: sub-folders are classes, unreadable files are named and skipped."""
 
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -77,11 +76,10 @@ def test_nothing_readable_names_the_first_reason(tmp_path, caplog):
     assert caplog.text.count("has no usable file") == 2
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
-def test_a_named_pipe_is_skipped_without_being_opened(tmp_path, caplog):
+def test_a_named_pipe_is_skipped_without_being_opened(tmp_path, caplog, named_pipe):
     """Opening a FIFO would block until a writer appears: the dataset must not even try."""
     _class_folder(tmp_path, "kick", {"0": 0.5})
-    os.mkfifo(tmp_path / "kick" / "pipe.npy")
+    named_pipe("kick/pipe.npy")
     opened: list[str] = []
     modality = ToyModality(1, (4,))
     original = modality.load

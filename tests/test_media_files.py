@@ -44,10 +44,8 @@ def test_odd_paths_are_named(tmp_path, make, problem):
     assert str(info.value) == f"cannot read image '{path}': {problem}"
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
-def test_a_named_pipe_is_refused_without_blocking(tmp_path):
-    path = tmp_path / "pipe.wav"
-    os.mkfifo(path)
+def test_a_named_pipe_is_refused_without_blocking(named_pipe):
+    path = named_pipe("pipe.wav")
     assert file_problem(path) == "it is a named pipe (FIFO), not a regular file; copy its data into a regular file"
 
 
@@ -57,7 +55,7 @@ def test_a_device_is_refused():
 
 
 def test_limit_error_names_the_limit_and_how_to_raise_it():
-    err = limit_error("x.gif", "video", "it lasts 13104 s", "max_seconds", 600, "seconds")
-    assert str(err) == ("cannot read video 'x.gif': it lasts 13104 s, over the limit max_seconds=600; if the file "
-                        "is right, raise it (modality.max_seconds=<seconds> for train, max_seconds=<seconds> "
-                        "for other commands)")
+    err = limit_error("x.gif", "video", "it lasts 13104 s, longer than allowed", "max_seconds", 600, "seconds")
+    assert str(err) == ("cannot read video 'x.gif': it lasts 13104 s, longer than allowed (limit: max_seconds=600); "
+                        "if the file is right, raise the limit (modality.max_seconds=<seconds> for train, "
+                        "max_seconds=<seconds> for other commands)")

@@ -9,15 +9,18 @@ naming the file and the problem, e.g. ``cannot read audio 'x.wav': file is silen
 
 from __future__ import annotations
 
-import os
+import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
 import numpy as np
 import soundfile as sf
 
-from diffusionkit.modality import MediaError
+from diffusionkit.modality import MediaError, check_file, limit_error
+
+from .wav_headers import truncation
 
 #: file name suffixes (lower case, with dot) that :func:`read_audio` is meant to read.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
@@ -27,12 +30,21 @@ SILENCE_PEAK = 1e-5
 
 NORMALIZE_MODES = ("peak", "loudness", "none")
 
+#: sample rates outside this range (Hz) are a broken header, not sound.
+RATE_RANGE = (1000, 768_000)
+#: a file shorter than this (in seconds) holds no usable sound.
+MIN_SECONDS = 0.005
+#: how much of a file :func:`load_clip` reads at most to find the sound after leading silence.
+DEFAULT_MAX_SECONDS = 30.0
+
 _READABLE = "WAV, FLAC, OGG/Vorbis, AIFF and MP3"
 _PREROLL_S = 0.005  # kept before the detected start by trim_leading_silence
 _TRIM_WINDOW_S = 0.005  # RMS window of trim_leading_silence
 _GATE_FRAME = 256  # samples per frame of the loudness gate in normalize
 _GATE_DB = -50.0  # frames this far below the peak are silence for the loudness measure
 _LIMIT_PEAK = 0.99  # the loudness mode never lets the peak exceed this
+_BLOCK_FRAMES = 65536  # frames decoded at a time (channels are mixed block by block)
+_MARGIN_S, _MARGIN_FRAMES = 0.01, 64  # read past a crop so the resampler sees what follows it
 
 
 def _fail(path: Path, reason: str, verb: str = "read") -> MediaError:
@@ -40,15 +52,9 @@ def _fail(path: Path, reason: str, verb: str = "read") -> MediaError:
 
 
 def _check_path(path: Path) -> None:
-    """Raise MediaError for a path that cannot hold audio at all (missing, a folder, 0 bytes)."""
-    if not path.exists():
-        raise _fail(path, "no such file")
-    if path.is_dir():
-        raise _fail(path, "it is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise _fail(path, "file is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise _fail(path, "permission denied")
+    """Raise MediaError for a path that cannot hold audio at all (missing, a folder, a named
+    pipe or device, 0 bytes), without opening it."""
+    check_file(path, "audio")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -65,23 +71,134 @@ def _unreadable(path: Path) -> MediaError:
     )
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a file to float32 ``[channels, frames]`` and its sample rate, or raise MediaError."""
+@dataclass(frozen=True)
+class _Decoded:
+    """The first part of a file (or all of it), its channels already converted."""
+
+    wave: np.ndarray  # float32 [channels, frames]
+    rate: int
+    source_channels: int
+    source_peak: float  # absolute peak before the channels were converted
+    non_finite: int  # NaN or Inf samples
+    whole: bool  # True when nothing of the file was left unread
+
+
+def _frames_for(seconds: float | None, rate: int) -> int | None:
+    """Source frames that cover ``seconds`` at ``rate``, plus the resampler's margin."""
+    if seconds is None:
+        return None
+    return math.ceil(seconds * rate) + max(_MARGIN_FRAMES, math.ceil(_MARGIN_S * rate))
+
+
+def _decoded(blocks: list[np.ndarray], rate: int, channels: int, path: Path, whole: bool) -> _Decoded:
+    """A :class:`_Decoded` from ``[file channels, frames]`` blocks, converted one block at a time."""
+    have = blocks[0].shape[0] if blocks else 1
+    peak = max((float(np.abs(b).max(initial=0.0)) for b in blocks), default=0.0)
+    bad = sum(int(b.size - np.count_nonzero(np.isfinite(b))) for b in blocks)
+    mixed = [_convert_channels(b, channels, path) for b in blocks]
+    wave = np.concatenate(mixed, axis=1) if mixed else np.zeros((channels, 0), np.float32)
+    return _Decoded(wave, rate, have, peak, bad, whole)
+
+
+def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decoded:
+    """The first ``seconds`` (all of the file for None) through libsndfile, block by block."""
+    with sf.SoundFile(path) as f:
+        rate = int(f.samplerate)
+        _check_rate(path, rate)
+        wanted = _frames_for(seconds, rate)
+        count = f.frames if wanted is None else min(f.frames, wanted)
+        try:
+            blocks = [np.ascontiguousarray(b.T) for b in
+                      f.blocks(blocksize=_BLOCK_FRAMES, frames=count, dtype="float32", always_2d=True)]
+        except (sf.SoundFileError, RuntimeError) as exc:  # the header was fine, the data is not
+            raise _fail(path, f"corrupt or truncated {f.format} file ({_first_line(exc).removeprefix('Error : ').rstrip('.')}); "
+                              "copy or export it again") from exc
+        return _decoded(blocks, rate, channels, path, whole=count >= f.frames)
+
+
+def _duration(seconds: float) -> str:
+    """``1.5 s``, ``93 ms``: a short human reading of a duration."""
+    return f"{seconds:.3g} s" if seconds >= 0.1 else f"{1e3 * seconds:.3g} ms"
+
+
+def _read_audioread(path: Path, seconds: float | None, channels: int) -> _Decoded:
+    """The first ``seconds`` through librosa's audioread backends (formats libsndfile lacks)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "PySoundFile failed. Trying audioread instead."
+        rate = int(librosa.get_samplerate(path))
+        _check_rate(path, rate)
+        wanted = _frames_for(seconds, rate)
+        data, _ = librosa.load(path, sr=None, mono=False, duration=None if wanted is None else wanted / rate)
+    data = np.asarray(data, dtype=np.float32)
+    data = data[None] if data.ndim == 1 else data
+    return _decoded([data], rate, channels, path, whole=wanted is None or data.shape[1] < wanted)
+
+
+def _decode(path: Path, seconds: float | None, channels: int) -> _Decoded:
+    """Decode the first ``seconds`` of a file (all of it for None), or raise MediaError."""
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-        return np.ascontiguousarray(data.T), int(rate)
+        return _read_soundfile(path, seconds, channels)
+    except MediaError:
+        raise
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as sf_exc:
         first = sf_exc
     # libsndfile cannot read it: audioread (ffmpeg, gstreamer, ... where installed, or the
     # standard-library wave/aifc/sunau readers) may still decode it.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "PySoundFile failed. Trying audioread instead."
-            data, rate = librosa.load(path, sr=None, mono=False)
+        return _read_audioread(path, seconds, channels)
+    except MediaError:
+        raise
     except Exception:  # noqa: BLE001 - audioread backends raise anything
         raise _unreadable(path) from first
-    data = np.asarray(data, dtype=np.float32)
-    return (data[None] if data.ndim == 1 else data), int(rate)
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    """Refuse a sample rate no sound is recorded at: the header is wrong (and resampling from
+    it would blow a small file up to gigabytes)."""
+    low, high = RATE_RANGE
+    if not low <= rate <= high:
+        raise _fail(path, f"its header gives a sample rate of {rate} Hz, outside {low}-{high} Hz, so it is "
+                          "broken; export the file again at its real rate")
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a WAV or AIFF file whose sample data ends before its header says."""
+    cut = truncation(path)
+    if cut is None:
+        return
+    try:
+        rate = int(sf.info(path).samplerate)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError):
+        rate = 0
+    promised, held = cut.seconds(cut.promised_bytes, rate), cut.seconds(cut.held_bytes, rate)
+    raise _fail(path, f"truncated {cut.container}: its header promises {cut.promised_bytes} bytes of sound "
+                      f"({_duration(promised)}) but the file holds {cut.held_bytes} ({_duration(held)}); it was "
+                      "cut off while being copied or written: copy or export it again")
+
+
+def _check_samples(path: Path, decoded: _Decoded) -> None:
+    """Refuse empty, too short, non-finite and silent audio (silence only where the whole file
+    was read: the caller judges a part)."""
+    frames = decoded.wave.shape[1]
+    if frames == 0:
+        raise _fail(path, "file is empty (0 frames)")
+    needed = math.ceil(MIN_SECONDS * decoded.rate)
+    if decoded.whole and frames < needed:
+        raise _fail(path, f"too short: {frames} sample{'s' if frames > 1 else ''} ({_duration(frames / decoded.rate)} "
+                          f"at {decoded.rate} Hz); a sound needs at least {needed} ({_duration(MIN_SECONDS)})")
+    if decoded.non_finite:
+        raise _fail(path, f"file contains {decoded.non_finite} non-finite samples (NaN or Inf); re-export it")
+    if decoded.source_peak < SILENCE_PEAK:
+        if decoded.whole:
+            raise _fail(path, f"file is silent (peak {decoded.source_peak:.3g})")
+        return
+    peak = float(np.abs(decoded.wave).max())
+    if peak < SILENCE_PEAK:  # only mixing to mono can lose level
+        raise _fail(
+            path,
+            f"file is silent after mixing its {decoded.source_channels} channels to mono (peak {peak:.3g}): "
+            "they cancel out (opposite polarity); invert one channel or read it as stereo",
+        )
 
 
 def _convert_channels(data: np.ndarray, channels: int, path: Path) -> np.ndarray:
@@ -97,44 +214,34 @@ def _convert_channels(data: np.ndarray, channels: int, path: Path) -> np.ndarray
     raise _fail(path, f"has {have} channels, cannot make {channels} of them")
 
 
-def read_audio(path: str | Path, sample_rate: int, channels: int = 1) -> np.ndarray:
+def read_audio(path: str | Path, sample_rate: int, channels: int = 1, seconds: float | None = None) -> np.ndarray:
     """Read an audio file as float32 ``[channels, samples]`` at ``sample_rate``.
 
     Reads with soundfile (libsndfile: WAV, FLAC, OGG, AIFF, MP3, ... at any bit depth),
     falling back to ``librosa.load`` (audioread) for formats libsndfile lacks. Channels:
     ``channels == 1`` mixes all file channels by their mean; a mono file is duplicated to
     more channels; a file with more channels than wanted keeps the first ones. The wave is
-    resampled with soxr (``soxr_hq``) when the file's rate differs.
+    resampled with soxr (``soxr_hq``) when the file's rate differs. With ``seconds``, only
+    the first ``seconds`` of the file are decoded and resampled (a crop before resampling, so
+    memory follows what is kept, not the file), and a silent start is left to the caller.
 
     Raises:
-        MediaError: missing, empty, undecodable, non-finite (NaN/Inf) or silent audio
-            (peak below ``1e-5``, also after mixing to mono).
+        MediaError: missing, not a regular file, empty, truncated (WAV/AIFF), at a sample rate
+            outside :data:`RATE_RANGE`, shorter than :data:`MIN_SECONDS`, undecodable,
+            non-finite (NaN/Inf) or silent audio (peak below ``1e-5``, also after mixing to mono).
         ValueError: ``sample_rate`` or ``channels`` below 1.
     """
     if sample_rate < 1 or channels < 1:
         raise ValueError(f"sample_rate and channels must be >= 1, got {sample_rate} and {channels}")
     path = Path(path)
     _check_path(path)
-    data, rate = _decode(path)
-    if data.shape[1] == 0:
-        raise _fail(path, "file is empty (0 frames)")
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:
-        raise _fail(path, f"file contains {bad} non-finite samples (NaN or Inf); re-export it")
-    file_peak = float(np.abs(data).max())
-    if file_peak < SILENCE_PEAK:
-        raise _fail(path, f"file is silent (peak {file_peak:.3g})")
-    mixed = _convert_channels(data, channels, path)
-    peak = float(np.abs(mixed).max())
-    if peak < SILENCE_PEAK:  # only mixing to mono can lose level
-        raise _fail(
-            path,
-            f"file is silent after mixing its {data.shape[0]} channels to mono (peak {peak:.3g}): "
-            "they cancel out (opposite polarity); invert one channel or read it as stereo",
-        )
-    data = mixed
-    data = resample(data, rate, sample_rate)
-    return np.ascontiguousarray(data, dtype=np.float32)
+    _check_complete(path)
+    decoded = _decode(path, seconds, channels)
+    _check_samples(path, decoded)
+    wave = resample(decoded.wave, decoded.rate, sample_rate)
+    if seconds is not None:
+        wave = wave[..., : math.ceil(seconds * sample_rate)]
+    return np.ascontiguousarray(wave, dtype=np.float32)
 
 
 def file_sample_rate(path: str | Path) -> int:
@@ -281,25 +388,32 @@ def load_clip(
     channels: int = 1,
     trim_silence: bool = False,
     normalize_mode: str = "peak",
+    max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> np.ndarray:
     """Read a file as a training/inference clip: float32 ``[channels, num_samples]``.
 
-    Read (:func:`read_audio`) -> optionally trim leading silence -> crop or zero-pad the end
-    -> normalise (after cropping, so the level is that of the part kept).
+    Read the part of the file the clip needs (:func:`read_audio`; with ``trim_silence`` up to
+    ``max_seconds``, where the sound must start) -> optionally trim leading silence -> crop or
+    zero-pad the end -> normalise (after cropping, so the level is that of the part kept).
 
     Raises:
         MediaError: as :func:`read_audio`, or when the kept part is silent.
     """
-    wave = read_audio(path, sample_rate, channels)
+    clip_seconds = num_samples / sample_rate
+    wave = read_audio(path, sample_rate, channels, seconds=max(max_seconds, clip_seconds) if trim_silence
+                      else clip_seconds)
+    searched = wave.shape[-1] >= round(max_seconds * sample_rate)
     if trim_silence:
         wave = trim_leading_silence(wave, sample_rate)
     wave = fit_length(wave, num_samples)
     peak = float(np.abs(wave).max())
     if peak < SILENCE_PEAK:
+        if trim_silence and searched:
+            raise limit_error(path, "audio", f"no sound in its first {max_seconds:g} s, as far as trim_silence "
+                              "looks", "max_seconds", f"{max_seconds:g}", "seconds")
         what = "after trimming leading silence, the first" if trim_silence else "the first"
         hint = "" if trim_silence else "; trim leading silence (trim_silence=True) or use a longer clip"
-        seconds = num_samples / sample_rate
-        raise _fail(Path(path), f"{what} {seconds:.3g} s are silent (peak {peak:.3g}){hint}")
+        raise _fail(Path(path), f"{what} {clip_seconds:.3g} s are silent (peak {peak:.3g}){hint}")
     return np.ascontiguousarray(normalize(wave, normalize_mode), dtype=np.float32)
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
-from .audio_io import AUDIO_EXTENSIONS, file_sample_rate, load_clip, resample, write_wav
+from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, load_clip, resample, write_wav
 from .codecs import build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -37,6 +37,8 @@ class AudioModality(Modality):
         midi: also write ``stem.mid``, a monophonic transcription (pitch tracking) of each file.
         output_rate: write files at this rate: None for the model rate, an int, or ``"input"`` for
             the rate of the last file loaded (so ``vary`` answers a 44.1 kHz sample at 44.1 kHz).
+        max_seconds: the most of a file that is read: only the clip's length is read from the start
+            of a file, and with ``trim_silence`` the sound must start within ``max_seconds``.
     """
 
     file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
@@ -45,7 +47,7 @@ class AudioModality(Modality):
     def __init__(self, sample_rate: int = 16000, clip_seconds: float = 1.0, codec: str = "mel",
                  codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,
                  normalize: str = "peak", output_rate: int | str | None = None, midi: bool = False,
-                 frame_multiple: int = 8) -> None:
+                 frame_multiple: int = 8, max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
         if audio_channels not in (1, 2):
             raise ValueError(f"AudioModality: audio_channels must be 1 (mono) or 2 (stereo), got {audio_channels}")
         self.codec_name = codec
@@ -56,6 +58,9 @@ class AudioModality(Modality):
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
         self._input_rate: int | None = None
         self.midi = bool(midi)
+        if not float(max_seconds) > 0:
+            raise ValueError(f"AudioModality: max_seconds must be > 0, got {max_seconds!r}")
+        self.max_seconds = float(max_seconds)
         frames = self.codec.frames(round(clip_seconds * sample_rate))
         frames = -(-frames // frame_multiple) * frame_multiple
         self.num_samples = (frames - 1) * self.codec.hop_length
@@ -82,7 +87,8 @@ class AudioModality(Modality):
         """A file as the model hears it: ``[audio_channels, num_samples]`` at the model rate."""
         self._input_rate = file_sample_rate(path)
         return load_clip(path, self.sample_rate, self.num_samples, channels=self.audio_channels,
-                         trim_silence=self.trim_silence, normalize_mode=self.normalize)
+                         trim_silence=self.trim_silence, normalize_mode=self.normalize,
+                         max_seconds=self.max_seconds)
 
     # ------------------------------------------------------------------ the Modality contract
     def load(self, path: str | Path) -> Tensor:

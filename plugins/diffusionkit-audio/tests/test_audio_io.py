@@ -168,7 +168,7 @@ def test_zero_byte_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(MediaError) as info:
         read_audio(path, SR)
-    assert str(info.value) == f"cannot read audio '{path}': file is empty (0 bytes)"
+    assert str(info.value) == f"cannot read audio '{path}': the file is empty (0 bytes)"
 
 
 def test_wav_with_zero_frames(tmp_path):
@@ -219,7 +219,7 @@ def test_garbage_bytes_with_wav_suffix(tmp_path):
 def test_directory(tmp_path):
     with pytest.raises(MediaError) as info:
         read_audio(tmp_path, SR)
-    assert str(info.value) == f"cannot read audio '{tmp_path}': it is a directory, not an audio file"
+    assert str(info.value) == f"cannot read audio '{tmp_path}': it is a directory"
 
 
 def test_bad_arguments_are_value_errors(tmp_path):
