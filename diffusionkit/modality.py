@@ -78,10 +78,10 @@ def check_file(path: str | Path, what: str) -> Path:
 
 def limit_error(path: str | Path, what: str, found: str, option: str, limit: object, unit: str = "") -> MediaError:
     """The one-line refusal of a file over one of its modality's limits: what was found, the
-    limit, and how to raise it (a modality option, e.g. ``max_seconds``)."""
+    limit (a modality option, e.g. ``max_seconds``) and how to raise it."""
     value = f"<{unit}>" if unit else "<value>"
-    return MediaError(f"cannot read {what} '{path}': {found}, over the limit {option}={limit}; if the file "
-                      f"is right, raise it (modality.{option}={value} for train, {option}={value} for other commands)")
+    return MediaError(f"cannot read {what} '{path}': {found} (limit: {option}={limit}); if the file is right, "
+                      f"raise the limit (modality.{option}={value} for train, {option}={value} for other commands)")
 
 
 @dataclass(frozen=True)
