@@ -24,6 +24,7 @@ from diffusionkit.training.autoencoder_module import psnr
 from diffusionkit.training.build import (build_autoencoder_module, build_diffusion_module, build_modality,
                                          num_classes_for)
 from diffusionkit.training.callbacks import ProcessSeeds, ReconstructionLogger, RunMetadata, SampleLogger
+from diffusionkit.training.data_report import write_data_report
 from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
 from diffusionkit.training.latent_cache import cached_latents
@@ -113,6 +114,7 @@ def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: P
     module = build_diffusion_module(cfg, modality, num_classes)
     check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
+    write_data_report(dataset, run_dir)
     if module.latent is not None:
         if first_stage is None:
             raise UsageError("a latent model needs its first stage: autoencoder=pretrained autoencoder.bundle=PATH")
@@ -164,6 +166,7 @@ def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint:
     datamodule = _datamodule(cfg, dataset)
     check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
+    write_data_report(dataset, run_dir)
     classes = dataset_classes(dataset, f"data ({type(dataset).__name__})")
     recon = ReconstructionLogger(modality, run_dir / "reconstructions", every_n_steps=cfg.samples.every_n_steps,
                                  n=cfg.samples.n)
