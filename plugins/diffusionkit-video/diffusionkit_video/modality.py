@@ -14,7 +14,7 @@ from torch import Tensor
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .video_frames import cut_clips, frame_strip, tile
-from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, read_frames, read_still
+from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, Limits, read_frames, read_still
 from .video_write import write_gif, write_mp4, write_png
 
 #: ITU-R 601-2 luma weights (Pillow's ``convert("L")``), for greyscale clips.
@@ -57,17 +57,24 @@ class VideoModality(Modality):
         frames: frames per clip (the model's time axis, spatial axis 0).
         size: an int for square frames, or ``[height, width]``.
         fps: frames per second the clips are sampled at and written with.
+        max_seconds: the longest file read whole (the folder dataset reads every clip of a
+            file); a longer one is refused. Reading only the first clip stops at the clip.
+        max_pixels: the most pixels a frame or still may have; a larger one is refused unread.
     """
 
     file_extensions: ClassVar[tuple[str, ...]] = VIDEO_EXTENSIONS + STILL_EXTENSIONS
     time_axis: ClassVar[int | None] = 0
 
-    def __init__(self, channels: int = 3, frames: int = 16, size: int | Sequence[int] = 32, fps: float = 8.0) -> None:
+    def __init__(self, channels: int = 3, frames: int = 16, size: int | Sequence[int] = 32, fps: float = 8.0,
+                 max_seconds: float = Limits.max_seconds, max_pixels: int = Limits.max_pixels) -> None:
         if channels not in (1, 3):
             raise ValueError(f"VideoModality: channels must be 1 (grey) or 3 (RGB), got {channels}")
         if frames < 1 or not fps > 0:
             raise ValueError(f"VideoModality: need frames >= 1 and fps > 0, got {frames}, {fps}")
+        if not (float(max_seconds) > 0 and int(max_pixels) > 0):
+            raise ValueError(f"VideoModality: need max_seconds > 0 and max_pixels > 0, got {max_seconds}, {max_pixels}")
         self.frames, self.hw, self.fps = int(frames), as_hw(size), float(fps)
+        self.limits = Limits(float(max_seconds), int(max_pixels))
         super().__init__(channels, (self.frames, *self.hw))
 
     # ------------------------------------------------------------------ files -> model space
@@ -76,8 +83,8 @@ class VideoModality(Modality):
         a still image gives :attr:`frames` identical frames."""
         path = Path(path)
         if path.suffix.lower() in STILL_EXTENSIONS:
-            return np.repeat(read_still(path, self.hw), self.frames, axis=0)
-        return read_frames(path, self.fps, size=self.hw, max_frames=max_frames)
+            return np.repeat(read_still(path, self.hw, self.limits), self.frames, axis=0)
+        return read_frames(path, self.fps, size=self.hw, max_frames=max_frames, limits=self.limits)
 
     def load(self, path: str | Path) -> Tensor:
         """The first clip of a file, float32 ``[C, frames, H, W]`` in [-1, 1]."""

@@ -8,8 +8,10 @@ requested rate.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import av
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from diffusionkit.modality import MediaError
+from diffusionkit.modality import MediaError, check_file, limit_error
 
 from .video_frames import fit_image, rgb_image
 
@@ -33,6 +35,27 @@ _PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
                Image.DecompressionBombError)
 #: what PyAV raises for a file it cannot open, decode or write (shared with :mod:`.video_write`).
 AV_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError)
+#: source frames per second of ``max_seconds`` that are decoded at most (a file whose frames do
+#: not advance in time would otherwise be decoded without end).
+MAX_SOURCE_FPS = 240
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a file is decoded at most (the video modality's options of the same names).
+
+    ``max_seconds``: a file read whole (every clip, for the folder dataset) may last this long;
+    ``max_pixels``: a frame or still may have this many pixels.
+    """
+
+    max_seconds: float = 600.0
+    max_pixels: int = 40_000_000
+
+    def check_pixels(self, path: Path, what: str, width: int, height: int) -> None:
+        """Refuse a frame (or still) of more than :attr:`max_pixels` before it is decoded in full."""
+        if width * height > self.max_pixels:
+            raise limit_error(path, what, f"its frames are {width}x{height} = {width * height} pixels",
+                              "max_pixels", self.max_pixels, "pixels")
 
 
 def first_line(exc: BaseException) -> str:
@@ -42,13 +65,9 @@ def first_line(exc: BaseException) -> str:
 
 
 def _check_file(path: Path, what: str) -> None:
-    """Missing, directory and empty files, with their own messages."""
-    if not path.exists():
-        raise MediaError(f"cannot read {what} '{path}': no such file")
-    if path.is_dir():
-        raise MediaError(f"cannot read {what} '{path}': it is a directory")
-    if path.stat().st_size == 0:
-        raise MediaError(f"cannot read {what} '{path}': the file is empty")
+    """Missing, directory, special (named pipe, device) and empty files, with their own
+    messages; nothing is opened."""
+    check_file(path, what)
 
 
 def _av_reason(exc: BaseException) -> str:
@@ -114,16 +133,19 @@ def _resample(timed: Iterable[tuple[float, float, Any]], fps: float, max_frames:
     return out
 
 
-def _av_timed(container: Any, path: Path) -> Iterator[tuple[float, float, Any]]:
-    """``(start, duration, frame)`` of the first video stream, in seconds."""
+def _av_timed(container: Any, path: Path, limits: Limits) -> Iterator[tuple[float, float, Any]]:
+    """``(start, duration, frame)`` of the first video stream, in seconds; frames larger than
+    ``limits`` allow are refused before they are converted."""
     if not container.streams.video:
         raise MediaError(f"cannot read video '{path}': the file has no video stream")
     stream = container.streams.video[0]
+    limits.check_pixels(path, "video", stream.codec_context.width, stream.codec_context.height)
     stream.thread_type = "AUTO"
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     nominal = float(1 / rate) if rate else None
     index, last_start, last_interval = 0, None, None
     for frame in container.decode(stream):
+        limits.check_pixels(path, "video", frame.width, frame.height)
         start = frame.time
         if start is None:
             start = index * (nominal or 1.0 / 25.0)
@@ -168,8 +190,60 @@ def _check_gif_trailer(path: Path) -> None:
         raise MediaError(f"cannot read video '{path}': truncated GIF (the file ends before its trailer)")
 
 
+def _capped(timed: Iterable[Any], path: Path, limits: Limits) -> Iterator[Any]:
+    """``timed`` that refuses the file once it has given more source frames than ``limits``
+    allow (:data:`MAX_SOURCE_FPS` per second of ``max_seconds``)."""
+    limit = math.ceil(limits.max_seconds * MAX_SOURCE_FPS)
+    for count, item in enumerate(timed, 1):
+        if count > limit:
+            raise limit_error(path, "video", f"it holds over {limit} frames ({MAX_SOURCE_FPS} per second of "
+                              "max_seconds)", "max_seconds", f"{limits.max_seconds:g}", "seconds")
+        yield item
+
+
+def _too_long(path: Path, limits: Limits, lasts: str = "") -> MediaError:
+    return limit_error(path, "video", lasts or f"it lasts over {limits.max_seconds:g} s", "max_seconds",
+                       f"{limits.max_seconds:g}", "seconds")
+
+
+def _output_cap(fps: float, max_frames: int | None, limits: Limits) -> tuple[int, bool]:
+    """How many output frames to decode at most, and whether reaching that many means the
+    file is longer than ``limits.max_seconds`` (True) or only that the caller has enough."""
+    allowed = math.ceil(limits.max_seconds * fps)
+    if max_frames is not None and max_frames <= allowed:
+        return max_frames, False
+    return allowed + 1, True
+
+
+def _decode_gif(path: Path, fps: float, hw: tuple[int, int] | None, stop: int, limits: Limits) -> list[np.ndarray]:
+    _check_gif_trailer(path)
+    try:
+        with Image.open(path) as img:
+            limits.check_pixels(path, "video", *img.size)
+            return _resample(_capped(_gif_timed(img), path, limits), fps, stop, lambda f: fit_image(f, hw))
+    except MediaError:
+        raise
+    except _PIL_ERRORS as exc:
+        raise MediaError(f"cannot read video '{path}': {_pil_reason(exc)}") from exc
+
+
+def _decode_av(path: Path, fps: float, hw: tuple[int, int] | None, stop: int, whole: bool,
+               limits: Limits) -> list[np.ndarray]:
+    try:
+        with av.open(str(path), mode="r") as container:
+            seconds = container.duration / av.time_base if container.duration else 0.0
+            if whole and seconds > limits.max_seconds + 1.0:  # said by the header: refuse before decoding
+                raise _too_long(path, limits, f"it lasts {seconds:.0f} s")
+            return _resample(_capped(_av_timed(container, path, limits), path, limits), fps, stop,
+                             lambda f: fit_image(_upright(f), hw))
+    except MediaError:
+        raise
+    except AV_ERRORS as exc:
+        raise MediaError(f"cannot read video '{path}': {_av_reason(exc)}") from exc
+
+
 def read_frames(path: str | Path, fps: float, *, size: Sequence[int] | None = None,
-                max_frames: int | None = None) -> np.ndarray:
+                max_frames: int | None = None, limits: Limits = Limits()) -> np.ndarray:
     """Decode a video (or animated GIF) file at ``fps`` frames per second.
 
     Args:
@@ -181,47 +255,46 @@ def read_frames(path: str | Path, fps: float, *, size: Sequence[int] | None = No
         size: optional ``(H, W)``: fit each kept frame on the fly (see :func:`.video_frames.fit_frames`), so a
             long high-resolution file never sits in memory at full size.
         max_frames: stop decoding after this many output frames.
+        limits: a file read past ``limits.max_seconds`` (``max_frames`` unset or above it), or with
+            frames of more than ``limits.max_pixels``, is refused; decoding stops at the limit, so
+            a small file that plays for hours costs no more than the limit.
 
     Returns:
         uint8 ``[N, H, W, 3]`` RGB, ``N >= 1``.
 
     Raises:
-        MediaError: one line naming the file, for a missing, empty, unreadable or frameless file.
+        MediaError: one line naming the file, for a missing, empty, special (named pipe),
+            unreadable or frameless file, or one over ``limits``.
     """
     path = Path(path)
     if fps <= 0:
         raise ValueError(f"read_frames: fps must be > 0, got {fps}")
     hw = None if size is None else (int(size[0]), int(size[1]))
     _check_file(path, "video")
+    stop, whole = _output_cap(fps, max_frames, limits)
     if path.suffix.lower() == ".gif":
-        _check_gif_trailer(path)
-        try:
-            with Image.open(path) as img:
-                frames = _resample(_gif_timed(img), fps, max_frames, lambda f: fit_image(f, hw))
-        except _PIL_ERRORS as exc:
-            raise MediaError(f"cannot read video '{path}': {_pil_reason(exc)}") from exc
+        frames = _decode_gif(path, fps, hw, stop, limits)
     else:
-        try:
-            with av.open(str(path), mode="r") as container:
-                frames = _resample(_av_timed(container, path), fps, max_frames,
-                                   lambda f: fit_image(_upright(f), hw))
-        except MediaError:
-            raise
-        except AV_ERRORS as exc:
-            raise MediaError(f"cannot read video '{path}': {_av_reason(exc)}") from exc
+        frames = _decode_av(path, fps, hw, stop, whole, limits)
+    if whole and len(frames) >= stop:
+        raise _too_long(path, limits)
     if not frames:
         raise MediaError(f"cannot read video '{path}': no frame could be decoded")
     return np.stack(frames)
 
 
-def read_still(path: str | Path, size: Sequence[int] | None = None) -> np.ndarray:
-    """A still image (EXIF orientation applied, transparency on white) as uint8 ``[1, H, W, 3]``."""
+def read_still(path: str | Path, size: Sequence[int] | None = None, limits: Limits = Limits()) -> np.ndarray:
+    """A still image (EXIF orientation applied, transparency on white) as uint8 ``[1, H, W, 3]``;
+    one of more than ``limits.max_pixels`` is refused before it is decoded."""
     path = Path(path)
     _check_file(path, "image")
     try:
         with Image.open(path) as img:
+            limits.check_pixels(path, "image", *img.size)
             img.load()
             frame = fit_image(ImageOps.exif_transpose(img), None if size is None else (int(size[0]), int(size[1])))
+    except MediaError:
+        raise
     except _PIL_ERRORS as exc:
         raise MediaError(f"cannot read image '{path}': {_pil_reason(exc)}") from exc
     return frame[None]
