@@ -7,7 +7,7 @@ it recognises the class they were conditioned on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -51,25 +51,41 @@ def random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tenso
 
 @dataclass
 class Judge:
-    """A classifier trained on real data, with the real items it never saw."""
+    """A classifier trained on real data, with the real items it never saw.
+
+    Judged by source (see :func:`judge_by_source`), ``heldout_x`` are all the real items, each
+    held out from one fold classifier: ``fold_models[heldout_folds[i]]`` never saw item ``i``'s
+    source, and :meth:`predict` with ``folds`` judges each item by the classifier of its fold.
+    """
 
     model: Classifier
     heldout_accuracy: float
     heldout_x: Tensor
     heldout_labels: Tensor
+    heldout_folds: Tensor | None = None
+    fold_models: list[Classifier] = field(default_factory=list)
+
+    def predict(self, x: Tensor, folds: Tensor | None = None) -> Tensor:
+        """Classes of ``x``; with ``folds`` (one per item) each by the classifier that never saw
+        that fold's sources, else by :attr:`model`."""
+        if folds is None or not self.fold_models:
+            return predict(self.model, x)
+        predicted = torch.empty(len(x), dtype=torch.long)
+        for k, model in enumerate(self.fold_models):
+            mask = folds == k
+            if mask.any():
+                predicted[mask] = predict(model, x[mask])
+        return predicted
 
 
-def train_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_classes: int, *, epochs: int = 8,
-                     batch_size: int = 128, lr: float = 2e-3, width: int = 32, seed: int = 0,
-                     held_out: float = 0.15) -> Judge:
-    """Fit a classifier on ``dataset``; return it (eval mode) with its held-out items and accuracy."""
+def fit_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_classes: int, *, epochs: int = 8,
+                   batch_size: int = 128, lr: float = 2e-3, width: int = 32, seed: int = 0) -> Classifier:
+    """A classifier fitted on every item of ``dataset`` (random shifts as augmentation), in eval mode."""
     generator = torch.Generator().manual_seed(seed)
-    n_test = max(1, int(len(dataset) * held_out))
-    train_set, test_set = random_split(dataset, [len(dataset) - n_test, n_test], generator=generator)
     torch.manual_seed(seed)
     model = Classifier(spatial_rank, channels, num_classes, width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(loader))
     model.train()
     for _ in range(epochs):
@@ -80,9 +96,53 @@ def train_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_cla
             loss.backward()
             optimizer.step()
             scheduler.step()
-    model.eval()
+    return model.eval()
+
+
+def train_classifier(dataset: Dataset, spatial_rank: int, channels: int, num_classes: int, *, epochs: int = 8,
+                     batch_size: int = 128, lr: float = 2e-3, width: int = 32, seed: int = 0,
+                     held_out: float = 0.15) -> Judge:
+    """Fit a classifier on ``dataset`` less a random ``held_out`` part; return it with the
+    held-out items and its accuracy on them."""
+    generator = torch.Generator().manual_seed(seed)
+    n_test = max(1, int(len(dataset) * held_out))
+    train_set, test_set = random_split(dataset, [len(dataset) - n_test, n_test], generator=generator)
+    model = fit_classifier(train_set, spatial_rank, channels, num_classes, epochs=epochs, batch_size=batch_size,
+                           lr=lr, width=width, seed=seed)
     test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
     return Judge(model, accuracy(model, test["x"], test["label"]), test["x"], test["label"])
+
+
+def source_folds(sources: list[str], folds: int) -> Tensor:
+    """A fold index per item such that all items of one source share a fold: sources, largest
+    first, each go to the fold with the fewest items so far (deterministic)."""
+    counts: dict[str, int] = {}
+    for source in sources:
+        counts[source] = counts.get(source, 0) + 1
+    k = max(1, min(folds, len(counts)))
+    sizes, fold_of = [0] * k, {}
+    for source in sorted(counts, key=lambda s: (-counts[s], s)):
+        smallest = min(range(k), key=lambda i: (sizes[i], i))
+        fold_of[source] = smallest
+        sizes[smallest] += counts[source]
+    return torch.tensor([fold_of[s] for s in sources], dtype=torch.long)
+
+
+def judge_by_source(x: Tensor, labels: Tensor, sources: list[str], spatial_rank: int, num_classes: int, *,
+                    folds: int = 5, **fit: object) -> Judge:
+    """Judges for real data held out by source (kit, recording, clip): one classifier per fold,
+    trained on the other folds' sources, gives the held-out accuracy (every item judged by a
+    classifier that never heard its source); the final classifier is trained on every item."""
+    fold_of = source_folds(sources, folds)
+    k = int(fold_of.max()) + 1
+    if k < 2:
+        raise ValueError(f"judging by source needs items from at least 2 sources, got {len(set(sources))}")
+    fold_models = [fit_classifier(TensorItems(x[fold_of != i], labels[fold_of != i]), spatial_rank, x.shape[1],
+                                  num_classes, **fit) for i in range(k)]
+    final = fit_classifier(TensorItems(x, labels), spatial_rank, x.shape[1], num_classes, **fit)
+    judge = Judge(final, 0.0, x, labels, fold_of, fold_models)
+    judge.heldout_accuracy = float((judge.predict(x, fold_of) == labels).float().mean())
+    return judge
 
 
 @torch.no_grad()

@@ -1,7 +1,9 @@
-"""``diffusionkit evaluate``: judge a model with a classifier trained on its real data.
+"""``diffusionkit evaluate``: judge a model with classifiers trained on real data.
 
-Generated items: class accuracy and a Frechet distance to real items in the classifier's
-feature space; optionally the ``vary`` and ``convert`` edits (see :mod:`evaluate_edits`).
+With ``data=NAME`` the judges learn real data held out by source (:mod:`evaluate_real`);
+without, the model's own training data ("self-judged"). Generated items: class accuracy and a
+Frechet distance to real items in the classifier's feature space; optionally the ``vary`` and
+``convert`` edits of real held-out items (see :mod:`evaluate_edits`) and ``label=auto``.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from diffusionkit.apps.common import output_dir, require_values, sample_in_batches, write_recipe
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
-from diffusionkit.bundle import load_model
+from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.errors import UsageError
-from diffusionkit.evaluation import features, frechet_distance, per_class_accuracy, predict, train_classifier
+from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
+from diffusionkit.evaluation import Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
 
 
 def run(cfg: DictConfig) -> dict:
     """Train the judge on real data, sample ``n_per_class`` per class, report the scores."""
+    real = cfg.get("data")  # refers to the model's modality (${modality}): resolved with the bundle's config
+    with open_dict(cfg):
+        cfg.pop("data", None)
     require_values(cfg)
     model = load_model(cfg.ckpt)
     classes = model.classes
@@ -30,17 +36,15 @@ def run(cfg: DictConfig) -> dict:
         raise UsageError("evaluate judges class-conditional models; this model has no classes")
     if model.module.condition is not None:
         raise UsageError("evaluate does not yet judge models with a concatenated condition (e.g. sketch)")
-    out = output_dir("evaluate", cfg.out)
-    dataset = instantiate(model.config.data.dataset)
     modality = model.modality
-    judge = train_classifier(
-        dataset, modality.spatial_rank, modality.channels, len(classes), epochs=cfg.classifier.epochs,
-        batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr, width=cfg.classifier.width, seed=cfg.seed)
+    judge, grading = real_judge(model, real, cfg) if real else self_judge(model, cfg)
+    out = output_dir("evaluate", cfg.out)
     labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
     predicted = predict(judge.model, samples)
     report = {
+        "grading": grading,
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
         "per_class": dict(zip(classes, per_class_accuracy(predicted, labels, len(classes)))),
@@ -53,6 +57,8 @@ def run(cfg: DictConfig) -> dict:
         report["vary"] = vary_scores(model, judge, cfg, generator)
     if cfg.convert.pairs:
         report["convert"] = convert_scores(model, judge, cfg, generator)
+    if real and cfg.auto_label_per_class:
+        report["auto_label"] = auto_label_accuracy(model, judge, cfg.auto_label_per_class)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     modality.save_grid(samples[:: max(1, cfg.n_per_class // 8)], out / "grid")
     write_recipe(out, cfg, model, evaluation=report)
@@ -60,10 +66,28 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
+def self_judge(model: LoadedModel, cfg: DictConfig) -> tuple[Judge, dict]:
+    """A judge trained on the model's own training data (self-judged: no claim about real data)."""
+    modality = model.modality
+    judge = train_classifier(
+        instantiate(model.config.data.dataset), modality.spatial_rank, modality.channels, len(model.classes),
+        epochs=cfg.classifier.epochs, batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr,
+        width=cfg.classifier.width, seed=cfg.seed)
+    return judge, {"judged_on": "self-judged: the model's own training data, split at random"}
+
+
+def grading_line(grading: dict, accuracy: float) -> str:
+    if grading["judged_on"].startswith("self"):
+        return (f"SELF-JUDGED (judge trained on the model's own training data, {accuracy:.1%} on its held-out part); "
+                f"grade on real data with data=NAME")
+    return (f"judged on real data held out by source: {grading['items']} items from {len(grading['sources'])} "
+            f"sources in {grading['folds']} folds; judge accuracy on sources it never heard: {accuracy:.1%}")
+
+
 def format_report(report: dict, out: Path) -> str:
-    lines = [f"{'class':<12} accuracy"]
+    lines = [grading_line(report["grading"], report["real_heldout_accuracy"]), f"{'class':<12} accuracy"]
     lines += [f"{name:<12} {acc:6.1%}" for name, acc in report["per_class"].items()]
-    lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (classifier on real held-out data: "
+    lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on real held-out data: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to real held-out items (classifier features): {report['frechet_distance']:.2f}"]
     if "per_step" in report:
@@ -72,9 +96,13 @@ def format_report(report: dict, out: Path) -> str:
                      f"{step['step_classifier_real_heldout_accuracy']:.1%}); step-to-step change "
                      f"{step['step_change_generated']:.4f} vs real {step['step_change_real']:.4f} "
                      f"(ratio {step['step_change_ratio']:.2f})")
+    if "auto_label" in report:
+        lines.append(f"label=auto names the true class of {report['auto_label']['accuracy']:6.1%} of "
+                     f"{report['auto_label']['items']} real held-out items")
     for row in report.get("vary", []):
-        lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%}, "
-                     f"diversity {row['diversity']:.3f} (1.0 = as spread as real items)")
+        lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%} "
+                     f"(true class {row['true_class_kept']:6.1%}), diversity {row['diversity']:.3f} "
+                     f"(1.0 = as spread as real items)")
     for row in report.get("convert", []):
         envelope = f", envelope correlation {row['envelope_correlation']:.2f}" if "envelope_correlation" in row else ""
         lines.append(f"convert {row['source']} -> {row['target']} ({row['method']}) strength {row['strength']:.2f}: "

@@ -15,21 +15,49 @@ from diffusionkit.apps.common import resolve_label, sample_in_batches
 from diffusionkit.apps.convert import convert
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
-from diffusionkit.evaluation import Judge, features, mean_pairwise_distance, pearson, predict
+from diffusionkit.evaluation import Judge, features, mean_pairwise_distance, pearson
 
 
-def pick_sources(judge: Judge, label: int, count: int) -> Tensor:
-    """The first ``count`` held-out real items of class ``label``."""
-    items = judge.heldout_x[judge.heldout_labels == label][:count]
-    if len(items) == 0:
+def pick_sources(judge: Judge, label: int, count: int) -> tuple[Tensor, Tensor | None]:
+    """``count`` held-out real items of class ``label`` and their folds (None: one judge), taken
+    from the folds in turn so that they come from as many sources as there are."""
+    index = (judge.heldout_labels == label).nonzero().flatten()
+    if len(index) == 0:
         raise UsageError(f"no held-out real item of class {label} to edit; use a larger dataset")
-    return items
+    if judge.heldout_folds is None:
+        return judge.heldout_x[index[:count]], None
+    folds = judge.heldout_folds[index]
+    rank = torch.zeros(len(index), dtype=torch.long)  # an item's place within its fold
+    for k in folds.unique():
+        rank[folds == k] = torch.arange(int((folds == k).sum()))
+    chosen = index[torch.argsort(rank * (len(folds) + 1) + folds, stable=True)[:count]]
+    return judge.heldout_x[chosen], judge.heldout_folds[chosen]
+
+
+def present_classes(judge: Judge, num_classes: int) -> list[int]:
+    """The classes of which the judge holds real held-out items."""
+    return [c for c in range(num_classes) if bool((judge.heldout_labels == c).any())]
+
+
+def _sources(judge: Judge, labels: range | list[int], count: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Real held-out items of each class in ``labels``: items, their true labels, their folds."""
+    picks = [(pick_sources(judge, c, count), c) for c in labels]
+    x = torch.cat([items for (items, _), _ in picks])
+    true = torch.cat([torch.full((len(items),), c) for (items, _), c in picks])
+    folds = None if judge.heldout_folds is None else torch.cat([f for (_, f), _ in picks])
+    return x, true, folds
+
+
+def _repeat(folds: Tensor | None, n: int) -> Tensor | None:
+    return None if folds is None else folds.repeat_interleave(n)
 
 
 def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
-    """Per strength: class kept by the variations, and their spread relative to real items'."""
-    sources = torch.cat([pick_sources(judge, c, cfg.vary.sources_per_class) for c in range(len(model.classes))])
-    source_labels = predict(judge.model, sources)
+    """Per strength: class kept by the variations (the class the judge hears in the source, and
+    the source's true class), and their spread relative to real items'."""
+    sources, true_labels, folds = _sources(judge, present_classes(judge, len(model.classes)),
+                                              cfg.vary.sources_per_class)
+    source_labels = judge.predict(sources, folds)
     real_spread = mean_pairwise_distance(features(judge.model, judge.heldout_x))
     # as the vary command: label=auto conditions on the class the model recognises in the source
     conditioning = model.module.infer_labels(sources) if cfg.vary.label == "auto" else None
@@ -42,9 +70,11 @@ def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: to
         labels = None if conditioning is None else conditioning.repeat_interleave(n)
         variations = sample_in_batches(model, len(init), labels, settings, cfg.batch_size, generator,
                                        init=init, strength=float(strength))
-        kept = predict(judge.model, variations) == source_labels.repeat_interleave(n)
+        heard = judge.predict(variations, _repeat(folds, n))
+        kept = heard == source_labels.repeat_interleave(n)
         spread = [mean_pairwise_distance(f) for f in features(judge.model, variations).split(n)]
         rows.append({"strength": float(strength), "class_kept": float(kept.float().mean()),
+                     "true_class_kept": float((heard == true_labels.repeat_interleave(n)).float().mean()),
                      "diversity": float(torch.tensor(spread).mean()) / real_spread,
                      "rms_change": float((variations - init).square().mean().sqrt())})
     return rows
@@ -56,7 +86,7 @@ def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator:
     for source_name, target_name in cfg.convert.pairs:
         source_label = resolve_label(source_name, model.classes)
         target = resolve_label(target_name, model.classes)
-        sources = pick_sources(judge, source_label, cfg.convert.sources)
+        sources, folds = pick_sources(judge, source_label, cfg.convert.sources)
         for strength in cfg.convert.strengths:
             settings = cfg.copy()
             with open_dict(settings):  # the evaluate config has no strength/method keys of its own
@@ -64,7 +94,7 @@ def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator:
             converted = convert(model, sources, target, settings, generator)
             row = {"source": model.classes[source_label], "target": model.classes[target],
                    "strength": float(strength), "method": cfg.convert.method,
-                   "target_rate": float((predict(judge.model, converted) == target).float().mean())}
+                   "target_rate": float((judge.predict(converted, folds) == target).float().mean())}
             envelope_source, envelope_converted = model.modality.envelope(sources), model.modality.envelope(converted)
             if envelope_source is not None:
                 row["envelope_correlation"] = float(pearson(envelope_source, envelope_converted).mean())

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 class FolderDataset(Dataset):
     """Every file under ``root`` that the modality reads, labelled by its sub-folder.
 
-    Files directly in ``root`` form one class named after ``root`` itself. All files are
+    Files directly in ``root`` form one class named after ``root`` itself. A folder below a class
+    folder names the items' source (``kick/kit_a/1.wav`` comes from ``kit_a``), else each file is
+    its own: :attr:`sources`, for grading held out by source. All files are
     read once, up front, through ``modality.load_items`` (one item per file, or several, e.g.
     the clips of a long video). An unreadable file is reported by name and skipped; so is a
     path that is not a regular file (a named pipe, a device), without being opened. A class
@@ -34,11 +36,14 @@ class FolderDataset(Dataset):
         self.classes = sorted({self._class_of(p) for p in files})
         items: list[Tensor] = []
         labels: list[int] = []
+        #: where each item came from, for splits and judges held out by source (see :meth:`_source_of`)
+        self.sources: list[str] = []
         self.skipped: list[str] = []
         for path in files:
             found = self._read(path, modality)
             items += found
             labels += [self.classes.index(self._class_of(path))] * len(found)
+            self.sources += [self._source_of(path)] * len(found)
         self._check_every_class_used(files, labels)
         self.x = torch.stack(items)
         self.labels = torch.tensor(labels, dtype=torch.long)
@@ -88,6 +93,12 @@ class FolderDataset(Dataset):
     def _class_of(self, path: Path) -> str:
         relative = path.relative_to(self.root)
         return relative.parts[0] if len(relative.parts) > 1 else self.root.name
+
+    def _source_of(self, path: Path) -> str:
+        """The recording an item comes from: the first folder below its class folder
+        (``kick/kit_a/1.wav``: ``kit_a``, e.g. a kit or a session), else the file itself."""
+        relative = path.relative_to(self.root)
+        return relative.parts[1] if len(relative.parts) > 2 else relative.as_posix()
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -1,0 +1,105 @@
+"""Grading against real data the model did not train on, held out by source.
+
+``diffusionkit evaluate ckpt=M data=NAME [data.dataset.split=test ...]`` reads real items whose
+dataset names a source for each (``dataset.sources``: the kit, recording or clip it came from).
+Judges are trained by source (:func:`~diffusionkit.evaluation.judge_by_source`): every real item is
+judged by a classifier that never heard its source, and edits start from those real items. Without
+``data=`` the model is judged on its own training data, and the report says "self-judged".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import Tensor
+
+from diffusionkit.apps.evaluate_edits import pick_sources, present_classes
+from diffusionkit.bundle import LoadedModel
+from diffusionkit.config import missing_values
+from diffusionkit.errors import UsageError
+from diffusionkit.evaluation import Judge, judge_by_source
+
+
+@dataclass
+class RealItems:
+    """Real items in model space, labelled with the model's class indices, with their sources."""
+
+    x: Tensor
+    labels: Tensor
+    sources: list[str]
+    #: items left out because the model has no class of that name, by class name
+    unknown_classes: dict[str, int]
+
+
+def real_dataset(model: LoadedModel, data: DictConfig):
+    """The dataset of the command's ``data=`` built as the model's own data would be (so that its
+    ``${modality}`` is the model's modality)."""
+    config = model.config.copy()
+    with open_dict(config):
+        config.data = OmegaConf.merge(config.get("data") or {}, data)
+        config.data.dataset = data.dataset
+    missing = missing_values(config.data)
+    if missing:
+        raise UsageError(f"missing value: give {' '.join(f'data.{k}=...' for k in missing)}")
+    return instantiate(config.data.dataset)
+
+
+def real_items(dataset, classes: list[str], where: str) -> RealItems:
+    """Every item of ``dataset`` whose class the model has, with its source; UsageError (one line)
+    when the dataset names no sources or shares no class with the model."""
+    sources = getattr(dataset, "sources", None)
+    names = list(getattr(dataset, "classes", []) or [])
+    if sources is None or len(sources) != len(dataset):
+        raise UsageError(f"{where} names no source (kit, recording, clip) per item, so nothing can be held out by "
+                         f"source; give a data= whose dataset has 'sources'")
+    x, labels, kept_sources, unknown = [], [], [], Counter()
+    for i in range(len(dataset)):
+        item = dataset[i]
+        name = names[int(item["label"])]
+        if name not in classes:
+            unknown[name] += 1
+            continue
+        x.append(item["x"])
+        labels.append(classes.index(name))
+        kept_sources.append(str(sources[i]))
+    if not x:
+        raise UsageError(f"{where} has no item of the model's classes ({', '.join(classes)}); its classes: "
+                         f"{', '.join(names)}")
+    return RealItems(torch.stack(x).float(), torch.tensor(labels), kept_sources, dict(unknown))
+
+
+def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[Judge, dict]:
+    """Judges trained by source on the real data of ``data`` (the command's ``data=``), and what
+    the report says of it."""
+    dataset = real_dataset(model, data)
+    where = f"data {type(dataset).__name__}"
+    items = real_items(dataset, model.classes, where)
+    if len(set(items.sources)) < 2:
+        raise UsageError(f"{where}: every item comes from one source ('{items.sources[0]}'); judging by source "
+                         f"needs at least 2 (e.g. 2 kits)")
+    c = cfg.classifier
+    judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
+                            folds=cfg.real_folds, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=c.width,
+                            seed=cfg.seed)
+    per_class = Counter(model.classes[int(label)] for label in items.labels)
+    grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
+               "items": len(items.labels), "sources": sorted(set(items.sources)),
+               "folds": int(judge.heldout_folds.max()) + 1, "items_per_class": dict(per_class),
+               "left_out_classes": items.unknown_classes}
+    return judge, grading
+
+
+def auto_label_accuracy(model: LoadedModel, judge: Judge, per_class: int) -> dict:
+    """How often ``label=auto`` (the model's own classifier) names the true class of real
+    held-out items (up to ``per_class`` of each class, spread over sources)."""
+    present = present_classes(judge, len(model.classes))
+    picks = [pick_sources(judge, c, per_class)[0] for c in present]
+    truth = torch.cat([torch.full((len(items),), c) for items, c in zip(picks, present)])
+    heard = model.module.infer_labels(torch.cat(picks).to(model.module.device))
+    if heard is None:
+        raise UsageError("this model is unconditional: it has no label=auto to grade")
+    return {"accuracy": float((heard.cpu() == truth).float().mean()), "items": len(truth)}
