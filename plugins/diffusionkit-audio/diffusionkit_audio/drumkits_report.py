@@ -71,17 +71,25 @@ def _others(entries: list[Entry]) -> str:
     return ", ".join(f"{name} {count}" for name, count in found.most_common()) or "none"
 
 
+#: unmapped instrument names shown per kit (the rest are counted; ``summary()`` lists every one).
+UNMAPPED_SHOWN = 16
+
+
 def _unmapped(entries: list[Entry]) -> list[str]:
     names: dict[str, Counter] = defaultdict(Counter)
     for entry in entries:
         if entry.status == "unmapped":
             names[entry.kit][entry.instrument.strip() or "(no name)"] += 1
-    return [f"  {kit}: " + ", ".join(f"'{name}'" + (f" x{n}" if n > 1 else "") for name, n in found.items())
-            for kit, found in names.items()]
+    lines = []
+    for kit, found in names.items():
+        shown = [f"'{name}'" + (f" x{n}" if n > 1 else "") for name, n in list(found.items())[:UNMAPPED_SHOWN]]
+        more = len(found) - len(shown)
+        lines.append(f"  {kit}: {', '.join(shown)}" + (f" and {more} more" if more > 0 else ""))
+    return lines
 
 
 def _dropped(entries: list[Entry]) -> list[str]:
-    return [f"  {e.status:<10} {e.label:<11} {e.source}: {e.detail}"
+    return [f"  {e.status:<10} {e.label:<11} {e.source} ('{e.instrument}'): {e.detail}"
             for e in entries if e.status in DROP_REASONS]
 
 

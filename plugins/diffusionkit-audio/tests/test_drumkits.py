@@ -190,8 +190,8 @@ def test_preprocessing_drops_a_silent_and_a_duplicate_sample_and_says_so(everyth
     kick_row = next(line for line in report.splitlines() if line.startswith("kick "))
     assert header.split() == ["class", "samples", "kept", "silent", "duplicate"]
     assert kick_row.split() == ["kick", "8", "6", "1", "1"]
-    assert "silent     kick        NewKit/kick_silent.wav: cannot read audio" in report
-    assert "duplicate  kick        NewKit/kick_copy.wav: copy of NewKit/kick_soft.wav" in report
+    assert "silent     kick        NewKit/kick_silent.wav ('Kick (Tama Superstar 22\")'): cannot read audio" in report
+    assert "NewKit/kick_copy.wav ('Kick (Tama Superstar 22\")'): copy of NewKit/kick_soft.wav" in report
 
 
 def test_clips_start_at_the_onset_and_are_loudness_normalised(everything):
@@ -219,7 +219,7 @@ def test_a_training_copy_of_a_held_out_sample_is_dropped(modality, tmp_path):
         write(root / kit / "Snare" / "s.wav", hit("snare", seeds[1]))
     train = dataset(modality, root, split="train", test_kits=["A"], classes=["kick", "snare"])
     assert train.sources == ["B/Kick/k3.wav", "B/Snare/s.wav"]
-    assert "B/Kick/k1.wav: copy of A/Kick/k1.wav ('Kick') (held out)" in train.report()
+    assert "B/Kick/k1.wav ('Kick'): copy of A/Kick/k1.wav ('Kick') (held out)" in train.report()
 
 
 def test_unknown_test_kit_and_missing_root_are_one_line(modality, kits, tmp_path):
