@@ -8,20 +8,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from diffusionkit.modality import MediaError
+from diffusionkit.modality import MediaError, check_file, limit_error
 
 _READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+#: the most pixels an image may have unless the modality's ``max_pixels`` says otherwise.
+DEFAULT_MAX_PIXELS = 40_000_000
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Fully decode an image file (EXIF orientation applied) or raise MediaError."""
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == 0:
-        raise MediaError(f"cannot read image '{path}': the file is empty")
+def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Fully decode an image file (EXIF orientation applied) or raise MediaError. A path that is
+    not a regular file (a named pipe, a device) is refused unopened, and an image of more than
+    ``max_pixels`` before its pixels are decoded."""
+    path = check_file(path, "image")
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise limit_error(path, "image", f"it is {width}x{height} = {width * height} pixels",
+                                  "max_pixels", max_pixels, "pixels")
             img.load()
             return ImageOps.exif_transpose(img)
+    except MediaError:
+        raise
     except _READ_ERRORS as exc:
         raise MediaError(f"cannot read image '{path}': {_reason(exc)}") from None
 

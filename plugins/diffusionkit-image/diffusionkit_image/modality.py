@@ -12,7 +12,7 @@ from torchvision.utils import make_grid
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
-from .files import open_image, write_png
+from .files import DEFAULT_MAX_PIXELS, open_image, write_png
 from .pixels import as_hw, fit, image_to_array, to_model, to_uint8
 
 
@@ -23,20 +23,24 @@ class ImageModality(Modality):
         channels: 1 (luminance) or 3 (RGB).
         size: an int for a square, or ``[height, width]``. Files are centre-cropped to
             this aspect and resized (Lanczos).
+        max_pixels: the most pixels a file may have; a larger one is refused before decoding.
     """
 
     file_extensions: ClassVar[tuple[str, ...]] = (
         ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
     )
 
-    def __init__(self, channels: int = 3, size: int | Sequence[int] = 32) -> None:
+    def __init__(self, channels: int = 3, size: int | Sequence[int] = 32, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if channels not in (1, 3):
             raise ValueError(f"ImageModality: channels must be 1 (grey) or 3 (RGB), got {channels}")
+        if not int(max_pixels) > 0:
+            raise ValueError(f"ImageModality: max_pixels must be > 0, got {max_pixels!r}")
+        self.max_pixels = int(max_pixels)
         super().__init__(channels, as_hw(size))
 
     def load(self, path: str | Path) -> Tensor:
         """Read an image file as float32 ``[C, H, W]`` in [-1, 1]."""
-        pixels = image_to_array(open_image(path), self.channels)
+        pixels = image_to_array(open_image(path, self.max_pixels), self.channels)
         return to_model(fit(pixels, self.spatial_size))
 
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from diffusionkit.modality import ConcatCondition, Modality
 
-from .files import open_image
+from .files import DEFAULT_MAX_PIXELS, open_image
 from .pixels import LUMA, fit, image_to_array, to_model
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -65,7 +65,8 @@ class SketchCondition(ConcatCondition):
         lines. A file that is an ordinary picture gives its own mostly-paper-free lines, so
         the result is still a usable (if busy) sketch.
         """
-        grey = fit(image_to_array(open_image(path), 1), modality.spatial_size)
+        grey = fit(image_to_array(open_image(path, getattr(modality, "max_pixels", DEFAULT_MAX_PIXELS)), 1),
+                   modality.spatial_size)
         drawing = to_model(grey)  # [1, H, W] in [-1, 1]
         paper = drawing.median()
         lines = (drawing - paper).abs() > 0.5
