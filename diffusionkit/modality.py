@@ -21,7 +21,7 @@ import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import Callable, ClassVar, Literal, Sequence
 
 import numpy as np
 import torch
@@ -176,6 +176,14 @@ class Modality(ABC):
         mse = float((self.load(written[0]) - x).square().mean())
         return {"model_space_rmse": mse ** 0.5,
                 "psnr_db": float(10 * torch.log10(torch.tensor(4.0) / max(mse, 1e-20)))}
+
+    def augmentations(self) -> dict[str, Callable[..., Tensor]]:
+        """Named transforms of one model-space item for data augmentation (``augment=default``
+        applies them on the fly while training): each ``transform(x, generator, **options)``
+        returns a changed copy of ``x`` ``[C, *spatial]`` of the same shape, draws its randomness
+        only from ``generator`` and has a default strength that keeps the item's class (e.g.
+        ``{"flip": ..., "gain": ...}``). The default offers none."""
+        return {}
 
     def reconstruction_loss(self, reconstruction: Tensor, target: Tensor) -> Tensor | None:
         """A modality-specific term the autoencoder stage adds to its reconstruction loss.

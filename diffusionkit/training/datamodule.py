@@ -6,6 +6,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, random_split
 
+from diffusionkit.training.augment import AugmentedDataset, Augmenter
+
 
 class ModalityDataModule(pl.LightningDataModule):
     """Splits one map-style dataset (items ``{"x", "label"}``, attribute ``classes``).
@@ -16,10 +18,11 @@ class ModalityDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes (0 = load in the training process).
         val_fraction: share of the items held out for validation (0 = none).
         seed: seeds the split so every run holds out the same items.
+        augmenter: transforms applied on the fly to training items (never to validation ones).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 64, num_workers: int = 0,
-                 val_fraction: float = 0.05, seed: int = 0) -> None:
+                 val_fraction: float = 0.05, seed: int = 0, augmenter: Augmenter | None = None) -> None:
         super().__init__()
         if len(dataset) == 0:
             raise ValueError("the dataset is empty: nothing to train on")
@@ -29,6 +32,8 @@ class ModalityDataModule(pl.LightningDataModule):
         n_val = int(round(len(dataset) * val_fraction)) if len(dataset) > 1 else 0
         generator = torch.Generator().manual_seed(seed)
         self.train_set, self.val_set = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)
+        if augmenter:
+            self.train_set = AugmentedDataset(self.train_set, augmenter)
 
     @property
     def classes(self) -> list[str]:

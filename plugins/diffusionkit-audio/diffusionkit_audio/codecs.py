@@ -67,6 +67,11 @@ class Codec(ABC):
     def power_db(self, x: Tensor) -> Tensor:
         """Power in dB ``[..., A, bins, frames]`` of model-space items (for pictures and envelopes)."""
 
+    @abstractmethod
+    def scale_db(self, x: Tensor, db: Tensor) -> Tensor:
+        """Model-space items with each bin's level changed by ``db`` (broadcast over
+        ``[..., bins, 1]``): a gain, or an EQ when it varies over the bins."""
+
 
 class MelCodec(Codec):
     """Log-mel power scaled linearly from ``[floor_db, ceiling_db]`` to [-1, 1]; decoded by
@@ -99,6 +104,14 @@ class MelCodec(Codec):
 
     def power_db(self, x: Tensor) -> Tensor:
         return (x.clamp(-1.0, 1.0) + 1.0) / 2.0 * (self.ceiling_db - self.floor_db) + self.floor_db
+
+    def scale_db(self, x: Tensor, db: Tensor) -> Tensor:
+        changed = (x + db * 2.0 / (self.ceiling_db - self.floor_db)).clamp(-1.0, 1.0)
+        return torch.where(x <= -1.0, x, changed)  # silence stays silence
+
+    def from_power_db(self, db: Tensor) -> Tensor:
+        """Model space of a power in dB (the inverse of :meth:`power_db` inside the range)."""
+        return ((db - self.floor_db) / (self.ceiling_db - self.floor_db) * 2.0 - 1.0).clamp(-1.0, 1.0)
 
     def decode(self, x: Tensor, num_samples: int) -> Tensor:
         mel_power = 10.0 ** (self.power_db(x.float()) / 10.0)
@@ -145,6 +158,9 @@ class STFTCodec(Codec):
     def power_db(self, x: Tensor) -> Tensor:
         magnitude = self._complex(x).abs().pow(1.0 / self.alpha)
         return 20.0 * torch.log10(magnitude.clamp_min(1e-6))
+
+    def scale_db(self, x: Tensor, db: Tensor) -> Tensor:
+        return x * (10.0 ** (db / 20.0)) ** self.alpha  # real and imaginary parts alike
 
     def decode(self, x: Tensor, num_samples: int) -> Tensor:
         compressed = self._complex(x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
+from .augment import audio_transforms
 from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, load_clip, resample, write_wav
 from .codecs import build_codec, snr_db
 from .midi import write_midi
@@ -129,6 +130,11 @@ class AudioModality(Modality):
         """Energy per frame ``[B, frames]`` in dB (summed over bins and channels)."""
         power = 10.0 ** (self.codec.power_db(batch.float()) / 10.0)
         return 10.0 * torch.log10(power.sum(dim=(-3, -2)).clamp_min(1e-10))
+
+    def augmentations(self) -> dict[str, Callable[..., Tensor]]:
+        """Gain, EQ tilt and time shift (and, for the mel codec, pitch shift and noise): see
+        :mod:`diffusionkit_audio.augment`."""
+        return audio_transforms(self.codec)
 
     def roundtrip(self, path: str | Path, stem: str | Path) -> dict[str, float]:
         """File -> model space -> ``stem.wav``; the waveform SNR and the spectral error of the codec."""
