@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
+from .augment import IMAGE_TRANSFORMS
 from .files import DEFAULT_MAX_PIXELS, open_image, write_png
 from .pixels import as_hw, fit, image_to_array, to_model, to_uint8
 
@@ -53,6 +54,10 @@ class ImageModality(Modality):
     def save_grid(self, batch: Tensor, stem: str | Path) -> list[Path]:
         """Write a batch ``[B, C, H, W]`` as one grid image ``stem.png``."""
         return [write_png(self.render(batch).data, Path(f"{stem}.png"))]
+
+    def augmentations(self) -> dict[str, Callable[..., Tensor]]:
+        """Flip, crop and jitter (see :mod:`diffusionkit_image.augment`)."""
+        return dict(IMAGE_TRANSFORMS)
 
     def render(self, batch: Tensor) -> Rendered:
         """A near-square grid of the batch as uint8 ``[H, W, 3]``, 2-pixel white gutters."""

@@ -25,3 +25,9 @@ def test_jitter_stays_in_model_range():
     x = torch.rand(3, 8, 8) * 2 - 1
     y = IMAGE_TRANSFORMS["jitter"](x, torch.Generator().manual_seed(0), brightness=0.5, contrast=0.5)
     assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1 and not torch.equal(x, y)
+
+
+def test_the_image_modality_offers_them():
+    from diffusionkit_image.modality import ImageModality
+
+    assert list(ImageModality(channels=1, size=8).augmentations()) == ["flip", "crop", "jitter"]
