@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,17 @@ def _decoded(blocks: list[np.ndarray], rate: int, channels: int, path: Path, who
     return _Decoded(wave, rate, have, peak, bad, whole)
 
 
+def _blocks(f: sf.SoundFile, count: int) -> Iterator[np.ndarray]:
+    """Up to ``count`` frames of an open file as ``[channels, frames]`` blocks; a block ends early
+    where the decoder does (``SoundFile.blocks`` would pad such a block with stale memory)."""
+    while count > 0:
+        block = f.read(min(_BLOCK_FRAMES, count), dtype="float32", always_2d=True)
+        if len(block) == 0:
+            return
+        count -= len(block)
+        yield np.ascontiguousarray(block.T)
+
+
 def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decoded:
     """The first ``seconds`` (all of the file for None) through libsndfile, block by block."""
     with sf.SoundFile(path) as f:
@@ -108,11 +120,10 @@ def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decode
         wanted = _frames_for(seconds, rate)
         count = f.frames if wanted is None else min(f.frames, wanted)
         try:
-            blocks = [np.ascontiguousarray(b.T) for b in
-                      f.blocks(blocksize=_BLOCK_FRAMES, frames=count, dtype="float32", always_2d=True)]
+            blocks = list(_blocks(f, count))
         except (sf.SoundFileError, RuntimeError) as exc:  # the header was fine, the data is not
-            raise _fail(path, f"corrupt or truncated {f.format} file ({_first_line(exc).removeprefix('Error : ').rstrip('.')}); "
-                              "copy or export it again") from exc
+            reason = _first_line(exc).removeprefix("Error : ").rstrip(".")
+            raise _fail(path, f"corrupt or truncated {f.format} file ({reason}); copy or export it again") from exc
         return _decoded(blocks, rate, channels, path, whole=count >= f.frames)
 
 
