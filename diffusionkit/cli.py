@@ -50,13 +50,18 @@ Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength
 
 
 def run_command(command: str, overrides: list[str]) -> Any:
-    """Compose ``conf/<command>.yaml`` with the overrides and run the command (testable entry)."""
+    """Compose ``conf/<command>.yaml`` with the overrides, check its options and run the command
+    (testable entry); a failed command takes back the output folder it made if it wrote nothing."""
     from diffusionkit.config import compose_config
+    from diffusionkit.options import check_options
+    from diffusionkit.out_folder import removed_on_failure
 
     if command not in COMMANDS:
         raise UsageError(f"unknown command '{command}'; choose one of: {', '.join([*COMMANDS, 'plugins'])}")
     cfg = compose_config(command, overrides)
-    return importlib.import_module(COMMANDS[command]).run(cfg)
+    check_options(command, cfg, overrides)
+    with removed_on_failure(cfg.get("out")):
+        return importlib.import_module(COMMANDS[command]).run(cfg)
 
 
 def user_message(err: BaseException) -> str | None:

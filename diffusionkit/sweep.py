@@ -67,10 +67,13 @@ def _hydra_defaults(command: str, overrides: list[str]) -> list[str]:
 def check_jobs(command: str, jobs: list[list[str]]) -> None:
     """Compose every job's config (so a typo fails before anything runs) and refuse jobs that
     would write to the same ``out=``."""
+    from diffusionkit.options import check_options
+
     outs: dict[str, int] = {}
     for number, job in enumerate(jobs):
         try:
             cfg = compose_config(command, job)
+            check_options(command, cfg, job)
         except UsageError as err:
             raise UsageError(f"job {number} ({' '.join(job)}): {err}") from None
         out = cfg.get("out")

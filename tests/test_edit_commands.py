@@ -205,9 +205,9 @@ def test_extend_appends_windows_after_the_input(model, tmp_path):
         extended = png(out / f"extended_{i:03d}.png")
         assert extended.shape == (W, W + 2 * (W - keep))
         assert np.array_equal(extended[:, :W], png(model.a))
-    with pytest.raises(UsageError, match="times must be at least 1"):
+    with pytest.raises(UsageError, match="times must be a whole number from 1 to 1000"):
         run("extend", model, tmp_path / "e0", f"input={model.a}", "times=0")
-    with pytest.raises(UsageError, match="context must lie strictly between 0 and 1"):
+    with pytest.raises(UsageError, match="context must be a number strictly between 0 and 1"):
         run("extend", model, tmp_path / "e1", f"input={model.a}", "context=1.0", "steps=1")
 
 
@@ -230,8 +230,8 @@ def test_interpolate_writes_the_ends_and_n_items_from_a_to_b(model, tmp_path):
 
 def test_interpolate_needs_two_items(model, capsys):
     err = error_line(capsys, ["interpolate", f"ckpt={model.bundle}", f"a={model.a}", f"b={model.b}", "n=1"])
-    assert err == ("diffusionkit interpolate: error: n counts the items from a to b inclusive and must be "
-                   "at least 2, got 1")
+    assert err == ("diffusionkit interpolate: error: n must be a whole number from 2 to 100000 (the items from a "
+                   "to b inclusive), got n=1")
 
 
 # --- roundtrip -------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_media_options_are_routed_to_the_media_mapping():
 
 
 def test_unknown_checkpoint_name_is_one_line(capsys):
-    err = error_line(capsys, ["vary", "ckpt=no_such_name", "input=x.png"])
+    err = error_line(capsys, ["vary", "ckpt=no_such_name", f"input={__file__}"])
     assert err.startswith("diffusionkit vary: error: checkpoint 'no_such_name' not found; "
                           "pass ckpt=<model.safetensors or a .ckpt file>")
 
@@ -278,7 +278,7 @@ def test_a_named_bundle_resolves_to_the_plugins_file(model, tmp_path, monkeypatc
     out = run_command("vary", ["ckpt=tiny_digits", f"input={model.a}", "n=1", "steps=1", f"out={tmp_path / 'v'}"])
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["checkpoint"]["path"] == str(model.bundle.resolve())
-    err = error_line(capsys, ["vary", "ckpt=tiny_digit", "input=x.png"])
+    err = error_line(capsys, ["vary", "ckpt=tiny_digit", f"input={model.a}"])
     assert err.endswith("not found; pass ckpt=<model.safetensors or a .ckpt file>; bundles shipped by plugins: "
                         "tiny_digits")
 

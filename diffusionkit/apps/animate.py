@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from diffusionkit.apps.common import repeat, sample_in_batches
 from diffusionkit.apps.edits import edit_axis, end_steps_mask, run_edit
+from diffusionkit.plugin_calls import read_media
 
 
 def run(cfg: DictConfig) -> Path:
@@ -21,7 +22,7 @@ def run(cfg: DictConfig) -> Path:
         mask = end_steps_mask(model.modality, int(cfg.keep), 1 if cfg.last else 0)
         if cfg.last:  # the written source shows both kept ends
             axis = edit_axis(model.modality)
-            final = model.modality.load(cfg.last)
+            final = read_media(model.modality, cfg.last, "last")
             source.narrow(axis, source.shape[axis] - 1, 1).copy_(final.narrow(axis, final.shape[axis] - 1, 1))
         return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
                                  known=repeat(source, cfg.n), mask=mask, **concat)

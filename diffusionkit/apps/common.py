@@ -14,6 +14,8 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 from diffusionkit.names import inside
+from diffusionkit.out_folder import make_folder
+from diffusionkit.plugin_calls import plugin_call
 
 
 def require_values(cfg: DictConfig) -> None:
@@ -43,8 +45,7 @@ def output_dir(command: str, out: str | None) -> Path:
         while path.exists():
             path = Path("outputs") / command / f"{stamp}_{suffix}"
             suffix += 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_folder(path)
 
 
 def resolve_label(label: Any, classes: list[str]) -> int:
@@ -116,7 +117,9 @@ def condition_inputs(model: LoadedModel, files: dict, n: int) -> dict[str, Tenso
         return {}
     if condition.input_name not in files:
         raise UsageError(f"this model is conditioned on a {condition.input_name}: pass {condition.input_name}=FILE")
-    concat = condition.load(files[condition.input_name], model.modality)
+    path = files[condition.input_name]
+    with plugin_call(condition, f"cannot read {condition.input_name}={path}"):
+        concat = condition.load(path, model.modality)
     return {"concat": concat.unsqueeze(0).expand(n, *concat.shape).to(model.module.device)}
 
 

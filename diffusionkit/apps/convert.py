@@ -11,8 +11,8 @@ from diffusionkit.apps.common import repeat, resolve_label, sample_in_batches
 from diffusionkit.apps.edits import run_edit
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
+from diffusionkit.options import METHODS
 
-METHODS = ("sdedit", "invert")
 
 
 def inversion_settings(cfg: DictConfig) -> DictConfig:

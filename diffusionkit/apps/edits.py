@@ -15,6 +15,7 @@ from diffusionkit.apps.common import (check_output, edit_labels, finish, open_mo
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
+from diffusionkit.plugin_calls import read_media
 
 #: ``edit(model, source, labels, generator, concat) -> items``: the part each command adds.
 Edit = Callable[[LoadedModel, Tensor, "Tensor | None", torch.Generator, dict[str, Tensor]], Tensor]
@@ -39,7 +40,7 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     require_values(cfg)
     check_output(cfg.out)
     model, concat = open_model(cfg, cfg.n)
-    source = model.modality.load(cfg.input)
+    source = read_media(model.modality, cfg.input)
     labels = source_labels(model, source, cfg.label, cfg.n)
     items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), concat)
     out = output_dir(command, cfg.out)

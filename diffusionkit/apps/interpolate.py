@@ -12,6 +12,7 @@ from diffusionkit.apps.common import (edit_labels, finish, open_model, output_di
 from diffusionkit.apps.convert import inversion_settings
 from diffusionkit.apps.edits import slerp
 from diffusionkit.errors import UsageError
+from diffusionkit.plugin_calls import read_media
 
 
 def run(cfg: DictConfig) -> Path:
@@ -20,7 +21,7 @@ def run(cfg: DictConfig) -> Path:
         raise UsageError(f"n counts the items from a to b inclusive and must be at least 2, got {cfg.n}")
     model, concat = open_model(cfg, cfg.n)
     cfg = inversion_settings(cfg)
-    ends = torch.stack([model.modality.load(cfg.a), model.modality.load(cfg.b)])
+    ends = torch.stack([read_media(model.modality, cfg.a, "a"), read_media(model.modality, cfg.b, "b")])
     labels = edit_labels(cfg.n, cfg.label, model.classes)
     out = output_dir("interpolate", cfg.out)
     strength = float(cfg.strength)

@@ -10,13 +10,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from diffusionkit.apps.common import output_dir, require_values
 from diffusionkit.names import inside
+from diffusionkit.plugin_calls import plugin_call
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     require_values(cfg)
     modality = instantiate(cfg.modality)
     out = output_dir("roundtrip", cfg.out)
-    metrics = modality.roundtrip(cfg.input, inside(out, Path(str(cfg.input)).stem))
+    with plugin_call(modality, f"cannot roundtrip input={cfg.input}"):
+        metrics = modality.roundtrip(cfg.input, inside(out, Path(str(cfg.input)).stem))
     report = {"input": str(cfg.input), "modality": OmegaConf.to_container(cfg.modality, resolve=True),
               "metrics": metrics}
     (out / "roundtrip.json").write_text(json.dumps(report, indent=2))

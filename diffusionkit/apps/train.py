@@ -20,6 +20,7 @@ from diffusionkit.errors import UsageError
 from diffusionkit.latent import estimate_scale_factor
 from diffusionkit.modality import Modality
 from diffusionkit.names import dataset_classes
+from diffusionkit.options import STAGES
 from diffusionkit.training.autoencoder_module import psnr
 from diffusionkit.training.build import (build_autoencoder_module, build_diffusion_module, build_modality,
                                          num_classes_for)
@@ -27,12 +28,12 @@ from diffusionkit.training.callbacks import ProcessSeeds, ReconstructionLogger, 
 from diffusionkit.training.data_report import write_data_report
 from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.faults import NonFiniteLossGuard, divergence_message
+from diffusionkit.training.item_checks import check_items
 from diffusionkit.training.latent_cache import cached_latents
 from diffusionkit.training.processes import (first_on_node, leave_process_group, node_config_path, owns_run_folder,
                                             shared_run_dir, spawned_run_dir)
 from diffusionkit.training.trainer_options import apply_module_options, build_trainer
 
-STAGES = ("diffusion", "autoencoder")
 
 
 def run(cfg: DictConfig) -> Path | None:
@@ -46,6 +47,7 @@ def run(cfg: DictConfig) -> Path | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     modality = build_modality(cfg)
     dataset = instantiate(cfg.data.dataset)
+    check_items(dataset, modality)
     try:
         if cfg.stage == "autoencoder":
             return _train_autoencoder(cfg, modality, dataset, checkpoint)

@@ -1,0 +1,371 @@
+"""Every command's options, checked before the command starts any work.
+
+One table per command lists its options (dotted config key, kind of value, what it means); a
+value the kind does not accept is one line naming the option, the value and what it accepts,
+instead of a traceback from deep inside a library. Options the tables do not list but the user
+set (a plugin's ``modality.size=``, ``net.model_channels=``...) are checked against the type of
+their default value. Checks that need the model (a class ``label=``) stay with the commands.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from diffusionkit.diffusion.samplers import SAMPLERS
+from diffusionkit.diffusion.schedules import SPACINGS
+from diffusionkit.errors import UsageError
+from diffusionkit.out_folder import folder_problem
+
+MAX_ITEMS = 100_000  # items one command makes (n=, samples.n=, n_per_class=)
+MAX_STEPS = 10_000  # sampling steps
+MAX_SEED = 2**32 - 1  # the seeds numpy and Lightning accept
+STAGES = ("diffusion", "autoencoder")
+METHODS = ("sdedit", "invert")
+#: config nodes handed to a library as they are (Lightning's Trainer takes ``devices=auto`` where
+#: its default is 1): their types are the library's to check, not inferred from the defaults.
+PASSED_THROUGH = ("trainer.", "logger.", "hydra.")
+_ABSENT = object()
+
+
+def shown(value: Any) -> str:
+    """A value as the user would type it: ``null``, ``true``, ``abc``, ``[0.1, 2]``."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, list):
+        return f"[{', '.join(shown(v) for v in value)}]"
+    return str(value)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def bounds_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """`` from 0 to 1``, `` of at least 1``, `` strictly between 0 and 1``... ('' without bounds)."""
+    if low is not None and high is not None:
+        if low_open and high_open:
+            return f" strictly between {_number(low)} and {_number(high)}"
+        if low_open or high_open:
+            lower = f"above {_number(low)}" if low_open else f"at least {_number(low)}"
+            upper = f"below {_number(high)}" if high_open else f"at most {_number(high)}"
+            return f" {lower} and {upper}"
+        return f" from {_number(low)} to {_number(high)}"
+    if low is not None:
+        return f" above {_number(low)}" if low_open else f" of at least {_number(low)}"
+    if high is not None:
+        return f" below {_number(high)}" if high_open else f" of at most {_number(high)}"
+    return ""
+
+
+class Refused(ValueError):
+    """A value an option's kind does not accept; its text (if any) says why, after ``name=value:``."""
+
+
+class Kind:
+    """What an option takes: :meth:`read` returns the value as the command uses it, or raises Refused."""
+
+    accepts = "a value"
+
+    def read(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def explain(self, name: str, value: Any, hint: str, reason: str) -> str:
+        """The one line for a refused value."""
+        if reason:
+            return f"{name}={shown(value)}: {reason}"
+        return f"{name} must be {self.accepts}{f' ({hint})' if hint else ''}, got {name}={shown(value)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Whole(Kind):
+    """A whole number within bounds (an integral float such as ``2.0`` reads as 2)."""
+
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def accepts(self) -> str:
+        return "a whole number" + bounds_text(self.low, self.high)
+
+    def read(self, value: Any) -> int:
+        if not _is_number(value) or not float(value).is_integer():
+            raise Refused()
+        number = int(value)
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise Refused()
+        return number
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A finite number within bounds (each bound inclusive unless marked open)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    @property
+    def accepts(self) -> str:
+        return "a number" + bounds_text(self.low, self.high, self.low_open, self.high_open)
+
+    def read(self, value: Any) -> float:
+        if not _is_number(value) or not math.isfinite(value):
+            raise Refused()
+        number = float(value)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if too_low or too_high:
+            raise Refused()
+        return number
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of a few names (or ``true``/``false``)."""
+
+    values: tuple[Any, ...]
+
+    @property
+    def accepts(self) -> str:
+        return f"one of: {', '.join(shown(v) for v in self.values)}"
+
+    def read(self, value: Any) -> Any:
+        if not any(value == v and type(value) is type(v) for v in self.values):
+            raise Refused()
+        return value
+
+    def explain(self, name: str, value: Any, hint: str, reason: str) -> str:
+        return f"unknown {name} '{shown(value)}'; choose {name}= {self.accepts}"
+
+
+@dataclass(frozen=True)
+class NotText(Kind):
+    """Anything but text: what an option whose default is a number (or a flag) takes at the least.
+    A list or a number of another type may be right (``size=[32, 48]``; the option's own code
+    judges it); a word such as ``abc`` or ``yes`` never is."""
+
+    accepts: str = "a number"
+
+    def read(self, value: Any) -> Any:
+        if isinstance(value, str):
+            raise Refused()
+        return value
+
+
+@dataclass(frozen=True)
+class Each(Kind):
+    """A list whose every element is of one kind."""
+
+    element: Kind
+
+    @property
+    def accepts(self) -> str:
+        return f"a list, each {self.element.accepts}"
+
+    def read(self, value: Any) -> list:
+        if not isinstance(value, (list, ListConfig)):
+            raise Refused()
+        return [self.element.read(v) for v in value]
+
+
+def _path_text(value: Any) -> str:
+    """A path option's value as text (``out=123`` is the folder ``123``); Refused if it is no path."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise Refused("expected a path")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ExistingFile(Kind):
+    """A path to a file that exists (what is in it is the plugin's to judge)."""
+
+    accepts = "a path to an existing file"
+
+    def read(self, value: Any) -> str:
+        text = _path_text(value)
+        if not Path(text).expanduser().exists():
+            raise Refused("no such file")
+        return text
+
+
+@dataclass(frozen=True)
+class NewFolder(Kind):
+    """A folder the command can create and write to (emptiness is checked by the command: a
+    resumed training run continues in its own folder)."""
+
+    accepts = "a folder"
+
+    def read(self, value: Any) -> str:
+        text = _path_text(value)
+        problem = folder_problem(Path(text).expanduser())
+        if problem:
+            raise Refused(problem)
+        return text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a command: its dotted config key, the kind of value, what it means."""
+
+    name: str
+    kind: Kind
+    hint: str = ""
+    nullable: bool = False
+
+    def check(self, cfg: DictConfig) -> None:
+        """Refuse a bad value in one line (UsageError); store the value as the command uses it.
+        Unset (``???``) values are left to the command's own 'missing value' line."""
+        value = OmegaConf.select(cfg, self.name, default=_ABSENT)
+        if value is _ABSENT or (value is None and self.nullable):
+            return
+        try:
+            read = self.kind.read(value)
+        except Refused as refused:
+            raise UsageError(self.kind.explain(self.name, value, self.hint, str(refused))) from None
+        if read != value or type(read) is not type(value):
+            OmegaConf.update(cfg, self.name, read, merge=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition between several options, checked once each of them is valid."""
+
+    names: tuple[str, ...]
+    holds: Callable[..., bool]
+    message: str  # formatted with the values by name
+
+    def check(self, cfg: DictConfig) -> None:
+        values = {name: OmegaConf.select(cfg, name) for name in self.names}
+        if not self.holds(*values.values()):
+            raise UsageError(self.message.format(**values))
+
+
+def table(*options: Option) -> dict[str, Option]:
+    """Options by name; a later option of the same name replaces an earlier one."""
+    return {option.name: option for option in options}
+
+
+SEED = Option("seed", Whole(0, MAX_SEED), "the same seed gives the same results")
+OUT = Option("out", NewFolder(), nullable=True)
+SAMPLER = (Option("sampler.name", Choice(tuple(SAMPLERS))), Option("sampler.spacing", Choice(SPACINGS)))
+GUIDANCE = Option("guidance", Number(0), "classifier-free guidance scale; 1 = off")
+STRENGTH = Option("strength", Number(0, 1), "0 = the input itself, 1 = a new sample")
+INPUT = Option("input", ExistingFile())
+
+SAMPLER_SETTINGS = table(
+    Option("steps", Whole(1, MAX_STEPS), "sampling steps"),
+    GUIDANCE, SEED, OUT, *SAMPLER,
+    Option("batch_size", Whole(1), "items sampled at once"),
+)
+SAMPLING = table(Option("n", Whole(1, MAX_ITEMS), "how many items to make"), *SAMPLER_SETTINGS.values())
+
+OPTIONS: dict[str, dict[str, Option]] = {
+    "generate": SAMPLING,
+    "vary": table(*SAMPLING.values(), INPUT, STRENGTH),
+    "convert": table(*SAMPLING.values(), INPUT, STRENGTH, Option("method", Choice(METHODS))),
+    "inpaint": table(*SAMPLING.values(), INPUT, Option("start", Number(0, 1), "a fraction of the length"),
+                     Option("end", Number(0, 1), "a fraction of the length")),
+    "extend": table(*SAMPLING.values(), INPUT,
+                    Option("context", Number(0, 1, low_open=True, high_open=True), "a fraction of the window"),
+                    Option("times", Whole(1, 1000), "windows to append")),
+    "interpolate": table(*SAMPLING.values(), Option("a", ExistingFile()), Option("b", ExistingFile()), STRENGTH,
+                         Option("n", Whole(2, MAX_ITEMS), "the items from a to b inclusive")),
+    "animate": table(*SAMPLING.values(), INPUT, Option("last", ExistingFile(), nullable=True),
+                     Option("keep", Whole(0), "steps kept from the input")),
+    "roundtrip": table(INPUT, OUT),
+    "evaluate": table(
+        *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
+        Option("classifier.epochs", Whole(1)), Option("classifier.batch_size", Whole(1)),
+        Option("classifier.lr", Number(0, low_open=True)), Option("classifier.width", Whole(1)),
+        Option("per_step", Choice(("auto", True, False))),
+        Option("vary.strengths", Each(Number(0, 1))), Option("vary.sources_per_class", Whole(1)),
+        Option("vary.n", Whole(1, MAX_ITEMS)), Option("vary.guidance", GUIDANCE.kind, GUIDANCE.hint),
+        Option("convert.strengths", Each(Number(0, 1))), Option("convert.method", Choice(METHODS)),
+        Option("convert.sources", Whole(1)),
+    ),
+    "train": table(
+        SEED, OUT, *SAMPLER, Option("stage", Choice(STAGES)),
+        Option("data.batch_size", Whole(1), "items per training batch"),
+        Option("data.num_workers", Whole(0), "data loading processes; 0 = none"),
+        Option("data.val_fraction", Number(0, 1, high_open=True), "the share of items held out"),
+        Option("trainer.max_steps", Whole(-1), "-1 = no limit"),
+        Option("trainer.max_epochs", Whole(-1), "-1 = no limit"),
+        Option("checkpoint.every_n_train_steps", Whole(0), "0 = only at the end"),
+        Option("samples.every_n_steps", Whole(0), "0 = never"),
+        Option("samples.n", Whole(1, MAX_ITEMS)), Option("samples.steps", Whole(1, MAX_STEPS)),
+        Option("samples.guidance", GUIDANCE.kind, GUIDANCE.hint),
+    ),
+}
+
+RULES: dict[str, tuple[Rule, ...]] = {
+    "inpaint": (Rule(("start", "end"), lambda start, end: start < end,
+                     "need 0 <= start < end <= 1 (fractions of the length), got start={start} end={end}"),),
+}
+
+
+def value_overrides(overrides: list[str]) -> list[str]:
+    """The keys of overrides that set a value (``key=value``, ``++key=value``), not a config
+    group's choice, an addition (``+key=``), a deletion or one of Hydra's own settings."""
+    from diffusionkit.config import available_options
+
+    groups = set(available_options())
+    keys = []
+    for override in overrides:
+        match = re.fullmatch(r"(\+\+)?([A-Za-z_][\w.]*)=.*", override, flags=re.S)
+        if match and match.group(2) not in groups and not match.group(2).startswith(PASSED_THROUGH):
+            keys.append(match.group(2))
+    return keys
+
+
+def kind_like(default: Any) -> Kind | None:
+    """What an option takes at the least, judged by its default: no text where the default is a
+    flag or a number (None: anything, e.g. where the default is null, a text or a list)."""
+    if isinstance(default, bool):
+        return NotText("true or false")
+    if _is_number(default):
+        return NotText()
+    return None
+
+
+def inferred_options(command: str, overrides: list[str], known: dict[str, Option]) -> list[Option]:
+    """Options the user set that the command's table does not list, each checked against the
+    type of its default (the config composed without the user's values)."""
+    from diffusionkit.config import compose_config
+
+    keys = [key for key in value_overrides(overrides) if key not in known]
+    if not keys:
+        return []
+    try:
+        defaults = compose_config(command, [o for o in overrides if o.split("=", 1)[0].lstrip("+") not in keys])
+    except UsageError:
+        return []
+    options = []
+    for key in keys:
+        default = OmegaConf.select(defaults, key, default=None)
+        kind = kind_like(default)
+        if kind is not None:
+            options.append(Option(key, kind, f"its default is {shown(default)}"))
+    return options
+
+
+def check_options(command: str, cfg: DictConfig, overrides: list[str]) -> None:
+    """Refuse the first bad option of ``diffusionkit <command> <overrides>`` in one line
+    (UsageError), before the command does anything; normalise the others in ``cfg``."""
+    known = OPTIONS.get(command, {})
+    for option in [*known.values(), *inferred_options(command, overrides, known)]:
+        option.check(cfg)
+    for rule in RULES.get(command, ()):
+        rule.check(cfg)
