@@ -256,7 +256,8 @@ def test_roundtrip_of_a_clean_png(model, tmp_path, capsys):
 def test_unknown_named_input_lists_what_the_model_takes(model, capsys):
     for option in ("output_rate=1", "media.output_rate=1"):
         err = error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={model.a}", option])
-        assert err == "diffusionkit vary: error: unknown option 'output_rate' for this model; it takes: channels, size"
+        assert err == ("diffusionkit vary: error: unknown option 'output_rate' for this model; "
+                       "it takes: channels, size, max_pixels")
     err = error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={model.a}", "media.size=16"])
     assert "would change the model's data shape (1, 32, 32) -> (1, 16, 16)" in err
 
