@@ -268,6 +268,9 @@ def find_kits(root: Path, scratch: Path) -> list[Kit]:
         raise MediaError(f"drum kits '{root}' not found")
     if _is_hydrogen(root):
         return [_read_kit(root, scratch)]
+    if not root.is_dir():
+        raise MediaError(f"drum kits '{root}' is a file, not a kit: give a kit folder, a {ARCHIVE_SUFFIX} archive "
+                         "or a folder of kits")
     entries = sorted(root.iterdir())
     if is_plain_kit(root) and not any(_is_hydrogen(p) for p in entries):
         return [read_plain_kit(root)]

@@ -68,11 +68,14 @@ def _check_classes(classes: Sequence[str], table: KeywordTable) -> list[str]:
 
 
 def _held_out(kits: list[Kit], test_kits: Sequence[str], split: str, root: Path) -> set[str]:
-    """The names of the held-out kits (a test kit may be named by folder or by its drumkit.xml title)."""
-    if split == "all":
-        return set()
+    """The names of the held-out kits (a test kit may be named by folder or by its drumkit.xml title).
+
+    ``split=all`` takes every kit but still resolves copies held-out kits first (so that it is the
+    union of ``train`` and ``test``); there, test kits that are absent are no error."""
     by_name = {**{k.title: k.name for k in kits}, **{k.name: k.name for k in kits}}
     absent = [name for name in test_kits if str(name) not in by_name]
+    if split == "all":
+        return {by_name[str(name)] for name in test_kits if str(name) in by_name}
     if absent:
         raise ValueError(f"drumkits: test_kits {absent} are not kits under '{root}' (kits: "
                          f"{', '.join(k.name for k in kits)}); set data.dataset.test_kits=[...] or "
@@ -150,7 +153,8 @@ class DrumKitsDataset(Dataset):
         self.root, self.split = Path(str(root)).expanduser(), split
         if not self.root.exists():
             raise MediaError(f"drum kits '{self.root}' not found: install Debian's kits (apt-get install "
-                             "hydrogen-drumkits) or give yours with data.dataset.root=<kit, .h2drumkit or folder of kits>")
+                             "hydrogen-drumkits) or give yours with data.dataset.root=<kit, .h2drumkit or folder "
+                             "of kits>")
         self.table = KeywordTable(keywords)
         self.classes = _check_classes(classes, self.table)
         self.options = OneShotOptions(**dict(preprocess or {}))
@@ -253,8 +257,9 @@ class DrumKitsDataset(Dataset):
     def report(self) -> str:
         """What was kept and dropped (and why), per class and per kit; what stayed unmapped."""
         options = self.options
-        header = [f"data=drumkits: {self.root} (split={self.split}: {len(self.kit_names)} kits; held out "
-                  f"by data.dataset.test_kits: {', '.join(sorted(self.held_out)) or 'none'})",
+        held = "included" if self.split == "all" else "held out"
+        header = [f"data=drumkits: {self.root} (split={self.split}: {len(self.kit_names)} kits; data.dataset.test_kits, "
+                  f"{held}: {', '.join(sorted(self.held_out)) or 'none'})",
                   f"kits: {', '.join(self.kit_names)}",
                   f"clips: {self.sample_rate} Hz, {self.num_samples / self.sample_rate:.2f} s, {self.channels} "
                   f"channel(s), from the onset ({options.onset_db:g} dB), {options.normalize} normalised"

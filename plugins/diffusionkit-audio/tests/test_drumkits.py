@@ -150,11 +150,16 @@ def test_unsafe_archive_is_refused_in_one_line_and_nothing_is_written(tmp_path, 
     assert not (tmp_path / "evil.wav").exists() and not any(p.is_file() for p in scratch.rglob("*"))
 
 
-def test_a_file_that_is_not_an_archive_is_one_line(tmp_path):
+def test_a_file_that_is_not_an_archive_or_a_kit_is_one_line(tmp_path):
     bad = tmp_path / "Bad.h2drumkit"
     bad.write_bytes(b"not a tar file at all")
     with pytest.raises(MediaError, match=r"^cannot read drum kit archive .*not a readable tar archive"):
         find_kits(bad, tmp_path)
+    with pytest.raises(MediaError, match=r"^drum kits '.*kick.wav' is a file, not a kit"):
+        find_kits(write(tmp_path / "kick.wav", hit("kick", 0)), tmp_path)
+    with pytest.raises(MediaError, match=r"^drum kits '.*empty': no kit found"):
+        (tmp_path / "empty").mkdir()
+        find_kits(tmp_path / "empty", tmp_path)
 
 
 # ---------------------------------------------------------------------------- the dataset
@@ -209,6 +214,19 @@ def test_splits_are_by_kit_and_disjoint(modality, kits):
     assert set(train.kits) == {"NewKit", "PlainKit"} and set(test.kits) == {"OldKit", "Archived"}
     assert sorted(train.sources + test.sources) == sorted(full.sources)
     assert train.summary()["held_out"] == ["Archived", "OldKit"]
+
+
+def test_all_is_train_and_test_together_when_kits_share_a_recording(modality, tmp_path):
+    root = tmp_path / "kits"
+    for kit in ("A", "B"):  # A's kick is a copy of B's: split=all drops A's, as split=train does
+        write(root / kit / "Kick" / "k.wav", hit("kick", 1))
+        write(root / kit / "Snare" / "s.wav", hit("snare", ord(kit)))
+    write(root / "A" / "Kick" / "k2.wav", hit("kick", 2))
+    options = {"test_kits": ["B"], "classes": ["kick", "snare"]}
+    parts = [dataset(modality, root, split=split, **options).sources for split in ("train", "test")]
+    assert sorted(parts[0] + parts[1]) == sorted(dataset(modality, root, split="all", **options).sources)
+    assert parts[0] == ["A/Kick/k2.wav", "A/Snare/s.wav"]
+    assert dataset(modality, root, split="all", test_kits=["gone"], classes=["kick", "snare"]).held_out == set()
 
 
 def test_a_training_copy_of_a_held_out_sample_is_dropped(modality, tmp_path):

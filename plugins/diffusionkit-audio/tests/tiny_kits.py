@@ -49,7 +49,8 @@ def write(path: Path, wave: np.ndarray, rate: int = 44100) -> Path:
 def _instrument(name: str, files: list[str], new_format: bool) -> str:
     if new_format:
         layers = "".join(f"<layer><filename>{f}</filename><min>0</min><max>1</max></layer>" for f in files)
-        return f"<instrument><id>0</id><name>{name}</name><instrumentComponent>{layers}</instrumentComponent></instrument>"
+        component = f"<instrumentComponent>{layers}</instrumentComponent>"
+        return f"<instrument><id>0</id><name>{name}</name>{component}</instrument>"
     return f"<instrument><id>0</id><name>{name}</name>" + "".join(f"<filename>{f}</filename>" for f in files) \
         + "</instrument>"
 
