@@ -306,3 +306,8 @@ def test_train_prints_and_writes_the_data_report(kits, tmp_path, capsys):
     assert any(line.split()[:3] == ["kick", "8", "6"] for line in written.splitlines())
     assert "duplicate  kick        NewKit/kick_copy.wav" in written
     assert written.splitlines()[0] in capsys.readouterr().out
+
+
+def test_stereo_modality_keeps_both_channels(kits):
+    stereo = dataset(AudioModality(audio_channels=2), kits)
+    assert stereo.waves.shape == (13, 2, NUM_SAMPLES) and stereo[0]["x"].shape == (2, 64, 64)
