@@ -311,3 +311,18 @@ def test_train_prints_and_writes_the_data_report(kits, tmp_path, capsys):
 def test_stereo_modality_keeps_both_channels(kits):
     stereo = dataset(AudioModality(audio_channels=2), kits)
     assert stereo.waves.shape == (13, 2, NUM_SAMPLES) and stereo[0]["x"].shape == (2, 64, 64)
+
+
+def test_the_config_takes_keywords_classes_and_preprocess_from_the_command_line(kits):
+    from hydra.utils import instantiate
+
+    from diffusionkit.config import compose_config
+
+    cfg = compose_config("train", ["modality=audio", "data=drumkits", f"data.dataset.root={kits}",
+                                   "data.dataset.split=all", "data.dataset.cache=false",
+                                   f"data.dataset.classes=[{','.join(CLASSES)}]",
+                                   "data.dataset.keywords={kick: [thing], percussion: bell}",
+                                   "data.dataset.preprocess.duplicate_correlation=1.1"])
+    built = instantiate(cfg.data.dataset)
+    kick = built.summary()["per_class"]["kick"]
+    assert built.summary()["unmapped"] == [] and (kick["samples"], kick["kept"], kick["duplicate"]) == (9, 8, 0)
