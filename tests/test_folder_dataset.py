@@ -32,6 +32,10 @@ def test_missing_or_empty_folders_are_one_line_errors(tmp_path):
     modality = ToyModality(1, (4,))
     with pytest.raises(MediaError, match="does not exist; set data.dataset.root=<folder>"):
         FolderDataset(tmp_path / "nope", modality)
+    (tmp_path / "file.npy").write_bytes(b"x")
+    with pytest.raises(MediaError, match="file.npy' is not a folder; set data.dataset.root=<folder>"):
+        FolderDataset(tmp_path / "file.npy", modality)
+    (tmp_path / "file.npy").unlink()
     with pytest.raises(MediaError, match="holds no .npy files"):
         FolderDataset(tmp_path, modality)
     (tmp_path / "bad.npy").write_bytes(b"x")

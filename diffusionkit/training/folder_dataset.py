@@ -31,7 +31,8 @@ class FolderDataset(Dataset):
     def __init__(self, root: str | Path, modality: Modality) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise MediaError(f"data folder '{self.root}' does not exist; set data.dataset.root=<folder>")
+            found = "is not a folder" if self.root.exists() else "does not exist"
+            raise MediaError(f"data folder '{self.root}' {found}; set data.dataset.root=<folder>")
         files = self._media_files(modality)
         self.classes = sorted({self._class_of(p) for p in files})
         items: list[Tensor] = []

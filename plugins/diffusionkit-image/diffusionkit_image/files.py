@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     ``max_pixels`` before its pixels are decoded."""
     path = check_file(path, "image")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # Pillow's bomb warning: the check below names the limit instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             width, height = img.size
             if width * height > max_pixels:
                 raise limit_error(path, "image", f"it is {width}x{height} = {width * height} pixels",

@@ -3,6 +3,7 @@ of more pixels than allowed, a folder class of broken files. One line each, noth
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,18 @@ def test_more_pixels_than_max_pixels_is_refused_before_decoding(tmp_path, monkey
         "right, raise the limit (modality.max_pixels=<pixels> for train, max_pixels=<pixels> for other commands)")
     assert not decoded
     assert ImageModality(3, 8).load(path).shape == (3, 8, 8)  # within the default 40 M
+
+
+def test_a_32_kb_png_of_100_megapixels_is_refused_without_pillow_s_warning(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (10000, 10000), 1).save(path)
+    assert path.stat().st_size < 100_000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        message = one_line_error(ImageModality(3, 8).load, path)
+    assert message.startswith(f"cannot read image '{path}': it is 10000x10000 = 100000000 pixels (limit: "
+                              "max_pixels=40000000)")
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
 def test_a_folder_class_of_broken_files_is_refused(tmp_path, named_pipe, caplog):

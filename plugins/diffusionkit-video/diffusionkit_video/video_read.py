@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,8 @@ class Limits:
     def check_pixels(self, path: Path, what: str, width: int, height: int) -> None:
         """Refuse a frame (or still) of more than :attr:`max_pixels` before it is decoded in full."""
         if width * height > self.max_pixels:
-            raise limit_error(path, what, f"its frames are {width}x{height} = {width * height} pixels",
+            subject = "it is" if what == "image" else "its frames are"
+            raise limit_error(path, what, f"{subject} {width}x{height} = {width * height} pixels",
                               "max_pixels", self.max_pixels, "pixels")
 
 
@@ -215,11 +217,24 @@ def _output_cap(fps: float, max_frames: int | None, limits: Limits) -> tuple[int
     return allowed + 1, True
 
 
+def _open_picture(path: Path, what: str, limits: Limits) -> Image.Image:
+    """``Image.open`` (nothing decoded yet) of a picture within ``limits.max_pixels``; Pillow's own
+    bomb warning is left out, as this check is the one that names the limit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(path)
+    try:
+        limits.check_pixels(path, what, *img.size)
+    except MediaError:
+        img.close()
+        raise
+    return img
+
+
 def _decode_gif(path: Path, fps: float, hw: tuple[int, int] | None, stop: int, limits: Limits) -> list[np.ndarray]:
     _check_gif_trailer(path)
     try:
-        with Image.open(path) as img:
-            limits.check_pixels(path, "video", *img.size)
+        with _open_picture(path, "video", limits) as img:
             return _resample(_capped(_gif_timed(img), path, limits), fps, stop, lambda f: fit_image(f, hw))
     except MediaError:
         raise
@@ -289,8 +304,7 @@ def read_still(path: str | Path, size: Sequence[int] | None = None, limits: Limi
     path = Path(path)
     _check_file(path, "image")
     try:
-        with Image.open(path) as img:
-            limits.check_pixels(path, "image", *img.size)
+        with _open_picture(path, "image", limits) as img:
             img.load()
             frame = fit_image(ImageOps.exif_transpose(img), None if size is None else (int(size[0]), int(size[1])))
     except MediaError:

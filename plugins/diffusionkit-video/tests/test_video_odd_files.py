@@ -3,6 +3,7 @@ is one line naming the file, the limit and how to raise it, and decoding stops a
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_frames_and_stills_over_max_pixels_are_refused_before_decoding(tmp_path,
     Image.new("RGB", (3000, 2000), "white").save(big)
     small = Limits(max_pixels=1_000_000)
     assert one_line_error(read_still, big, (32, 32), small) == (
-        f"cannot read image '{big}': its frames are 3000x2000 = 6000000 pixels (limit: max_pixels=1000000); "
+        f"cannot read image '{big}': it is 3000x2000 = 6000000 pixels (limit: max_pixels=1000000); "
         + raise_hint("max_pixels", "pixels"))
     animated = gif(tmp_path / "big.gif", 2, 100, size=1200)
     assert "its frames are 1200x1200 = 1440000 pixels (limit: max_pixels=1000000)" in one_line_error(
@@ -122,6 +123,16 @@ def test_frames_and_stills_over_max_pixels_are_refused_before_decoding(tmp_path,
         VideoModality(max_pixels=1000).load, mp4)
     assert not conversions
     assert VideoModality().load(big).shape == (3, 16, 32, 32)  # within the default 40 M
+
+
+def test_a_100_megapixel_still_is_refused_without_pillow_s_warning(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (10000, 10000), 1).save(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        message = one_line_error(VideoModality().load, path)
+    assert "it is 10000x10000 = 100000000 pixels (limit: max_pixels=40000000)" in message
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
 # --- not regular files -------------------------------------------------------------------------
