@@ -127,3 +127,18 @@ def test_evaluate_without_real_data_says_self_judged(tiny, tmp_path, capsys):
                  "vary.strengths=[]", f"out={out}"]) == 0
     assert capsys.readouterr().out.startswith("SELF-JUDGED (judge trained on the model's own training data")
     assert json.loads((out / "evaluation.json").read_text())["grading"]["judged_on"].startswith("self-judged")
+
+
+def test_edits_can_start_only_from_chosen_sources(tiny, tmp_path, capsys):
+    bundle, real = tiny
+    common = [f"ckpt={bundle}", "data=folder", f"data.dataset.root={real}", "n_per_class=1", "steps=2",
+              "classifier.epochs=1", "real_folds=3", "vary.strengths=[]", "auto_label_per_class=5"]
+    out = tmp_path / "eval"
+    assert main(["evaluate", *common, "heldout_sources=[kit_b]", f"out={out}"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["grading"]["edit_sources"] == ["kit_b"]
+    assert report["auto_label"]["items"] == 6  # 2 per class from kit_b alone
+    capsys.readouterr()
+    assert main(["evaluate", *common, "heldout_sources=[kit_z]", f"out={tmp_path / 'bad'}"]) == 2
+    assert "heldout_sources: no real item comes from 'kit_z'; the data's sources: kit_a, kit_b, kit_c" in \
+        capsys.readouterr().err

@@ -9,6 +9,7 @@ judged by a classifier that never heard its source, and edits start from those r
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -85,12 +86,30 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=c.width,
                             seed=cfg.seed)
+    judge = _restricted(judge, items.sources, cfg.get("heldout_sources"))
     per_class = Counter(model.classes[int(label)] for label in items.labels)
     grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
                "items": len(items.labels), "sources": sorted(set(items.sources)),
                "folds": int(judge.heldout_folds.max()) + 1, "items_per_class": dict(per_class),
-               "left_out_classes": items.unknown_classes}
+               "left_out_classes": items.unknown_classes,
+               "edit_sources": sorted(set(map(str, cfg.get("heldout_sources") or []))) or "all",
+               "judge_accuracy_on_edit_sources": float((judge.predict(judge.heldout_x, judge.heldout_folds)
+                                                        == judge.heldout_labels).float().mean())}
     return judge, grading
+
+
+def _restricted(judge: Judge, sources: list[str], heldout: list[str] | None) -> Judge:
+    """The judge whose held-out items (the edits' sources, label=auto's items) are those of the
+    ``heldout`` sources (e.g. the kits the model never trained on); all of them if None."""
+    if not heldout:
+        return judge
+    unknown = sorted(set(map(str, heldout)) - set(sources))
+    if unknown:
+        raise UsageError(f"heldout_sources: no real item comes from '{unknown[0]}'; the data's sources: "
+                         f"{', '.join(sorted(set(sources)))}")
+    mask = torch.tensor([source in set(map(str, heldout)) for source in sources])
+    return dataclasses.replace(judge, heldout_x=judge.heldout_x[mask], heldout_labels=judge.heldout_labels[mask],
+                               heldout_folds=judge.heldout_folds[mask])
 
 
 def auto_label_accuracy(model: LoadedModel, judge: Judge, per_class: int) -> dict:
