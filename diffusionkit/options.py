@@ -9,6 +9,7 @@ their default value. Checks that need the model (a class ``label=``) stay with t
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from diffusionkit.diffusion.objectives import PREDICTIONS, WEIGHTINGS
 from diffusionkit.diffusion.samplers import SAMPLERS
 from diffusionkit.diffusion.schedules import SPACINGS
 from diffusionkit.errors import UsageError
@@ -25,6 +27,7 @@ from diffusionkit.out_folder import folder_problem
 MAX_ITEMS = 100_000  # items one command makes (n=, samples.n=, n_per_class=)
 MAX_STEPS = 10_000  # sampling steps
 MAX_SEED = 2**32 - 1  # the seeds numpy and Lightning accept
+MAX_GUIDANCE = 100.0  # far past any useful scale; larger ones overflow into NaN pictures, silently
 STAGES = ("diffusion", "autoencoder")
 METHODS = ("sdedit", "invert")
 #: config nodes handed to a library as they are (Lightning's Trainer takes ``devices=auto`` where
@@ -189,6 +192,16 @@ def _path_text(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class PathText(Kind):
+    """A path or a name (``ckpt=`` also takes the name of a bundle a plugin ships)."""
+
+    accepts = "a path"
+
+    def read(self, value: Any) -> str:
+        return _path_text(value)
+
+
+@dataclass(frozen=True)
 class ExistingFile(Kind):
     """A path to a file that exists (what is in it is the plugin's to judge)."""
 
@@ -241,16 +254,40 @@ class Option:
 
 @dataclass(frozen=True)
 class Rule:
-    """A condition between several options, checked once each of them is valid."""
+    """A condition between several options, checked once each of them is valid: ``problem``
+    takes their values (in ``names`` order) and returns the one line, or None when they fit."""
 
     names: tuple[str, ...]
-    holds: Callable[..., bool]
-    message: str  # formatted with the values by name
+    problem: Callable[..., str | None]
 
     def check(self, cfg: DictConfig) -> None:
-        values = {name: OmegaConf.select(cfg, name) for name in self.names}
-        if not self.holds(*values.values()):
-            raise UsageError(self.message.format(**values))
+        values = [OmegaConf.select(cfg, name) for name in self.names]
+        values = [OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v for v in values]
+        problem = self.problem(*values)
+        if problem:
+            raise UsageError(problem)
+
+
+def region_problem(start: float, end: float) -> str | None:
+    """``inpaint``: the region must not be empty."""
+    if start < end:
+        return None
+    return f"need 0 <= start < end <= 1 (fractions of the length), got start={start} end={end}"
+
+
+def sampler_options(name: str) -> list[str]:
+    """The keyword options of the sampler ``name`` beyond those every sampler takes (ddim: eta)."""
+    common = set.intersection(*(set(inspect.signature(f).parameters) for f in SAMPLERS.values()))
+    return [p for p in inspect.signature(SAMPLERS[name]).parameters if p not in common]
+
+
+def sampler_options_problem(name: str, options: dict | None) -> str | None:
+    """An option under ``sampler.options`` that the chosen sampler does not take."""
+    unknown = sorted(set(options or {}) - set(sampler_options(name)))
+    if not unknown:
+        return None
+    takes = ", ".join(sampler_options(name)) or "no options"
+    return f"sampler {name} takes no option '{unknown[0]}' (sampler.options.{unknown[0]}); it takes: {takes}"
 
 
 def table(*options: Option) -> dict[str, Option]:
@@ -261,11 +298,12 @@ def table(*options: Option) -> dict[str, Option]:
 SEED = Option("seed", Whole(0, MAX_SEED), "the same seed gives the same results")
 OUT = Option("out", NewFolder(), nullable=True)
 SAMPLER = (Option("sampler.name", Choice(tuple(SAMPLERS))), Option("sampler.spacing", Choice(SPACINGS)))
-GUIDANCE = Option("guidance", Number(0), "classifier-free guidance scale; 1 = off")
+GUIDANCE = Option("guidance", Number(0, MAX_GUIDANCE), "classifier-free guidance scale; 1 = off")
 STRENGTH = Option("strength", Number(0, 1), "0 = the input itself, 1 = a new sample")
 INPUT = Option("input", ExistingFile())
 
 SAMPLER_SETTINGS = table(
+    Option("ckpt", PathText()),
     Option("steps", Whole(1, MAX_STEPS), "sampling steps"),
     GUIDANCE, SEED, OUT, *SAMPLER,
     Option("batch_size", Whole(1), "items sampled at once"),
@@ -307,12 +345,19 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("samples.every_n_steps", Whole(0), "0 = never"),
         Option("samples.n", Whole(1, MAX_ITEMS)), Option("samples.steps", Whole(1, MAX_STEPS)),
         Option("samples.guidance", GUIDANCE.kind, GUIDANCE.hint),
+        Option("optim.optimizer.lr", Number(0, low_open=True), "the learning rate"),
+        Option("optim.optimizer.weight_decay", Number(0)),
+        Option("diffusion.prediction", Choice(PREDICTIONS)),
+        Option("diffusion.loss_weighting", Choice(WEIGHTINGS)),
+        Option("diffusion.label_dropout", Number(0, 1), "the share of labels dropped for guidance"),
+        Option("diffusion.ema_decay", Number(0, 1)),
     ),
 }
 
+SAMPLER_OPTIONS = Rule(("sampler.name", "sampler.options"), sampler_options_problem)
 RULES: dict[str, tuple[Rule, ...]] = {
-    "inpaint": (Rule(("start", "end"), lambda start, end: start < end,
-                     "need 0 <= start < end <= 1 (fractions of the length), got start={start} end={end}"),),
+    **{command: (SAMPLER_OPTIONS,) for command, options in OPTIONS.items() if "sampler.name" in options},
+    "inpaint": (SAMPLER_OPTIONS, Rule(("start", "end"), region_problem)),
 }
 
 
@@ -332,12 +377,35 @@ def value_overrides(overrides: list[str]) -> list[str]:
 
 def kind_like(default: Any) -> Kind | None:
     """What an option takes at the least, judged by its default: no text where the default is a
-    flag or a number (None: anything, e.g. where the default is null, a text or a list)."""
+    flag, a number, a list or a mapping (None: anything, where the default is null or a text)."""
     if isinstance(default, bool):
         return NotText("true or false")
     if _is_number(default):
         return NotText()
+    if isinstance(default, (list, ListConfig)):
+        return NotText("a list")
+    if isinstance(default, (dict, DictConfig)):
+        return NotText("a mapping")
     return None
+
+
+def like_defaults(keys: list[str], defaults: DictConfig) -> list[Option]:
+    """Options for ``keys``, each taking what its value in ``defaults`` suggests (see :func:`kind_like`)."""
+    options = []
+    for key in keys:
+        default = OmegaConf.select(defaults, key, default=None)
+        kind = kind_like(default)
+        if kind is not None:
+            options.append(Option(key, kind, f"its default is {shown(default)}"))
+    return options
+
+
+def check_like_defaults(values: dict[str, Any], defaults: DictConfig) -> None:
+    """Refuse in one line a value of ``values`` that cannot be what its default in ``defaults``
+    suggests (``size=abc`` where the default is 32), e.g. a sampling command's media options."""
+    given = OmegaConf.create(values)
+    for option in like_defaults(list(values), defaults):
+        option.check(given)
 
 
 def inferred_options(command: str, overrides: list[str], known: dict[str, Option]) -> list[Option]:
@@ -352,13 +420,7 @@ def inferred_options(command: str, overrides: list[str], known: dict[str, Option
         defaults = compose_config(command, [o for o in overrides if o.split("=", 1)[0].lstrip("+") not in keys])
     except UsageError:
         return []
-    options = []
-    for key in keys:
-        default = OmegaConf.select(defaults, key, default=None)
-        kind = kind_like(default)
-        if kind is not None:
-            options.append(Option(key, kind, f"its default is {shown(default)}"))
-    return options
+    return like_defaults(keys, defaults)
 
 
 def check_options(command: str, cfg: DictConfig, overrides: list[str]) -> None:

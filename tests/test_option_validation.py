@@ -24,6 +24,7 @@ from diffusionkit.errors import UsageError
 from diffusionkit.modality import MediaError
 from diffusionkit.options import OPTIONS, check_options
 from diffusionkit.out_folder import make_folder, removed_on_failure
+from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.item_checks import check_items
 from tests.toy_modality import GaussianClasses, ToyModality
 
@@ -50,10 +51,17 @@ CASES = [
     ("generate", ["steps=0"], "steps must be a whole number from 1 to 10000 (sampling steps), got steps=0"),
     ("generate", ["steps=-3"], "got steps=-3"),
     ("generate", ["steps=1000000000"], "got steps=1000000000"),
-    ("generate", ["guidance=abc"], "guidance must be a number of at least 0 (classifier-free guidance scale; "
+    ("generate", ["guidance=abc"], "guidance must be a number from 0 to 100 (classifier-free guidance scale; "
                                    "1 = off), got guidance=abc"),
     ("generate", ["guidance=-1"], "got guidance=-1"),
     ("generate", ["guidance=inf"], "got guidance=inf"),
+    ("generate", ["guidance=1000"], "guidance must be a number from 0 to 100"),
+    ("generate", ["ckpt=[a,b]"], "ckpt=[a, b]: expected a path"),
+    ("generate", ["out="], "out=: expected a path"),
+    ("generate", ["+sampler.options.foo=1"], "sampler dpmpp_2m takes no option 'foo' (sampler.options.foo); "
+                                             "it takes: no options"),
+    ("generate", ["sampler=ddim", "sampler.options.eta=abc"], "sampler.options.eta must be a number (its default "
+                                                              "is 0.0), got sampler.options.eta=abc"),
     ("generate", ["seed=abc"], "seed must be a whole number from 0 to 4294967295"),
     ("generate", ["seed=-1"], "got seed=-1"),
     ("generate", ["batch_size=0"], "batch_size must be a whole number of at least 1 (items sampled at once), "
@@ -89,6 +97,12 @@ CASES = [
     ("train", ["data.val_fraction=1"], "data.val_fraction must be a number at least 0 and below 1"),
     ("train", ["data.num_workers=-1"], "got data.num_workers=-1"),
     ("train", ["samples.n=0"], "got samples.n=0"),
+    ("train", ["optim.optimizer.lr=-1"], "optim.optimizer.lr must be a number above 0 (the learning rate), "
+                                         "got optim.optimizer.lr=-1"),
+    ("train", ["diffusion.prediction=foo"], "unknown diffusion.prediction 'foo'; choose diffusion.prediction= one "
+                                            "of: eps, x0, v"),
+    ("train", ["net.channel_mult=abc"], "net.channel_mult must be a list (its default is [1, 2, 2]), "
+                                        "got net.channel_mult=abc"),
     ("train", ["stage=third"], "unknown stage 'third'; choose stage= one of: diffusion, autoencoder"),
     ("train", ["modality.size=abc"], "modality.size must be a number (its default is 32), got modality.size=abc"),
     ("train", ["net.model_channels=abc"], "net.model_channels must be a number (its default is 32), "
@@ -107,7 +121,8 @@ def command_line(tmp: Path, command: str, overrides: list[str]) -> list[str]:
     if command == "evaluate":
         base.append(MISSING_CKPT)
     base += [f"{key}={FILE}" for key in OPTION_FILES.get(command, ()) if key not in given]
-    return [command, *(a.format(tmp=tmp) for a in [*base, *overrides]), f"out={tmp / 'new' / 'out'}"]
+    out = [] if "out" in given else [f"out={tmp / 'new' / 'out'}"]
+    return [command, *(a.format(tmp=tmp) for a in [*base, *overrides]), *out]
 
 
 OPTION_FILES = {"vary": ["input"], "convert": ["input"], "inpaint": ["input"], "extend": ["input"],
@@ -226,6 +241,17 @@ def test_good_values_are_read_as_the_command_uses_them():
     assert type(cfg.n) is int and type(cfg.guidance) is float
     train = ["modality=image", "data=digits", "modality.size=[32,32]", "trainer.devices=auto", "+extra.key=abc"]
     check_options("train", compose_config("train", train), train)  # a list for an int default, Lightning's own
+
+
+def test_media_options_are_checked_against_the_models_own(tmp_path, capsys, tiny_bundle):
+    err = one_line(capsys, ["generate", f"ckpt={tiny_bundle}", "media.size=abc", f"out={tmp_path / 'out'}"])
+    assert err == "diffusionkit generate: error: size must be a number (its default is 32), got size=abc"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_validation_share_that_leaves_nothing_to_train_on_is_refused():
+    with pytest.raises(UsageError, match=r"data.val_fraction=0.99 holds out all 20 items, leaving none to train on"):
+        ModalityDataModule(GaussianClasses((1, 4, 4), n=20), val_fraction=0.99)
 
 
 # --- plugin errors ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 from diffusionkit.names import inside
+from diffusionkit.options import check_like_defaults
 from diffusionkit.out_folder import make_folder
 from diffusionkit.plugin_calls import plugin_call
 
@@ -106,7 +107,9 @@ def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]
     condition = model.module.condition
     files = {k: inputs.pop(k) for k in list(inputs) if condition is not None and k == condition.input_name}
     also = f"{condition.input_name}=FILE" if condition is not None else ""
-    model = model.with_media({**dict(cfg.get("media") or {}), **inputs}, also_takes=also)
+    media = {**dict(cfg.get("media") or {}), **inputs}
+    check_like_defaults(media, model.config.modality)
+    model = model.with_media(media, also_takes=also)
     return model, condition_inputs(model, files, n)
 
 

@@ -6,6 +6,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, random_split
 
+from diffusionkit.errors import UsageError
+
 from diffusionkit.training.augment import AugmentedDataset, Augmenter
 
 
@@ -30,6 +32,9 @@ class ModalityDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         n_val = int(round(len(dataset) * val_fraction)) if len(dataset) > 1 else 0
+        if n_val >= len(dataset):
+            raise UsageError(f"data.val_fraction={val_fraction} holds out all {len(dataset)} items, leaving none "
+                             f"to train on; lower it")
         generator = torch.Generator().manual_seed(seed)
         self.train_set, self.val_set = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)
         if augmenter:
