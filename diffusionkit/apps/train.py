@@ -21,6 +21,7 @@ from diffusionkit.latent import estimate_scale_factor
 from diffusionkit.modality import Modality
 from diffusionkit.names import dataset_classes
 from diffusionkit.options import STAGES
+from diffusionkit.training.augment import Augmenter, build_augmenter
 from diffusionkit.training.autoencoder_module import psnr
 from diffusionkit.training.build import (build_autoencoder_module, build_diffusion_module, build_modality,
                                          num_classes_for)
@@ -48,10 +49,11 @@ def run(cfg: DictConfig) -> Path | None:
     modality = build_modality(cfg)
     dataset = instantiate(cfg.data.dataset)
     check_items(dataset, modality)
+    augmenter = build_augmenter(cfg.get("augment"), modality)
     try:
         if cfg.stage == "autoencoder":
-            return _train_autoencoder(cfg, modality, dataset, checkpoint)
-        return _train_diffusion(cfg, modality, dataset, checkpoint)
+            return _train_autoencoder(cfg, modality, dataset, checkpoint, augmenter)
+        return _train_diffusion(cfg, modality, dataset, checkpoint, augmenter)
     finally:
         leave_process_group()
 
@@ -62,9 +64,9 @@ def run_spawned(folder: Path) -> Path | None:
     return run(OmegaConf.load(node_config_path(folder)))
 
 
-def _datamodule(cfg: DictConfig, dataset) -> ModalityDataModule:
+def _datamodule(cfg: DictConfig, dataset, augmenter: Augmenter) -> ModalityDataModule:
     return ModalityDataModule(dataset, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
-                              val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+                              val_fraction=cfg.data.val_fraction, seed=cfg.seed, augmenter=augmenter)
 
 
 def _fit(cfg: DictConfig, module: pl.LightningModule, datamodule: ModalityDataModule, folder: Path,
@@ -109,8 +111,12 @@ def _write_config(cfg: DictConfig, folder: Path, node_processes: int) -> None:
             tmp.write_text(resolved)
 
 
-def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
+def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None,
+                     augmenter: Augmenter) -> Path | None:
     first_stage = _attach_first_stage(cfg, modality) if cfg.autoencoder.get("bundle") else None
+    if augmenter and first_stage is not None and cfg.autoencoder.cache_latents:
+        raise UsageError("augment= changes data-space items, and autoencoder.cache_latents=true trains on stored "
+                         "latents; set autoencoder.cache_latents=false or augment=none")
     classes = dataset_classes(dataset, f"data ({type(dataset).__name__})")
     num_classes = num_classes_for(classes)
     module = build_diffusion_module(cfg, modality, num_classes)
@@ -129,7 +135,7 @@ def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: P
     samples = SampleLogger(modality, num_classes, run_dir / "samples", every_n_steps=cfg.samples.every_n_steps,
                            n=cfg.samples.n, steps=cfg.samples.steps, guidance=cfg.samples.guidance,
                            sampler=OmegaConf.to_container(cfg.sampler))
-    trainer = _fit(cfg, module, _datamodule(cfg, dataset), run_dir, checkpoint, run_metadata(cfg, classes), samples,
+    trainer = _fit(cfg, module, _datamodule(cfg, dataset, augmenter), run_dir, checkpoint, run_metadata(cfg, classes), samples,
                    modality.spatial_rank)
     weights = _final_weights(trainer)
     if weights is None:
@@ -163,9 +169,10 @@ def _attach_first_stage(cfg: DictConfig, modality: Modality) -> dict[str, torch.
             {f"autoencoder.{k}": v for k, v in subset(weights, "autoencoder").items()}}
 
 
-def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None) -> Path | None:
+def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None,
+                       augmenter: Augmenter) -> Path | None:
     module = build_autoencoder_module(cfg, modality)
-    datamodule = _datamodule(cfg, dataset)
+    datamodule = _datamodule(cfg, dataset, augmenter)
     check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
     write_data_report(dataset, run_dir)

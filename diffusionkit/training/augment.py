@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -69,6 +70,13 @@ def _choose(offered: Mapping[str, Transform], transforms: Any, p: float, owner: 
         names = ", ".join(offered) or "none"
         raise UsageError(f"augment.transforms: {owner} offers no transform '{unknown[0]}'; it offers: {names}")
     return {name: {"p": float(opts.pop("p", p)), **opts} for name, opts in options.items()}
+
+
+def build_augmenter(config: Any, modality: Modality) -> Augmenter:
+    """The run's ``augment`` config (``transforms``, ``p``) as an Augmenter; none for a run
+    config without one (written before augmentation existed)."""
+    options = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else dict(config or {})
+    return Augmenter(modality, options.get("transforms", "none"), options.get("p", 0.5))
 
 
 class AugmentedDataset(Dataset):
