@@ -7,6 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -92,7 +93,7 @@ def compose_config(command: str, overrides: list[str], hydra_node: bool = False)
                            return_hydra_config=hydra_node)
     except (HydraException, OmegaConfBaseException) as err:
         check_default_choices(command, overrides, failure=err)
-        raise UsageError(unquoted_value(overrides) or explain_hydra_error(err)) from None
+        raise UsageError(unquoted_value(overrides) or unparsable_value(overrides) or explain_hydra_error(err)) from None
 
 
 def unquoted_value(overrides: list[str]) -> str | None:
@@ -103,6 +104,23 @@ def unquoted_value(overrides: list[str]) -> str | None:
         if "=" in value and value[:1] not in "'\"[{" and "," not in value:
             return (f"cannot read '{override}': quote a value that contains '=', e.g. "
                     f"{key}=\"'{value}'\" (or rename the file)")
+    return None
+
+
+def unparsable_value(overrides: list[str]) -> str | None:
+    """The first override that Hydra's grammar cannot read (an unquoted value with ``~``, ``'``,
+    ``(``, ``#`` or a non-ASCII letter, common in file names), with the quoting that fixes it;
+    None if each one parses."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        try:
+            parser.parse_overrides([override])
+        except HydraException:
+            if sep and value[:1] not in "'\"":
+                quoted = value.replace("'", "\\'")
+                return (f"cannot read '{override}': Hydra needs quotes around a value with such characters, "
+                        f"e.g. {key}=\"'{quoted}'\" (or rename the file)")
     return None
 
 
@@ -168,6 +186,11 @@ def explain_hydra_error(err: Exception) -> str:
     if isinstance(err, MissingConfigException) and unknown:
         return unknown_choice(*unknown.groups(), options)
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    ambiguous = re.search(r"Ambiguous value for argument '(([^'=]+)=([^']*))'", text)
+    if ambiguous:
+        override, key, value = ambiguous.groups()
+        return (f"'{override}' holds a comma, which Hydra reads as several values: quote it for one value, "
+                f"e.g. {key}=\"'{value}'\"; write {key}=[...] for a list, or add -m to sweep over the values")
     if "To append to your config use" in text:
         key = re.search(r"Could not override '([^']+)'", text)
         name = key.group(1) if key else first

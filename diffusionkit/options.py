@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from diffusionkit.diffusion.objectives import PREDICTIONS, WEIGHTINGS
 from diffusionkit.diffusion.samplers import SAMPLERS
@@ -208,8 +210,8 @@ class ExistingFile(Kind):
     accepts = "a path to an existing file"
 
     def read(self, value: Any) -> str:
-        text = _path_text(value)
-        if not Path(text).expanduser().exists():
+        text = os.path.expanduser(_path_text(value))
+        if not Path(text).exists():
             raise Refused("no such file")
         return text
 
@@ -423,9 +425,29 @@ def inferred_options(command: str, overrides: list[str], known: dict[str, Option
     return like_defaults(keys, defaults)
 
 
+def _raw(cfg: DictConfig, key: str) -> Any:
+    """The value of ``key`` as written, interpolations unresolved."""
+    node: Any = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def check_resolves(cfg: DictConfig) -> None:
+    """Refuse a ``${...}`` in a value that names no option (e.g. in a file name) in one line."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = str(getattr(err, "full_key", "") or "")
+        reason = next((line.strip() for line in str(getattr(err, "msg", err)).splitlines() if line.strip()), "")
+        raise UsageError(f"{key}={shown(_raw(cfg, key))}: {reason}; '${{...}}' in a value names another option "
+                         f"(write \\${{ for the characters themselves)") from None
+
+
 def check_options(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """Refuse the first bad option of ``diffusionkit <command> <overrides>`` in one line
     (UsageError), before the command does anything; normalise the others in ``cfg``."""
+    check_resolves(cfg)
     known = OPTIONS.get(command, {})
     for option in [*known.values(), *inferred_options(command, overrides, known)]:
         option.check(cfg)

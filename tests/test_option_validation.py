@@ -111,6 +111,14 @@ CASES = [
                                             "got checkpoint.save_last=maybe"),
     ("train", ["diffusion.clip_denoised=abc"], "diffusion.clip_denoised must be a number (its default is 1.0)"),
     ("roundtrip", ["input={tmp}/no_such.png"], "no such file"),
+    ("vary", ["input=~/kick (1).wav"], "cannot read 'input=~/kick (1).wav': Hydra needs quotes around a value with "
+                                       "such characters, e.g. input=\"'~/kick (1).wav'\" (or rename the file)"),
+    ("vary", ["input=müde.wav"], "e.g. input=\"'müde.wav'\""),
+    ("vary", ["input=it's.wav"], "e.g. input=\"'it\\'s.wav'\""),
+    ("vary", ["input=a,b.wav"], "'input=a,b.wav' holds a comma, which Hydra reads as several values: quote it for "
+                                "one value, e.g. input=\"'a,b.wav'\""),
+    ("vary", ["input=${{x}}.wav"], "input=${{x}}.wav: Interpolation key 'x' not found; '${{...}}' in a value names "
+                                   "another option"),
 ]
 
 
@@ -252,6 +260,16 @@ def test_media_options_are_checked_against_the_models_own(tmp_path, capsys, tiny
 def test_a_validation_share_that_leaves_nothing_to_train_on_is_refused():
     with pytest.raises(UsageError, match=r"data.val_fraction=0.99 holds out all 20 items, leaving none to train on"):
         ModalityDataModule(GaussianClasses((1, 4, 4), n=20), val_fraction=0.99)
+
+
+def test_the_quoting_a_refusal_suggests_reads_the_file(tmp, monkeypatch):
+    picture = tmp / "it's müde (1).png"
+    picture.write_bytes(b"")
+    monkeypatch.setenv("HOME", str(tmp))
+    overrides = ["ckpt=m", "input='~/it\\'s müde (1).png'"]
+    cfg = compose_config("vary", overrides)
+    check_options("vary", cfg, overrides)
+    assert cfg.input == str(picture)  # the command reads the file the user meant
 
 
 # --- plugin errors ----------------------------------------------------------------------------
