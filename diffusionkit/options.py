@@ -331,6 +331,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("classifier.epochs", Whole(1)), Option("classifier.batch_size", Whole(1)),
         Option("classifier.lr", Number(0, low_open=True)), Option("classifier.width", Whole(1)),
         Option("per_step", Choice(("auto", True, False))),
+        Option("real_folds", Whole(2), "folds of the real data's sources"),
+        Option("auto_label_per_class", Whole(0, MAX_ITEMS), "0 = skip"),
         Option("vary.strengths", Each(Number(0, 1))), Option("vary.sources_per_class", Whole(1)),
         Option("vary.n", Whole(1, MAX_ITEMS)), Option("vary.guidance", GUIDANCE.kind, GUIDANCE.hint),
         Option("convert.strengths", Each(Number(0, 1))), Option("convert.method", Choice(METHODS)),

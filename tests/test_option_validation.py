@@ -88,6 +88,9 @@ CASES = [
     ("evaluate", ["classifier.lr=0"], "classifier.lr must be a number above 0, got classifier.lr=0"),
     ("evaluate", ["vary.strengths=[0.1,2]"], "vary.strengths must be a list, each a number from 0 to 1, "
                                              "got vary.strengths=[0.1, 2]"),
+    ("evaluate", ["real_folds=1"], "real_folds must be a whole number of at least 2 (folds of the real data's "
+                                   "sources), got real_folds=1"),
+    ("generate", ["-m", "seed=0,1", "n=abc"], "error: job 0 (ckpt={tmp}/missing.safetensors seed=0 n=abc"),
     ("evaluate", ["per_step=maybe"], "unknown per_step 'maybe'; choose per_step= one of: auto, true, false"),
     ("train", ["seed=abc"], "got seed=abc"),
     ("train", ["trainer.max_steps=abc"], "trainer.max_steps must be a whole number of at least -1 (-1 = no limit), "
