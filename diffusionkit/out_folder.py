@@ -14,9 +14,9 @@ _made: list[Path] = []
 
 
 def folder_problem(path: Path) -> str | None:
-    """Why a command could not write its outputs to the folder ``path`` (None: it can). A
-    missing folder is made and removed again to find out: permissions (root ignores them), a
-    read-only file system or a file in the way only show when one tries."""
+    """Why a command could not write its outputs to the folder ``path`` (None: it can). A folder
+    is made and removed again to find out: permissions (root ignores them), a read-only file
+    system or a file in the way only show when one tries."""
     if path.is_symlink() and not path.exists():
         return f"is a symbolic link to '{os.readlink(path)}', which does not exist; choose another out="
     if path.exists() and not path.is_dir():
@@ -29,13 +29,12 @@ def folder_problem(path: Path) -> str | None:
 
 
 def _probe(path: Path) -> None:
-    """Write a temporary file into ``path`` (made for the purpose when missing), then undo it."""
-    made = _make_missing(path)
-    try:
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    finally:
-        _remove_empty(made)
+    """Make and remove a uniquely named folder in ``path``, or in its nearest existing parent when
+    it is missing (never ``path`` itself: other processes of a run may be making it right now)."""
+    existing = path
+    while not (existing.exists() or existing.is_symlink()):
+        existing = existing.parent
+    os.rmdir(tempfile.mkdtemp(prefix=".diffusionkit-probe-", dir=existing))
 
 
 def _missing(path: Path) -> list[Path]:
@@ -48,15 +47,17 @@ def _missing(path: Path) -> list[Path]:
 
 
 def _make_missing(path: Path) -> list[Path]:
-    """Make ``path`` with its missing parents; return the folders made (deepest first)."""
+    """Make ``path`` with its missing parents; return the folders this process made (deepest
+    first; one that another process made meanwhile is not among them)."""
     made: list[Path] = []
-    try:
-        for folder in reversed(_missing(path)):
+    for folder in reversed(_missing(path)):
+        try:
             folder.mkdir()
-            made.insert(0, folder)
-    except OSError:
-        _remove_empty(made)
-        raise
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue
+        made.insert(0, folder)
     return made
 
 
