@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -60,17 +61,28 @@ class LoadedModel:
             return self
         from diffusionkit.training.build import build_modality
 
-        unknown = sorted(set(options) - (set(self.config.modality) - {"_target_"}))
+        known = _modality_options(self.config.modality, self.modality)
+        unknown = sorted(set(options) - set(known))
         if unknown:
-            takes = ", ".join([*filter(None, [also_takes]), *(k for k in self.config.modality if k != "_target_")])
+            takes = ", ".join([*filter(None, [also_takes]), *known])
             raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}")
         config = self.config.copy()
-        config.modality.merge_with(options)
+        with open_dict(config):
+            config.modality.merge_with(options)
         modality = build_modality(config)
         if modality.shape != self.modality.shape:
             raise UsageError(f"options {dict(options)} would change the model's data shape {self.modality.shape} "
                              f"-> {modality.shape}; only options that change how files are written are allowed")
         return dataclasses.replace(self, modality=modality, config=config)
+
+
+def _modality_options(stored: DictConfig, modality: Modality) -> list[str]:
+    """The options a model's modality takes: those its config stores, then its class's other
+    constructor parameters (a limit added after the bundle was made, e.g. ``max_seconds``)."""
+    names = [k for k in stored if k != "_target_"]
+    parameters = inspect.signature(type(modality).__init__).parameters.values()
+    return names + [p.name for p in parameters if p.name != "self" and p.name not in names
+                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion", **extra: str) -> dict[str, str]:

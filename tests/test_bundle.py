@@ -60,3 +60,26 @@ def test_only_layers_optimizers_and_loop_parts_of_torch_and_lightning_are_truste
     check_config(config, "run")
     with pytest.raises(UsageError, match=f"_target_ at x: '{target}'"):
         check_config({**config, "x": {"_target_": target}}, "run")
+
+
+def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
+    """A bundle made before a modality gained an option (here the image modality's max_pixels)
+    still takes it, as every other constructor parameter; unknown names are still refused."""
+    from omegaconf import OmegaConf, open_dict
+
+    from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
+    from diffusionkit.config import compose_config
+    from diffusionkit.training.build import build_diffusion_module, build_modality
+
+    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
+                                   "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    with open_dict(cfg):
+        del cfg.modality["max_pixels"]
+    path = save_bundle(tmp_path / "old.safetensors", diffusion_weights(module), run_metadata(cfg, []))
+    model = load_model(path)
+    assert "max_pixels" not in OmegaConf.to_container(model.config.modality)
+    assert model.with_media({"max_pixels": 1000}).modality.max_pixels == 1000
+    with pytest.raises(UsageError, match="unknown option 'max_pixel' for this model; it takes: channels, size, "
+                                         "max_pixels"):
+        model.with_media({"max_pixel": 1000})
