@@ -435,10 +435,17 @@ def _raw(cfg: DictConfig, key: str) -> Any:
     return node
 
 
-def check_resolves(cfg: DictConfig) -> None:
-    """Refuse a ``${...}`` in a value that names no option (e.g. in a file name) in one line."""
+#: parts of a command's config resolved later, against a model's own config: ``evaluate data=``
+#: names the model's modality as ``${modality}``.
+RESOLVED_LATER = {"evaluate": ("data",)}
+
+
+def check_resolves(cfg: DictConfig, later: tuple[str, ...] = ()) -> None:
+    """Refuse a ``${...}`` in a value that names no option (e.g. in a file name) in one line;
+    the top-level parts ``later`` are left to the command."""
     try:
-        OmegaConf.to_container(cfg, resolve=True)
+        OmegaConf.to_container(cfg, resolve=True) if not later else \
+            OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k not in later]), resolve=True)
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
         reason = next((line.strip() for line in str(getattr(err, "msg", err)).splitlines() if line.strip()), "")
@@ -449,7 +456,7 @@ def check_resolves(cfg: DictConfig) -> None:
 def check_options(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """Refuse the first bad option of ``diffusionkit <command> <overrides>`` in one line
     (UsageError), before the command does anything; normalise the others in ``cfg``."""
-    check_resolves(cfg)
+    check_resolves(cfg, RESOLVED_LATER.get(command, ()))
     known = OPTIONS.get(command, {})
     for option in [*known.values(), *inferred_options(command, overrides, known)]:
         option.check(cfg)

@@ -142,3 +142,17 @@ def test_edits_can_start_only_from_chosen_sources(tiny, tmp_path, capsys):
     assert main(["evaluate", *common, "heldout_sources=[kit_z]", f"out={tmp_path / 'bad'}"]) == 2
     assert "heldout_sources: no real item comes from 'kit_z'; the data's sources: kit_a, kit_b, kit_c" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [
+    (None, "missing value: give data.dataset.root=..."),
+    ("data.dataset.root=${nope}", "data.dataset.root: Interpolation key 'nope' not found"),
+    ("data.dataset.root=/no/such/folder", "data folder '/no/such/folder' does not exist"),
+])
+def test_bad_real_data_options_are_one_line(tiny, tmp_path, capsys, option, message):
+    bundle, _ = tiny
+    out = tmp_path / "eval"
+    assert main(["evaluate", f"ckpt={bundle}", "data=folder", *filter(None, [option]), f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert not out.exists()

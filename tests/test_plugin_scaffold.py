@@ -98,7 +98,7 @@ def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
         str(root))
     assert (site / "diffusionkit_scaffoldprobe" / "conf" / "data" / f"{name}.yaml").is_file()
     tests = run("-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow", "tests", cwd=root)
-    assert "13 passed, 1 deselected" in tests
+    assert "14 passed, 1 deselected" in tests
     assert any(line.startswith(name) and f"{name}: data:" not in line and "BROKEN" not in line
                for line in run("-m", "diffusionkit.cli", "plugins", "list").splitlines())
     run("-m", "diffusionkit.cli", "train", f"modality={name}", "trainer.max_steps=20", "out=run")

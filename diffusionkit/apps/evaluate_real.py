@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 
 from diffusionkit.apps.evaluate_edits import pick_sources, present_classes
@@ -43,9 +44,14 @@ def real_dataset(model: LoadedModel, data: DictConfig):
     with open_dict(config):
         config.data = OmegaConf.merge(config.get("data") or {}, data)
         config.data.dataset = data.dataset
+    try:
+        OmegaConf.to_container(config.data, resolve=True)
+    except OmegaConfBaseException as err:
+        where = getattr(err, "full_key", "") or "data"
+        raise UsageError(f"{where}: {str(getattr(err, 'msg', err)).splitlines()[0]}") from None
     missing = missing_values(config.data)
     if missing:
-        raise UsageError(f"missing value: give {' '.join(f'data.{k}=...' for k in missing)}")
+        raise UsageError(f"missing value: give {' '.join(f'{k}=...' for k in missing)}")
     return instantiate(config.data.dataset)
 
 
