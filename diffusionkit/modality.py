@@ -38,6 +38,12 @@ class MediaError(ValueError):
     """A media file or input that cannot be used; its message is one line for the user."""
 
 
+class DataUnavailable(MediaError):
+    """The data a dataset reads is not on this machine (a system package, a folder the user has
+    not made yet); the message says how to get it. ``plugins check`` skips such a data option
+    instead of failing the plugin, and uses another for its media checks."""
+
+
 _SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 

@@ -244,3 +244,28 @@ def test_plugins_help_prints_the_usage(capsys, args):
     out, err = capsys.readouterr()
     assert out.startswith("usage: diffusionkit plugins list | new NAME [dir=PATH] | check NAME [train=true]\n")
     assert "check NAME [train=true]   check an installed plugin against the contract" in out and err == ""
+
+
+def test_a_data_option_whose_data_is_not_on_this_machine_is_skipped(tmp_path, monkeypatch):
+    """A dataset that raises DataUnavailable (a system package not installed) is not the plugin's
+    fault: its checks are skipped, and the media checks use another data option."""
+    from diffusionkit.scaffold import placeholders
+
+    root = scaffold_in_process(tmp_path, monkeypatch, "kitpkg")
+    package = root / placeholders("kitpkg")["{{package}}"]
+    (package / "missing_data.py").write_text(
+        "from diffusionkit.modality import DataUnavailable\n\n\n"
+        "class Missing:\n"
+        "    def __init__(self, **options):\n"
+        "        raise DataUnavailable(\"kits '/usr/share/kits' not found: apt-get install kits\")\n")
+    (package / "conf" / "data" / "aaa_kits.yaml").write_text(
+        f"# @package _global_\ndata:\n  dataset:\n    _target_: {package.name}.missing_data.Missing\n")
+    subject = PluginUnderTest("kitpkg", tmp_path / "work", ContractSettings(
+        data_overrides={"kitpkg": ["data.dataset.per_class=2"]}))
+    assert subject.data_options[0] == "aaa_kits" and subject.main_data == "kitpkg"
+    found = {r.check: r for r in run_checks(subject)}
+    assert found["config data/aaa_kits"].status == "SKIP"
+    assert "data is not on this machine: kits '/usr/share/kits' not found: apt-get install kits" in \
+        found["config data/aaa_kits"].detail
+    assert not any(r.failed for r in found.values()), {c: r.detail for c, r in found.items() if r.failed}
+    assert found["round trip"].passed

@@ -18,13 +18,17 @@ class Blocked(Exception):
         cause: why that cannot be built, as :func:`describe_error` puts it.
     """
 
-    def __init__(self, what: str, cause: str) -> None:
-        super().__init__(f"not run: it needs {what}, which cannot be built: {cause}")
-        self.what, self.cause = what, cause
+    def __init__(self, what: str, cause: str, unavailable: bool = False) -> None:
+        reason = "whose data is not on this machine" if unavailable else "which cannot be built"
+        super().__init__(f"not run: it needs {what}, {reason}: {cause}")
+        self.what, self.cause, self.unavailable = what, cause, unavailable
 
     @property
     def after_report(self) -> str:
-        """The reason in a list of findings where the failure itself came first."""
+        """The reason in a list of findings where the failure itself came first (data missing
+        from this machine is no failure: its reason is given in full)."""
+        if self.unavailable:
+            return str(self)
         return f"not run: it needs {self.what}, which cannot be built (the failure above)"
 
 

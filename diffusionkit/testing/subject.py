@@ -15,7 +15,7 @@ from torch import Tensor
 
 from diffusionkit.config import compose_config
 from diffusionkit.errors import UsageError
-from diffusionkit.modality import Modality
+from diffusionkit.modality import DataUnavailable, Modality
 from diffusionkit.plugins import PluginInfo, discover
 
 from .failures import Blocked, describe_error
@@ -104,6 +104,7 @@ class PluginUnderTest:
         self.settings = settings or ContractSettings()
         self._built: dict[tuple[str | None, ...], Any] = {}
         self._failures: dict[tuple[str | None, ...], str] = {}
+        self._unavailable: set[tuple[str | None, ...]] = set()  # failed with DataUnavailable
 
     @property
     def name(self) -> str:
@@ -121,9 +122,20 @@ class PluginUnderTest:
 
     @property
     def main_data(self) -> str | None:
-        """The data option the media checks use: the modality's default one, else the first."""
+        """The data option the media checks use: the modality's default one, else the first,
+        passing over options whose data is not on this machine (:class:`DataUnavailable`)."""
         options = self.data_options
-        return self.modality_option if self.modality_option in options else (options[0] if options else None)
+        ordered = [*([self.modality_option] if self.modality_option in options else []), *options]
+        return next((data for data in ordered if not self._data_unavailable(data)), options[0] if options else None)
+
+    def _data_unavailable(self, data: str) -> bool:
+        try:
+            self.dataset(data)
+        except Blocked as err:
+            return err.unavailable
+        except Exception:  # a real failure: the option stays, and its check reports it
+            return False
+        return False
 
     def overrides(self, data: str | None = None, modality: str | None = None) -> list[str]:
         """``modality=... data=...`` plus the settings' overrides of that data option."""
@@ -139,10 +151,15 @@ class PluginUnderTest:
         if key in self._built:
             return self._built[key]
         if key in self._failures:
-            raise Blocked(what, self._failures[key])
+            raise Blocked(what, self._failures[key], key in self._unavailable)
         try:
             self._built[key] = make()
         except Exception as err:
+            missing = _data_unavailable(err)
+            if missing is not None:  # not the plugin's fault: every check that needs it is skipped
+                self._failures[key] = str(missing)
+                self._unavailable.add(key)
+                raise Blocked(what, str(missing), unavailable=True) from err
             cause, seen = describe_error(err), set(self._failures.values())
             self._failures[key] = cause
             if cause in seen:
@@ -171,3 +188,12 @@ class PluginUnderTest:
         path = self.workdir / check.replace(" ", "_")
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _data_unavailable(err: BaseException | None) -> DataUnavailable | None:
+    """The DataUnavailable behind ``err`` (Hydra wraps a constructor's exception), if any."""
+    while err is not None:
+        if isinstance(err, DataUnavailable):
+            return err
+        err = err.__cause__ or err.__context__
+    return None

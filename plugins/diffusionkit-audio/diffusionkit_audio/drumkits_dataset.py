@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from diffusionkit.atomic import atomic_path
-from diffusionkit.modality import MediaError
+from diffusionkit.modality import DataUnavailable, MediaError
 
 from .drum_names import KeywordTable
 from .drumkits import Kit, KitSample, find_kits
@@ -152,7 +152,7 @@ class DrumKitsDataset(Dataset):
             raise ValueError(f"drumkits: split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.root, self.split = Path(str(root)).expanduser(), split
         if not self.root.exists():
-            raise MediaError(f"drum kits '{self.root}' not found: install Debian's kits (apt-get install "
+            raise DataUnavailable(f"drum kits '{self.root}' not found: install Debian's kits (apt-get install "
                              "hydrogen-drumkits) or give yours with data.dataset.root=<kit, .h2drumkit or folder "
                              "of kits>")
         self.table = KeywordTable(keywords)
