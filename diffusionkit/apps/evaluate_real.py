@@ -88,11 +88,13 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     if len(set(items.sources)) < 2:
         raise UsageError(f"{where}: every item comes from one source ('{items.sources[0]}'); judging by source "
                          f"needs at least 2 (e.g. 2 kits)")
+    heldout = [str(s) for s in cfg.get("heldout_sources") or []]
+    _check_sources(heldout, items.sources)
     c = cfg.classifier
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=c.width,
                             seed=cfg.seed)
-    judge = _restricted(judge, items.sources, cfg.get("heldout_sources"))
+    judge = _restricted(judge, items.sources, heldout)
     per_class = Counter(model.classes[int(label)] for label in items.labels)
     grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
                "items": len(items.labels), "sources": sorted(set(items.sources)),
@@ -104,16 +106,21 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     return judge, grading
 
 
-def _restricted(judge: Judge, sources: list[str], heldout: list[str] | None) -> Judge:
+def _check_sources(heldout: list[str], sources: list[str]) -> None:
+    """Refuse (before any judge is trained) a held-out source no real item comes from."""
+    unknown = sorted(set(heldout) - set(sources))
+    if unknown:
+        names = sorted(set(sources))
+        listed = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        raise UsageError(f"heldout_sources: no real item comes from '{unknown[0]}'; the data's sources: {listed}")
+
+
+def _restricted(judge: Judge, sources: list[str], heldout: list[str]) -> Judge:
     """The judge whose held-out items (the edits' sources, label=auto's items) are those of the
-    ``heldout`` sources (e.g. the kits the model never trained on); all of them if None."""
+    ``heldout`` sources (e.g. the kits the model never trained on); all of them if none."""
     if not heldout:
         return judge
-    unknown = sorted(set(map(str, heldout)) - set(sources))
-    if unknown:
-        raise UsageError(f"heldout_sources: no real item comes from '{unknown[0]}'; the data's sources: "
-                         f"{', '.join(sorted(set(sources)))}")
-    mask = torch.tensor([source in set(map(str, heldout)) for source in sources])
+    mask = torch.tensor([source in set(heldout) for source in sources])
     return dataclasses.replace(judge, heldout_x=judge.heldout_x[mask], heldout_labels=judge.heldout_labels[mask],
                                heldout_folds=judge.heldout_folds[mask])
 

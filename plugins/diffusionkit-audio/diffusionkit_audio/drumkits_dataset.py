@@ -7,8 +7,8 @@ filtered (:mod:`.oneshots`). Kits named in ``test_kits`` are held out: ``split=t
 other kits, ``split=test`` those, ``split=all`` both, so one config gives disjoint sets. Copies
 are found across every kit, and a training sample that copies a held-out one is dropped.
 
-Items are ``{"x": Tensor[C, F, T], "label": int}``; ``kits``, ``instruments`` and ``sources``
-name each item's kit, instrument and file, ``waves`` holds the clips and :meth:`report` tells
+Items are ``{"x": Tensor[C, F, T], "label": int}``; ``kits``, ``instruments`` and ``files``
+name each item's kit, instrument and file, ``sources`` is the kit (what ``evaluate`` holds out), ``waves`` holds the clips and :meth:`report` tells
 what was kept and dropped, per class and per kit, and why.
 """
 
@@ -236,7 +236,8 @@ class DrumKitsDataset(Dataset):
         self.labels = [self.classes.index(label) for _, label, _ in kept]
         self.kits = [s.kit for s, _, _ in kept]
         self.instruments = [s.instrument for s, _, _ in kept]
-        self.sources = [s.source for s, _, _ in kept]
+        self.files = [s.source for s, _, _ in kept]
+        self.sources = self.kits  # items are held out by kit, never by file: layers of a drum share a kit
         self.x = torch.stack([modality.encode_wave(w) for w in waves])
 
     # ------------------------------------------------------------------ the dataset

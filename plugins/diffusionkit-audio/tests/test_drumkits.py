@@ -170,9 +170,9 @@ def test_classes_counts_and_kit_names(everything):
     counts = {name: c["kept"] for name, c in everything.summary()["per_class"].items()}
     # kicks: NewKit 2 (a silent and a copy dropped), OldKit 1, Archived 1, PlainKit 2
     assert counts == {"kick": 6, "snare": 3, "clap": 1, "closed_hat": 1, "open_hat": 1, "rim": 1}
-    assert len(everything) == 13 == len(everything.kits) == len(everything.sources)
+    assert len(everything) == 13 == len(everything.kits) == len(everything.files) == len(everything.sources)
     assert set(everything.kits) == {"NewKit", "OldKit", "Archived", "PlainKit"}
-    index = everything.sources.index("Archived/clap.wav")
+    index = everything.files.index("Archived/clap.wav")
     assert everything.instruments[index] == "Hand Clap" and everything[index]["label"] == CLASSES.index("clap")
     item = everything[0]
     assert item["x"].shape == (1, 64, 64) and item["x"].dtype == torch.float32 and isinstance(item["label"], int)
@@ -184,7 +184,7 @@ def test_unmapped_instruments_and_other_classes_are_reported_by_name(everything)
     report = everything.report()
     assert "NewKit: 'Mystery Thing'" in report
     assert "not kept (classes not in data.dataset.classes): cowbell 1" in report
-    assert all(everything.sources[i] not in ("NewKit/thing.wav", "NewKit/bell.wav") for i in range(len(everything)))
+    assert all(everything.files[i] not in ("NewKit/thing.wav", "NewKit/bell.wav") for i in range(len(everything)))
 
 
 def test_preprocessing_drops_a_silent_and_a_duplicate_sample_and_says_so(everything):
@@ -200,7 +200,7 @@ def test_preprocessing_drops_a_silent_and_a_duplicate_sample_and_says_so(everyth
 
 
 def test_clips_start_at_the_onset_and_are_loudness_normalised(everything):
-    late = everything.waves[everything.sources.index("OldKit/bd.wav")]
+    late = everything.waves[everything.files.index("OldKit/bd.wav")]
     assert np.abs(late[: int(0.01 * RATE)]).max() > 0.05  # 0.2 s of leading silence removed
     levels = [loudness_dbfs(w) for w in everything.waves]
     assert all(abs(level + 20.0) < 0.5 or np.abs(w).max() > 0.98 for level, w in zip(levels, everything.waves))
@@ -212,7 +212,7 @@ def test_splits_are_by_kit_and_disjoint(modality, kits):
     test = dataset(modality, kits, split="test", **options)
     full = dataset(modality, kits, split="all", **options)
     assert set(train.kits) == {"NewKit", "PlainKit"} and set(test.kits) == {"OldKit", "Archived"}
-    assert sorted(train.sources + test.sources) == sorted(full.sources)
+    assert sorted(train.files + test.files) == sorted(full.files)
     assert train.summary()["held_out"] == ["Archived", "OldKit"]
 
 
@@ -223,8 +223,8 @@ def test_all_is_train_and_test_together_when_kits_share_a_recording(modality, tm
         write(root / kit / "Snare" / "s.wav", hit("snare", ord(kit)))
     write(root / "A" / "Kick" / "k2.wav", hit("kick", 2))
     options = {"test_kits": ["B"], "classes": ["kick", "snare"]}
-    parts = [dataset(modality, root, split=split, **options).sources for split in ("train", "test")]
-    assert sorted(parts[0] + parts[1]) == sorted(dataset(modality, root, split="all", **options).sources)
+    parts = [dataset(modality, root, split=split, **options).files for split in ("train", "test")]
+    assert sorted(parts[0] + parts[1]) == sorted(dataset(modality, root, split="all", **options).files)
     assert parts[0] == ["A/Kick/k2.wav", "A/Snare/s.wav"]
     assert dataset(modality, root, split="all", test_kits=["gone"], classes=["kick", "snare"]).held_out == set()
 
@@ -236,7 +236,7 @@ def test_a_training_copy_of_a_held_out_sample_is_dropped(modality, tmp_path):
             write(root / kit / "Kick" / f"k{seed}.wav", hit("kick", seed))
         write(root / kit / "Snare" / "s.wav", hit("snare", seeds[1]))
     train = dataset(modality, root, split="train", test_kits=["A"], classes=["kick", "snare"])
-    assert train.sources == ["B/Kick/k3.wav", "B/Snare/s.wav"]
+    assert train.files == ["B/Kick/k3.wav", "B/Snare/s.wav"] and train.sources == ["B", "B"]
     assert "B/Kick/k1.wav ('Kick'): copy of A/Kick/k1.wav ('Kick') (held out)" in train.report()
 
 
@@ -259,7 +259,7 @@ def test_the_cache_gives_the_same_items_without_decoding(modality, kits, tmp_pat
     monkeypatch.setattr("diffusionkit_audio.drumkits_dataset.prepare_oneshot",
                         lambda *a, **k: pytest.fail("decoded again"))
     second = dataset(modality, kits, cache=True, cache_dir=tmp_path / "cache")
-    assert second._cache.hits == 4 and second.sources == first.sources
+    assert second._cache.hits == 4 and second.files == first.files
     assert torch.equal(first.x, second.x) and second.report().count("\n") == first.report().count("\n")
 
 
@@ -326,3 +326,9 @@ def test_the_config_takes_keywords_classes_and_preprocess_from_the_command_line(
     built = instantiate(cfg.data.dataset)
     kick = built.summary()["per_class"]["kick"]
     assert built.summary()["unmapped"] == [] and (kick["samples"], kick["kept"], kick["duplicate"]) == (9, 8, 0)
+
+
+def test_items_are_held_out_by_kit(modality, kits):
+    """``sources`` (what ``evaluate`` folds and holds out) is each item's kit, not its file."""
+    data = dataset(modality, kits, split="all")
+    assert data.sources == data.kits and len(set(data.sources)) < len(set(data.files))
