@@ -3,8 +3,12 @@
 A codec maps a waveform ``[..., audio_channels, samples]`` to a model-space tensor
 ``[..., audio_channels * per_channel, bins, frames]`` in roughly [-1, 1] and back.
 
-* ``mel``: log-mel power spectrogram, inverted by Griffin-Lim (Griffin & Lim 1984), so the
-  phase is estimated and the round trip is perceptual rather than sample-exact.
+* ``mel``: log-mel power spectrogram; its phase is estimated, so the round trip is perceptual
+  rather than sample-exact. ``decoder="pghi"`` (the default) estimates the magnitude by
+  non-negative least squares and the phase by Phase Gradient Heap Integration, then a few Fast
+  Griffin-Lim iterations (:mod:`.phase_retrieval`); ``decoder="griffin_lim"`` is the first
+  decoder (pseudo-inverse filterbank, Griffin & Lim 1984 from random phases), kept so that
+  earlier outputs can be reproduced.
 * ``stft``: the complex STFT with power-law compressed magnitude (as in Richter et al. 2023,
   SGMSE+), real and imaginary parts as channels, inverted exactly by the inverse STFT.
 """
@@ -14,9 +18,13 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 import torch
 import torchaudio.transforms as T
 from torch import Tensor
+
+from .phase_retrieval import fast_griffin_lim, interpolate_frames, mel_to_magnitude, pghi_phase
 
 
 class Codec(ABC):
@@ -73,25 +81,52 @@ class Codec(ABC):
         ``[..., bins, 1]``): a gain, or an EQ when it varies over the bins."""
 
 
+#: ``codec_options.decoder`` choices of the mel codec (the first is the default).
+MEL_DECODERS = ("pghi", "griffin_lim")
+#: Griffin-Lim iterations of each decoder when ``griffin_lim_iters`` is not given.
+DEFAULT_ITERATIONS = {"pghi": 16, "griffin_lim": 32}
+
+
 class MelCodec(Codec):
-    """Log-mel power scaled linearly from ``[floor_db, ceiling_db]`` to [-1, 1]; decoded by
-    a least-squares inverse mel filterbank then Griffin-Lim phase estimation."""
+    """Log-mel power scaled linearly from ``[floor_db, ceiling_db]`` to [-1, 1].
+
+    Decoders (``decoder``; the encoder, and so the model space, is the same for both):
+
+    * ``pghi`` (default): magnitude by non-negative least squares against the filterbank
+      (:func:`~.phase_retrieval.mel_to_magnitude`), interpolated to half the hop, phase by Phase
+      Gradient Heap Integration (Prusa et al. 2017), then ``griffin_lim_iters`` (default 16)
+      Fast Griffin-Lim iterations (Perraudin et al. 2013). Deterministic.
+    * ``griffin_lim``: the first decoder: pseudo-inverse filterbank clamped at 0, then
+      ``griffin_lim_iters`` (default 32) iterations of torchaudio's Griffin-Lim from random phases
+      (torch's global generator), at the codec's hop.
+    """
 
     per_channel = 1
 
     def __init__(self, sample_rate: int, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 64,
                  f_min: float = 20.0, f_max: float | None = None, floor_db: float = -65.0, ceiling_db: float = 35.0,
-                 griffin_lim_iters: int = 32) -> None:
+                 griffin_lim_iters: int | None = None, decoder: str = "pghi") -> None:
         super().__init__(sample_rate, n_fft, hop_length)
         if ceiling_db <= floor_db:
             raise ValueError(f"MelCodec: ceiling_db ({ceiling_db}) must exceed floor_db ({floor_db})")
+        if decoder not in MEL_DECODERS:
+            raise ValueError(f"MelCodec: unknown decoder {decoder!r}; choose codec_options.decoder= one of: "
+                             f"{', '.join(MEL_DECODERS)}")
+        iterations = DEFAULT_ITERATIONS[decoder] if griffin_lim_iters is None else griffin_lim_iters
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"MelCodec: griffin_lim_iters must be a whole number >= 0, got {griffin_lim_iters!r}")
+        self.decoder, self.griffin_lim_iters = decoder, iterations
         self.n_mels, self.floor_db, self.ceiling_db = int(n_mels), float(floor_db), float(ceiling_db)
         f_max = f_max or sample_rate / 2
         self.to_mel = T.MelScale(n_mels, sample_rate, f_min, f_max, n_fft // 2 + 1, norm="slaney", mel_scale="slaney")
         # Least squares against the filterbank once, instead of an iterative solve per call.
         self.from_mel = torch.linalg.pinv(self.to_mel.fb.T)
-        self.griffin_lim = T.GriffinLim(n_fft, n_iter=griffin_lim_iters, hop_length=hop_length, power=1.0,
+        self.griffin_lim = T.GriffinLim(n_fft, n_iter=iterations, hop_length=hop_length, power=1.0,
                                         momentum=0.99)
+        #: bin power taken as silence by the pghi decoder: 30 dB below the floor's mean bin power.
+        self.silence_power = 10.0 ** ((self.floor_db - 30.0) / 10.0) / float(self.to_mel.fb.sum(0).mean())
+        #: the pghi decoder's hop: half the codec's, for a more redundant STFT.
+        self.decode_hop = max(1, self.hop_length // 2)
 
     @property
     def bins(self) -> int:
@@ -113,16 +148,37 @@ class MelCodec(Codec):
         """Model space of a power in dB (the inverse of :meth:`power_db` inside the range)."""
         return ((db - self.floor_db) / (self.ceiling_db - self.floor_db) * 2.0 - 1.0).clamp(-1.0, 1.0)
 
-    def decode(self, x: Tensor, num_samples: int) -> Tensor:
+    def mel_power(self, x: Tensor) -> Tensor:
+        """Linear mel power of model-space items; the floor (-1) is silence (0)."""
         mel_power = 10.0 ** (self.power_db(x.float()) / 10.0)
-        mel_power = torch.where(x <= -1.0, torch.zeros_like(mel_power), mel_power)  # the floor is silence
-        power = torch.einsum("fm,...mt->...ft", self.from_mel.to(x.device), mel_power).clamp_min(0.0)
-        self.griffin_lim.window = self.window.to(x.device)
-        lead = power.shape[:-2]
-        wave = self.griffin_lim(power.sqrt().reshape(-1, *power.shape[-2:]))
-        wave = wave[..., :num_samples]
-        wave = torch.nn.functional.pad(wave, (0, num_samples - wave.shape[-1]))
+        return torch.where(x <= -1.0, torch.zeros_like(mel_power), mel_power)
+
+    def decode(self, x: Tensor, num_samples: int) -> Tensor:
+        lead = x.shape[:-2]
+        mel_power = self.mel_power(x).reshape(-1, *x.shape[-2:])
+        if self.decoder == "griffin_lim":
+            wave = self._decode_griffin_lim(mel_power, num_samples)
+        else:
+            wave = self._decode_pghi(mel_power, num_samples)
         return wave.reshape(*lead, num_samples)
+
+    def _decode_griffin_lim(self, mel_power: Tensor, num_samples: int) -> Tensor:
+        power = torch.einsum("fm,...mt->...ft", self.from_mel.to(mel_power.device), mel_power).clamp_min(0.0)
+        self.griffin_lim.window = self.window.to(mel_power.device)
+        wave = self.griffin_lim(power.sqrt())
+        wave = wave[..., :num_samples]
+        return torch.nn.functional.pad(wave, (0, num_samples - wave.shape[-1]))
+
+    def _decode_pghi(self, mel_power: Tensor, num_samples: int) -> Tensor:
+        device = mel_power.device
+        length = max(num_samples, self.n_fft)  # the STFT needs half a window on each side; cropped below
+        magnitude = mel_to_magnitude(mel_power.cpu(), self.to_mel.fb, self.silence_power)
+        magnitude = interpolate_frames(magnitude, self.hop_length, self.decode_hop, length)
+        phase = torch.from_numpy(np.stack([pghi_phase(m.numpy(), self.decode_hop, self.n_fft)
+                                           for m in magnitude])).float()
+        wave = fast_griffin_lim(magnitude, phase, self.n_fft, self.decode_hop, self.window, length,
+                                self.griffin_lim_iters)
+        return wave[..., :num_samples].to(device)
 
 
 class STFTCodec(Codec):

@@ -1,0 +1,202 @@
+"""What each audio codec keeps of real drums at 44.1 kHz: the held-out kits of ``data=drumkits``.
+
+    python benchmarks/bench_audio_codecs.py [--root /usr/share/hydrogen/data/drumkits] [--threads 1]
+                                            [--limit N] [--no-ablation]
+
+The material is the ``split=test`` one-shots of ``DrumKitsDataset`` (the 3 held-out kits: 49
+clips of Debian's hydrogen-drumkits), prepared at 44.1 kHz as training prepares them (onset,
+loudness). Each route encodes and decodes every clip; a 16 kHz route hears the clip resampled to
+16 kHz (soxr) and its output is resampled back, so that band-limiting shows as loss. Every
+figure compares the decoded clip with the original 44.1 kHz clip over the full band:
+
+* LSD: log-spectral distance, dB (RMS over bins and frames of the log power difference; STFT
+  2048 / hop 512; both spectra floored 80 dB below the original's largest bin), mean over clips;
+* MR-STFT SC / log-mag: multi-resolution STFT distance over FFT sizes 512, 1024, 2048 (hop a
+  quarter): spectral convergence and mean |ln| magnitude difference| (same floor), mean over clips;
+* HF energy: the fraction of energy above 8 kHz in the decoded clips over that of the originals
+  (1.0 = all kept; all clips pooled);
+* re-encode RMSE: model-space RMSE between an item and the encoding of its decoded waveform (how
+  faithfully a decoder renders what a model writes, with no original to compare: 0 = exact);
+* encode / decode ms: median per 1 s clip over the clips, one clip per call, after a warm-up call.
+
+Routes: the mel codec at 16 kHz (64 bands, today's starter) and at 44.1 kHz (96 bands, n_fft
+2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), and the
+exact stft codec at 44.1 kHz for reference. The ablation table (``--no-ablation`` skips it) takes
+the pghi decoder apart on the 44.1 kHz mel: magnitude estimate, decoding hop, initial phase and
+Fast Griffin-Lim iterations. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table  # noqa: E402
+
+RATE = 44100
+MEL_44K = {"n_fft": 2048, "hop_length": 690, "n_mels": 96}  # starter v2 (experiment=drums_real)
+
+#: (route name, sample rate, codec, codec options).
+ROUTES = [
+    ("mel 64 @ 16 kHz + Griffin-Lim (today's starter)", 16000, "mel", {"decoder": "griffin_lim"}),
+    ("mel 64 @ 16 kHz + pghi", 16000, "mel", {"decoder": "pghi"}),
+    ("mel 96 @ 44.1 kHz + Griffin-Lim", RATE, "mel", {**MEL_44K, "decoder": "griffin_lim"}),
+    ("mel 96 @ 44.1 kHz + pghi (default)", RATE, "mel", {**MEL_44K, "decoder": "pghi"}),
+    ("mel 96 @ 44.1 kHz + pghi, 8 iterations", RATE, "mel", {**MEL_44K, "decoder": "pghi", "griffin_lim_iters": 8}),
+    ("stft @ 44.1 kHz (exact)", RATE, "stft", {}),
+]
+
+
+def held_out_clips(root: str, limit: int | None) -> np.ndarray:
+    """The held-out kits' one-shots ``[clips, samples]`` at 44.1 kHz, as starter v2 prepares them."""
+    from diffusionkit_audio.drumkits_dataset import DrumKitsDataset
+    from diffusionkit_audio.modality import AudioModality
+
+    modality = AudioModality(sample_rate=RATE, normalize="loudness", codec_options=MEL_44K)
+    waves = DrumKitsDataset(modality, root=root, split="test").waves
+    return waves[:limit] if limit else waves
+
+
+def per_clip_ms(fn: Callable[[int], object], count: int) -> float:
+    """Median milliseconds of ``fn(i)`` over ``i < count``, after one untimed call."""
+    fn(0)
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def scores(originals: np.ndarray, decoded: np.ndarray) -> tuple[str, ...]:
+    """LSD, MR-STFT SC, MR-STFT log-mag and the HF energy ratio, formatted."""
+    from diffusionkit_audio.spectral_metrics import energy_above, log_spectral_distance, multi_resolution_stft
+
+    reference, estimate = torch.from_numpy(originals), torch.from_numpy(decoded)
+    convergence, log_distance = multi_resolution_stft(reference, estimate)
+    high, total = energy_above(estimate, RATE, 8000.0)
+    high_ref, total_ref = energy_above(reference, RATE, 8000.0)
+    ratio = float(high.sum() / total.sum()) / max(float(high_ref.sum() / total_ref.sum()), 1e-20)
+    return (f"{float(log_spectral_distance(reference, estimate).mean()):.2f}", f"{float(convergence.mean()):.3f}",
+            f"{float(log_distance.mean()):.3f}", f"{ratio:.2f}")
+
+
+def route_row(name: str, rate: int, codec: str, options: dict, originals: np.ndarray) -> tuple[str, ...]:
+    from diffusionkit_audio.audio_io import resample
+    from diffusionkit_audio.modality import AudioModality
+
+    modality = AudioModality(sample_rate=rate, codec=codec, codec_options=options)
+    clips = resample(originals, RATE, rate).astype(np.float32) if rate != RATE else originals
+    encoded = [modality.encode_wave(clip) for clip in clips]
+    torch.manual_seed(0)  # Griffin-Lim starts from random phases
+    decoded = np.stack([modality.decode(x)[0] for x in encoded])
+    again = torch.stack([modality.encode_wave(wave) for wave in decoded])
+    rmse = float((again - torch.stack(encoded)).square().mean().sqrt())
+    if rate != RATE:
+        decoded = resample(decoded, rate, RATE).astype(np.float32)
+    length = originals.shape[-1]
+    decoded = np.pad(decoded[:, :length], ((0, 0), (0, max(0, length - decoded.shape[-1]))))
+    encode_ms = per_clip_ms(lambda i: modality.encode_wave(clips[i]), len(clips))
+    decode_ms = per_clip_ms(lambda i: modality.decode(encoded[i]), len(clips))
+    seconds = modality.num_samples / rate  # per 1 s of sound
+    size = "x".join(map(str, modality.shape))
+    return (name, size, *scores(originals, decoded), f"{rmse:.3f}", f"{encode_ms / seconds:.1f}",
+            f"{decode_ms / seconds:.1f}")
+
+
+def ablation_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
+    """The pghi decoder's steps one at a time on the 44.1 kHz mel (decode ms per 1 s clip)."""
+    from diffusionkit_audio.codecs import MelCodec
+    from diffusionkit_audio.phase_retrieval import (fast_griffin_lim, interpolate_frames, mel_to_magnitude,
+                                                    pghi_phase)
+
+    codec = MelCodec(RATE, **MEL_44K)
+    length = originals.shape[-1]
+    mel_power = codec.mel_power(codec.encode(torch.from_numpy(originals)[:, None])[:, 0])
+
+    def magnitude(kind: str, index: int) -> torch.Tensor:
+        power = mel_power[index:index + 1]
+        if kind == "pinv":
+            return torch.einsum("fm,...mt->...ft", codec.from_mel, power).clamp_min(0.0).sqrt()
+        return mel_to_magnitude(power, codec.to_mel.fb, codec.silence_power, 0 if kind == "spread" else 5)
+
+    def decode(kind: str, hop: int, init: str, iterations: int, index: int) -> torch.Tensor:
+        mag = interpolate_frames(magnitude(kind, index), codec.hop_length, hop, length)
+        if init == "PGHI":
+            phase = torch.from_numpy(pghi_phase(mag[0].numpy(), hop, codec.n_fft)).float()[None]
+        elif init == "zero":
+            phase = torch.zeros_like(mag)
+        else:
+            phase = torch.rand(mag.shape, generator=torch.Generator().manual_seed(index)) * (2 * np.pi)
+        return fast_griffin_lim(mag, phase, codec.n_fft, hop, codec.window, length, iterations)[0]
+
+    half = codec.decode_hop
+    steps = [("pinv", 690, "random", 32), ("spread", 690, "random", 32), ("NNLS", 690, "random", 32),
+             ("NNLS", half, "random", 16), ("NNLS", half, "zero", 16), ("NNLS", half, "PGHI", 16),
+             ("NNLS", half, "random", 8), ("NNLS", half, "PGHI", 8), ("NNLS", half, "PGHI", 4),
+             ("NNLS", half, "PGHI", 0)]
+    rows = []
+    for kind, hop, init, iterations in steps:
+        decoded = np.stack([decode(kind, hop, init, iterations, i).numpy() for i in range(len(originals))])
+        ms = per_clip_ms(lambda i: decode(kind, hop, init, iterations, i), len(originals))
+        rows.append((kind, str(hop), init, str(iterations), *scores(originals, decoded),
+                     f"{ms * RATE / length:.1f}"))
+    return rows
+
+
+def machine_note() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = f"{names[0]} x{len(names)}" if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}; torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="/usr/share/hydrogen/data/drumkits", help="drum kits (data=drumkits root)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N held-out clips (quick look)")
+    parser.add_argument("--no-ablation", action="store_true", help="only the route table")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from diffusionkit.cli import quiet_libraries
+
+    quiet_libraries()
+    if not Path(args.root).exists():
+        print(f"bench_audio_codecs: skipped, no drum kits at {args.root} (apt-get install hydrogen-drumkits, "
+              "or --root <folder of kits>)")
+        return
+    originals = held_out_clips(args.root, args.limit)
+    command = " ".join(["python", "benchmarks/bench_audio_codecs.py", *sys.argv[1:]])
+    print(f"$ {command}")
+    print(f"machine: {machine_note()}")
+    print(f"material: {len(originals)} held-out one-shots (data=drumkits split=test: 3 kits) at 44.1 kHz, "
+          f"{originals.shape[-1]} samples each; every figure against the original 44.1 kHz clips\n")
+    rows = [route_row(*route, originals) for route in ROUTES]
+    print_table(("route", "model space", "LSD dB", "MR-STFT SC", "MR-STFT log-mag", "HF energy >8 kHz",
+                 "re-encode RMSE", "encode ms/s", "decode ms/s"), rows)
+    if args.no_ablation:
+        return
+    print("\nablation of the pghi decoder on mel 96 @ 44.1 kHz (magnitude: pinv = pseudo-inverse clamped at 0, "
+          "spread = band means interpolated in log power, NNLS = spread + 5 multiplicative NNLS updates; "
+          "hop 690 = the codec's, 345 = half)")
+    print_table(("magnitude", "hop", "initial phase", "FGLA iterations", "LSD dB", "MR-STFT SC", "MR-STFT log-mag",
+                 "HF energy >8 kHz", "decode ms/s"), ablation_rows(originals))
+
+
+if __name__ == "__main__":
+    main()
