@@ -32,6 +32,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/bench_image.py
 	$(BIN)/python benchmarks/bench_audio.py
+	$(BIN)/python benchmarks/bench_audio_codecs.py --threads 1
 
 clean:
 	rm -rf $(VENV) outputs demo_out

@@ -5,8 +5,8 @@
 
 Prints two markdown tables:
 
-(a) codecs: for ``modality.codec=mel`` and ``stft`` on four kinds of material written as 44.1 kHz
-    stereo 24-bit WAV files and read through the modality (mixed to mono, resampled to 16 kHz,
+(a) codecs: for ``modality.codec=mel`` (each decoder) and ``stft`` on four kinds of material
+    written as 44.1 kHz stereo 24-bit WAV files and read through the modality (mixed to mono, resampled to 16 kHz,
     peak-normalised, as ``diffusionkit vary`` reads an input): a snare hit, a saw melody phrase,
     a kick + snare + melody mix with a reverb tail (convolution with decaying noise) and
     broadband noise 45 dB down, and pink noise. Waveform SNR (dB), log-spectral distance (dB,
@@ -67,8 +67,9 @@ def codec_rows(runs: int, folder: Path) -> list[tuple]:
         paths[kind] = folder / f"{kind}.wav"
         sf.write(paths[kind], real_world_like(kind).T, FILE_RATE, subtype="PCM_24")
     rows = []
-    for codec in ("mel", "stft"):
-        modality = AudioModality(codec=codec)
+    for codec, options in (("mel", {"decoder": "griffin_lim"}), ("mel", {"decoder": "pghi"}), ("stft", {})):
+        modality = AudioModality(codec=codec, codec_options=options)
+        name = f"{codec} ({options['decoder']})" if options else codec
         size = "x".join(map(str, modality.shape))
         values = int(np.prod(modality.shape))
         for kind in KINDS:
@@ -79,7 +80,7 @@ def codec_rows(runs: int, folder: Path) -> list[tuple]:
             ref, est = torch.from_numpy(reference), torch.from_numpy(decoded)
             encode = median_seconds(lambda: modality.encode_wave(reference), runs)
             decode = median_seconds(lambda: modality.decode(x), runs)
-            rows.append((codec, kind, f"{snr_db(ref, est):.1f}", f"{modality._log_spectral_distance(ref, est):.3f}",
+            rows.append((name, kind, f"{snr_db(ref, est):.1f}", f"{modality._log_spectral_distance(ref, est):.3f}",
                          f"{encode * 1e3:.1f}", f"{decode * 1e3:.1f}",
                          f"{size} ({values} values / {modality.num_samples} samples)"))
     return rows

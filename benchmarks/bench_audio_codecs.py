@@ -17,7 +17,8 @@ figure compares the decoded clip with the original 44.1 kHz clip over the full b
   (1.0 = all kept; all clips pooled);
 * re-encode RMSE: model-space RMSE between an item and the encoding of its decoded waveform (how
   faithfully a decoder renders what a model writes, with no original to compare: 0 = exact);
-* encode / decode ms: median per 1 s clip over the clips, one clip per call, after a warm-up call.
+* encode / decode ms: median per 1 s clip over the clips, one clip per call, after a warm-up call;
+  the routes take turns clip by clip (so a busy machine slows them alike).
 
 Routes: the mel codec at 16 kHz (64 bands, today's starter) and at 44.1 kHz (96 bands, n_fft
 2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), and the
@@ -66,15 +67,19 @@ def held_out_clips(root: str, limit: int | None) -> np.ndarray:
     return waves[:limit] if limit else waves
 
 
-def per_clip_ms(fn: Callable[[int], object], count: int) -> float:
-    """Median milliseconds of ``fn(i)`` over ``i < count``, after one untimed call."""
-    fn(0)
-    times = []
+def interleaved_ms(jobs: list[Callable[[int], object]], count: int) -> list[float]:
+    """Median milliseconds of ``job(i)`` over ``i < count`` for every job, after one untimed call
+    each; the jobs take turns clip by clip, so that a machine busy with something else slows
+    them alike."""
+    for job in jobs:
+        job(0)
+    times: list[list[float]] = [[] for _ in jobs]
     for i in range(count):
-        start = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for job, spent in zip(jobs, times):
+            start = time.perf_counter()
+            job(i)
+            spent.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(spent) for spent in times]
 
 
 def scores(originals: np.ndarray, decoded: np.ndarray) -> tuple[str, ...]:
@@ -90,27 +95,31 @@ def scores(originals: np.ndarray, decoded: np.ndarray) -> tuple[str, ...]:
             f"{float(log_distance.mean()):.3f}", f"{ratio:.2f}")
 
 
-def route_row(name: str, rate: int, codec: str, options: dict, originals: np.ndarray) -> tuple[str, ...]:
+def route_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
+    """One row per route of :data:`ROUTES`: the scores, then the times (taken in turns)."""
     from diffusionkit_audio.audio_io import resample
     from diffusionkit_audio.modality import AudioModality
 
-    modality = AudioModality(sample_rate=rate, codec=codec, codec_options=options)
-    clips = resample(originals, RATE, rate).astype(np.float32) if rate != RATE else originals
-    encoded = [modality.encode_wave(clip) for clip in clips]
-    torch.manual_seed(0)  # Griffin-Lim starts from random phases
-    decoded = np.stack([modality.decode(x)[0] for x in encoded])
-    again = torch.stack([modality.encode_wave(wave) for wave in decoded])
-    rmse = float((again - torch.stack(encoded)).square().mean().sqrt())
-    if rate != RATE:
-        decoded = resample(decoded, rate, RATE).astype(np.float32)
+    rows, encoders, decoders, seconds = [], [], [], []
     length = originals.shape[-1]
-    decoded = np.pad(decoded[:, :length], ((0, 0), (0, max(0, length - decoded.shape[-1]))))
-    encode_ms = per_clip_ms(lambda i: modality.encode_wave(clips[i]), len(clips))
-    decode_ms = per_clip_ms(lambda i: modality.decode(encoded[i]), len(clips))
-    seconds = modality.num_samples / rate  # per 1 s of sound
-    size = "x".join(map(str, modality.shape))
-    return (name, size, *scores(originals, decoded), f"{rmse:.3f}", f"{encode_ms / seconds:.1f}",
-            f"{decode_ms / seconds:.1f}")
+    for name, rate, codec, options in ROUTES:
+        modality = AudioModality(sample_rate=rate, codec=codec, codec_options=options)
+        clips = resample(originals, RATE, rate).astype(np.float32) if rate != RATE else originals
+        encoded = [modality.encode_wave(clip) for clip in clips]
+        torch.manual_seed(0)  # Griffin-Lim starts from random phases
+        decoded = np.stack([modality.decode(x)[0] for x in encoded])
+        again = torch.stack([modality.encode_wave(wave) for wave in decoded])
+        rmse = float((again - torch.stack(encoded)).square().mean().sqrt())
+        if rate != RATE:
+            decoded = resample(decoded, rate, RATE).astype(np.float32)
+        decoded = np.pad(decoded[:, :length], ((0, 0), (0, max(0, length - decoded.shape[-1]))))
+        rows.append((name, "x".join(map(str, modality.shape)), *scores(originals, decoded), f"{rmse:.3f}"))
+        encoders.append(lambda i, m=modality, c=clips: m.encode_wave(c[i]))
+        decoders.append(lambda i, m=modality, e=encoded: m.decode(e[i]))
+        seconds.append(modality.num_samples / rate)  # times per 1 s of sound
+    encode_ms = interleaved_ms(encoders, len(originals))
+    decode_ms = interleaved_ms(decoders, len(originals))
+    return [(*row, f"{e / s:.1f}", f"{d / s:.1f}") for row, e, d, s in zip(rows, encode_ms, decode_ms, seconds)]
 
 
 def ablation_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
@@ -147,10 +156,9 @@ def ablation_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
     rows = []
     for kind, hop, init, iterations in steps:
         decoded = np.stack([decode(kind, hop, init, iterations, i).numpy() for i in range(len(originals))])
-        ms = per_clip_ms(lambda i: decode(kind, hop, init, iterations, i), len(originals))
-        rows.append((kind, str(hop), init, str(iterations), *scores(originals, decoded),
-                     f"{ms * RATE / length:.1f}"))
-    return rows
+        rows.append((kind, str(hop), init, str(iterations), *scores(originals, decoded)))
+    times = interleaved_ms([lambda i, step=step: decode(*step, i) for step in steps], len(originals))
+    return [(*row, f"{ms * RATE / length:.1f}") for row, ms in zip(rows, times)]
 
 
 def machine_note() -> str:
@@ -186,7 +194,7 @@ def main() -> None:
     print(f"machine: {machine_note()}")
     print(f"material: {len(originals)} held-out one-shots (data=drumkits split=test: 3 kits) at 44.1 kHz, "
           f"{originals.shape[-1]} samples each; every figure against the original 44.1 kHz clips\n")
-    rows = [route_row(*route, originals) for route in ROUTES]
+    rows = route_rows(originals)
     print_table(("route", "model space", "LSD dB", "MR-STFT SC", "MR-STFT log-mag", "HF energy >8 kHz",
                  "re-encode RMSE", "encode ms/s", "decode ms/s"), rows)
     if args.no_ablation:

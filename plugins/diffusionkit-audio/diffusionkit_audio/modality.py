@@ -30,8 +30,9 @@ class AudioModality(Modality):
         sample_rate: the model's rate; files at other rates are resampled.
         clip_seconds: clip length; rounded up so the frame count is a multiple of
             ``frame_multiple`` (the U-Net halves the time axis per level).
-        codec: ``"mel"`` (log-mel, Griffin-Lim) or ``"stft"`` (compressed complex STFT, exact).
-        codec_options: the codec's keyword arguments (``n_fft``, ``hop_length``, ``n_mels``...).
+        codec: ``"mel"`` (log-mel, phase estimated) or ``"stft"`` (compressed complex STFT, exact).
+        codec_options: the codec's keyword arguments (``n_fft``, ``hop_length``, ``n_mels``, the mel
+            codec's ``decoder``: ``pghi`` or ``griffin_lim``...).
         audio_channels: 1 mixes files to mono, 2 keeps stereo.
         trim_silence: drop leading silence of loaded files before cropping.
         normalize: ``"peak"``, ``"loudness"`` or ``"none"`` for loaded files.
@@ -151,7 +152,7 @@ class AudioModality(Modality):
 
     # ------------------------------------------------------------------ helpers
     def _log_spectral_distance(self, reference: Tensor, estimate: Tensor) -> float:
-        """RMS difference of the STFT log power (dB), a phase-blind error for Griffin-Lim."""
+        """RMS difference of the STFT log power (dB), a phase-blind error for an estimated phase."""
         def db(w: Tensor) -> Tensor:
             return 10 * torch.log10(self.codec.stft(w).abs().square().clamp_min(1e-8))
         return float((db(reference) - db(estimate)).square().mean().sqrt())
