@@ -170,3 +170,37 @@ def test_a_bundle_with_unreadable_classes_is_one_line(bundle, tmp_path):
     save_file(load_file(str(bundle)), str(path), metadata=metadata)
     with pytest.raises(UsageError, match=f"bundle '{path}': its classes are not readable JSON"):
         load_model(path)
+
+
+def real_checkpoint(path: Path) -> Path:
+    """A checkpoint whose weights fit the TINY model (what a downloaded checkpoint of it would hold)."""
+    cfg = compose_config("train", TINY)
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": module.state_dict(), "global_step": 2}, path)
+    return path
+
+
+def test_resuming_a_downloaded_checkpoint_never_writes_beside_it(tmp_path, capsys):
+    """A checkpoint outside a run's checkpoints/ folder names no run: the user's files beside it
+    (their own config.yaml and model) stay untouched, and out= is asked for."""
+    downloads = tmp_path / "Downloads"
+    ckpt = real_checkpoint(downloads / "dl.ckpt")
+    (downloads / "config.yaml").write_text("my own project settings\n")
+    (downloads / "model.safetensors").write_bytes(b"my precious model")
+    before = snapshot(downloads)
+    err = refused(capsys, ["train", *TINY, f"resume={ckpt}", "trainer.max_steps=3"])
+    assert f"resume: '{ckpt}' is not in a run's checkpoints/ folder, so it names no run to continue in; " \
+           f"give out=<new folder>" in err
+    assert snapshot(downloads) == before
+
+
+def test_resuming_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    ckpt = real_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("keep")
+    before = snapshot(project)
+    err = refused(capsys, ["train", *TINY, f"resume={ckpt}", f"out={project}", "trainer.max_steps=3"])
+    assert f"resume: '{project}' is not a run of this model (no config.yaml)" in err
+    assert snapshot(project) == before

@@ -144,8 +144,29 @@ def open_run_folder(cfg: DictConfig, checkpoint: Path | None) -> Path:
         raise UsageError("this run's processes were started by a cluster launcher; give out=<folder on a shared "
                          "file system> so that they all write to the same run")
     if checkpoint is not None or cfg.get("resume") == "auto" or not owns_run_folder():
-        folder = out or (checkpoint.resolve().parent.parent if checkpoint.resolve().parent.name == "checkpoints"
-                         else checkpoint.resolve().parent)
+        folder = out or _run_of(checkpoint)
+        _check_continued_folder(cfg, folder)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     return output_dir("train", cfg.get("out"))
+
+
+def _run_of(checkpoint: Path) -> Path:
+    """The run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``); a checkpoint kept anywhere
+    else (a download) names no run, and the resumed run needs ``out=``."""
+    if checkpoint.resolve().parent.name != "checkpoints":
+        raise UsageError(f"resume: '{checkpoint}' is not in a run's checkpoints/ folder, so it names no run to "
+                         f"continue in; give out=<new folder> (nothing was written)")
+    return checkpoint.resolve().parent.parent
+
+
+def _check_continued_folder(cfg: DictConfig, folder: Path) -> None:
+    """A resumed run writes only into an empty folder or one that is a run of the same model (its
+    ``config.yaml`` agrees on :data:`MODEL_KEYS`), never over someone's other files."""
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    config = folder / "config.yaml"
+    difference = _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
+    if difference:
+        raise UsageError(f"resume: '{folder}' is not a run of this model ({difference}), and a resumed run would "
+                         f"write its config.yaml and model there; choose a new or empty out= (nothing was written)")
