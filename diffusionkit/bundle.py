@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -35,6 +36,8 @@ FORMAT = "diffusionkit.bundle/1"
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
 CHECKPOINT_KEY = "diffusionkit"
 #: what to do with a model of another kind than the command needs.
+#: the longest config text a bundle may hold (diffusionkit's own are a few kilobytes).
+MAX_CONFIG_CHARS = 1 << 20
 #: the most values (channels x spatial) one item of a loaded bundle may have: 16 Mi, 64 MB in float32.
 MAX_ITEM_VALUES = 1 << 24
 KIND_HINTS = {
@@ -61,6 +64,8 @@ class LoadedModel:
             return self
         from diffusionkit.training.build import build_modality
 
+        check_config({"modality": {"options": OmegaConf.to_container(OmegaConf.create(dict(options)))}},
+                     "media options")  # values, never something to build
         known = _modality_options(self.config.modality, self.modality)
         unknown = sorted(set(options) - set(known))
         if unknown:
@@ -145,7 +150,12 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     metadata = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not metadata:
         raise UsageError(f"'{path}' is not a diffusionkit checkpoint (no '{CHECKPOINT_KEY}' metadata)")
-    return bundle_weights(checkpoint.get("state_dict", {})), metadata
+    state = checkpoint.get("state_dict", {})
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise UsageError(f"'{path}': its '{CHECKPOINT_KEY}' metadata is not a mapping of names to text")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
+        raise UsageError(f"'{path}': its state_dict is not a mapping of names to tensors")
+    return bundle_weights(state), metadata
 
 
 def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, str], DictConfig]:
@@ -157,6 +167,8 @@ def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, 
     if metadata.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
     found = metadata.get("kind", "diffusion")
+    if not isinstance(found, str):
+        raise UsageError(f"'{path}' names no kind of model ('kind' is not text)")
     if found != kind:
         raise UsageError(f"'{path}' holds a {found} model where a {kind} model is needed"
                          + (KIND_HINTS.get(found, "")))
@@ -165,7 +177,15 @@ def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, 
 
 
 def _checked_config(path: Path, text: str) -> DictConfig:
-    """A bundle's config, parsed with YAML's safe loader and checked (see :func:`check_config`)."""
+    """A bundle's config, parsed with YAML's safe loader and checked (see :func:`check_config`).
+    Anchors and aliases are refused before parsing (a config written by diffusionkit has none,
+    and nested aliases expand exponentially: a 2.5 KB "billion laughs" takes minutes)."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise UsageError(f"'{path}' holds a config of {len(text):,} characters, more than the {MAX_CONFIG_CHARS:,} a "
+                         f"bundle may have")
+    if _has_aliases(text):
+        raise UsageError(f"'{path}' holds a config with YAML anchors or aliases (&, *), which diffusionkit never "
+                         f"writes; refusing to expand it")
     try:
         config = OmegaConf.create(text)
     except Exception as err:  # YAML and OmegaConf errors alike: the text is not a config
@@ -176,11 +196,19 @@ def _checked_config(path: Path, text: str) -> DictConfig:
     return config
 
 
+def _has_aliases(text: str) -> bool:
+    """Whether YAML ``text`` uses anchors or aliases (read token by token, never expanded)."""
+    try:
+        return any(isinstance(t, (yaml.AnchorToken, yaml.AliasToken)) for t in yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False  # not YAML: the parser says so in one line
+
+
 def _checked_classes(path: Path, text: str) -> list[str]:
     """A bundle's class names, each a plain, unique name (see :func:`check_class_names`)."""
     try:
         classes = json.loads(text)
-    except ValueError:
+    except (TypeError, ValueError):
         raise UsageError(f"bundle '{path}': its classes are not readable JSON") from None
     return check_class_names(classes, f"bundle '{path}'")
 

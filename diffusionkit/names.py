@@ -17,6 +17,8 @@ from diffusionkit.errors import UsageError
 
 #: the longest class name accepted (file systems allow 255 bytes per name, with room for suffixes).
 MAX_CLASS_NAME = 100
+#: the most classes a model may have.
+MAX_CLASSES = 10_000
 _UNSAFE = re.compile(r"[^\w.+\- ]")
 
 
@@ -42,12 +44,15 @@ def check_class_names(classes: Any, source: str) -> list[str]:
     and the first bad name) otherwise."""
     if not isinstance(classes, list):
         raise UsageError(f"{source}: its classes are not a list of names")
+    if len(classes) > MAX_CLASSES:
+        raise UsageError(f"{source}: {len(classes):,} classes, more than the {MAX_CLASSES:,} a model may have")
     for name in classes:
         problem = class_name_problem(name)
         if problem:
             raise UsageError(f"{source}: class name {str(name)[:60]!r} {problem}; class names must be plain names "
                              f"such as 'kick' or 'open_hat'")
-    duplicate = next((name for i, name in enumerate(classes) if name in classes[:i]), None)
+    seen: set[str] = set()
+    duplicate = next((name for name in classes if name in seen or seen.add(name)), None)
     if duplicate is not None:
         raise UsageError(f"{source}: class name {duplicate!r} appears twice; class names must be unique")
     return classes

@@ -45,6 +45,26 @@ THIRD_PARTY_KINDS = (
     ("lightning.pytorch.strategies.", "lightning.pytorch.strategies.Strategy"),
 )
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_"}
+#: where a run config builds something, and what it must build there (a base class; None: any
+#: allowed constructor). A ``_target_`` anywhere else (say, inside the modality's options) is
+#: refused: nothing a bundle names is built in a place the core did not plan for.
+ROLES: dict[str, str | None] = {
+    "modality": "diffusionkit.modality.Modality",
+    "data.dataset": "torch.utils.data.Dataset",
+    "data.dataset.modality": "diffusionkit.modality.Modality",  # a dataset's ${modality}, resolved
+    "cond": "diffusionkit.modality.ConcatCondition",
+    "net": "torch.nn.Module",
+    "autoencoder.net": "torch.nn.Module",
+    "first_stage.net": "torch.nn.Module",
+    "first_stage.discriminator": "torch.nn.Module",
+    "diffusion.schedule": "diffusionkit.diffusion.schedules.NoiseSchedule",
+    "diffusion.noise": "diffusionkit.diffusion.noise.GaussianNoise",
+    "optim.optimizer": "torch.optim.Optimizer",
+    "optim.lr_scheduler": "torch.optim.lr_scheduler.LRScheduler",
+    "trainer": "lightning.pytorch.Trainer",
+    "trainer.strategy": None,
+    "logger": "lightning.pytorch.loggers.Logger",
+}
 CONVERT_MODES = {"none", "partial", "object", "all"}
 
 
@@ -142,9 +162,12 @@ def _third_party_kind(obj: Any) -> bool:
     return False
 
 
-def check_target(name: str) -> None:
+def check_target(name: str, role: str | None = None) -> None:
     """Allow ``name`` only if it resolves to a registered constructor or a trusted torch or
-    Lightning class (see the module's docstring); TargetRefused otherwise."""
+    Lightning class (see the module's docstring), and, given a ``role`` (a base class path), to a
+    subclass of it; TargetRefused otherwise."""
+    if role is not None:
+        _check_role(name, role)
     if name in registered_targets():
         return  # the very string an installed config names resolves to the very object it does
     obj = resolve_target(name)
@@ -153,6 +176,14 @@ def check_target(name: str) -> None:
         return
     raise TargetRefused(f"'{name}' is {_canonical(obj)}, which no installed config registers and which is no "
                         f"torch layer, optimizer or scheduler class")
+
+
+def _check_role(name: str, role: str) -> None:
+    from hydra._internal.utils import _locate
+
+    obj = resolve_target(name)
+    if not (inspect.isclass(obj) and issubclass(obj, _locate(role))):
+        raise TargetRefused(f"'{name}' is not a {role.rsplit('.', 1)[-1]}, which is what is built there")
 
 
 def _check_hydra_key(key: str, value: Any, where: str) -> None:
@@ -184,8 +215,11 @@ def _visit(key: str, value: Any, where: str) -> None:
     if key.startswith("_") and key.endswith("_") and len(key) > 2:
         _check_hydra_key(key, value, place)
         if key == "_target_":
+            if where not in ROLES:
+                raise TargetRefused(f"_target_ at {place}: nothing is built there (a bundle may build only at "
+                                    f"{', '.join(ROLES)})")
             try:
-                check_target(value)
+                check_target(value, ROLES[where])
             except TargetRefused as err:
                 raise TargetRefused(f"_target_ at {place}: {err}") from None
 

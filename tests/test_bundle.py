@@ -15,8 +15,8 @@ class Boom:
 
 
 def test_a_config_naming_a_foreign_class_is_refused():
-    with pytest.raises(UsageError, match="x\\[0\\]: 'os.system' is outside diffusionkit, its installed plugins"):
-        check_config({"net": {"_target_": "diffusionkit.nets.unet.UNet"}, "x": [{"_target_": "os.system"}]}, "run")
+    with pytest.raises(UsageError, match="_target_ at modality: 'os.system' is outside diffusionkit, its installed "):
+        check_config({"net": {"_target_": "diffusionkit.nets.unet.UNet"}, "modality": {"_target_": "os.system"}}, "run")
 
 
 def test_bundle_with_foreign_target_is_refused_before_anything_is_built(tmp_path):
@@ -54,12 +54,12 @@ def test_a_truncated_bundle_is_refused_with_one_line(tmp_path):
 @pytest.mark.parametrize("target", ["torch.load", "torch.hub.load", "diffusionkit_evil.Payload",
                                     "lightning.pytorch.LightningModule.load_from_checkpoint"])
 def test_only_layers_optimizers_and_loop_parts_of_torch_and_lightning_are_trusted(target):
-    config = {"optim": {"_target_": "torch.optim.AdamW"}, "trainer": {"_target_": "lightning.pytorch.Trainer"},
-              "logger": {"_target_": "lightning.pytorch.loggers.CSVLogger"},
-              "net": {"_target_": "diffusionkit.nets.unet.UNet"}}
-    check_config(config, "run")
-    with pytest.raises(UsageError, match=f"_target_ at x: '{target}'"):
-        check_config({**config, "x": {"_target_": target}}, "run")
+    config = {"optim": {"optimizer": {"_target_": "torch.optim.AdamW"}},
+              "trainer": {"_target_": "lightning.pytorch.Trainer"},
+              "logger": {"_target_": "lightning.pytorch.loggers.CSVLogger"}}
+    check_config({**config, "net": {"_target_": "diffusionkit.nets.unet.UNet"}}, "run")
+    with pytest.raises(UsageError, match=f"_target_ at net: '{target}'"):
+        check_config({**config, "net": {"_target_": target}}, "run")
 
 
 def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):

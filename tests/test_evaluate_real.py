@@ -156,3 +156,24 @@ def test_bad_real_data_options_are_one_line(tiny, tmp_path, capsys, option, mess
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_evaluate_never_builds_data_files_a_bundle_names(tiny, tmp_path, capsys):
+    """Self-judged grading builds the bundle's own data config: refused when that names files (a
+    bundle could point a dataset at the user's folders or have it write a cache anywhere)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    from omegaconf import OmegaConf
+
+    bundle, real = tiny
+    with safe_open(str(bundle), framework="pt") as f:
+        metadata = dict(f.metadata())
+    config = OmegaConf.create(metadata["config"])
+    config.data.dataset = {"_target_": "diffusionkit.training.folder_dataset.FolderDataset", "root": str(real),
+                           "modality": OmegaConf.to_container(config.modality)}
+    metadata["config"] = OmegaConf.to_yaml(config)
+    path = tmp_path / "points_at_files.safetensors"
+    save_file(load_file(str(bundle)), str(path), metadata=metadata)
+    assert main(["evaluate", f"ckpt={path}", "n_per_class=1", f"out={tmp_path / 'eval'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"was trained on files (data.dataset.root={real}); evaluate builds no data a bundle names" in err

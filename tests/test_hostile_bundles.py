@@ -8,6 +8,7 @@ it if the config were instantiated unchecked (so these tests can fail).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -66,6 +67,15 @@ def attacks(marker: Path, pickle_file: Path) -> dict[str, dict]:
         "an unknown _convert_": {"_target_": "diffusionkit.nets.unet.UNet", "_convert_": "eval"},
         "an unknown hydra key": {"_target_": "diffusionkit.nets.unet.UNet", "_set_flags_": {"x": 1}},
         "hydra's own instantiate": {"_target_": "hydra.utils.instantiate", "config": {"_target_": "os.system"}},
+        "a dataset that writes a cache as the modality": {
+            "_target_": "diffusionkit_audio.drumkits_dataset.DrumKitsDataset", "cache_dir": str(marker)},
+        "a dataset that reads the user's files as the modality": {
+            "_target_": "diffusionkit.training.folder_dataset.FolderDataset", "root": "~"},
+        "a layer as the modality": {"_target_": "torch.nn.Linear", "in_features": 20000, "out_features": 20000},
+        "a target inside the modality's options": {
+            "_target_": "diffusionkit_audio.modality.AudioModality",
+            "codec_options": {"_target_": "diffusionkit_audio.drumkits_dataset.DrumKitsDataset",
+                              "cache_dir": str(marker)}},
         "nested in a list": {"_target_": "diffusionkit.diffusion.noise.GaussianNoise",
                              "parts": [{"ok": 1}, {"_target_": "os.system", "command": touch}]},
     }
@@ -235,3 +245,77 @@ def test_a_bundle_asking_for_huge_items_is_refused(tiny_bundle, tmp_path):
 
 def test_the_unchanged_tiny_bundle_loads(tiny_bundle):
     assert load_model(tiny_bundle).modality.shape == (1, 16, 16)
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("a dataset that writes a cache as the modality", "'diffusionkit_audio.drumkits_dataset.DrumKitsDataset' is not "
+                                                       "a Modality, which is what is built there"),
+    ("a layer as the modality", "'torch.nn.Linear' is not a Modality"),
+    ("a target inside the modality's options", "_target_ at modality.codec_options: nothing is built there"),
+])
+def test_each_place_builds_only_its_own_kind(payload, tmp_path, name, reason):
+    """An allowed class is still refused where it does not belong (a dataset writing its cache
+    elsewhere, a 1.6 GB layer, anything nested in a modality's options)."""
+    _, _, cases = payload
+    with pytest.raises(UsageError, match=reason.replace("[", "\\[").replace(".", "\\.")):
+        load_model(write_bundle(tmp_path / "evil.safetensors", cases[name]))
+
+
+@pytest.mark.parametrize("overrides", [
+    ["modality=audio", "experiment=drums_real"], ["modality=audio", "data=drums", "experiment=drums_starter"],
+    ["modality=video", "data=sprites", "experiment=sprites_fast"],
+    ["modality=image", "data=shapes", "cond=sketch", "trainer=fsdp", "logger=csv"],
+    ["modality=image", "data=digits", "experiment=digits_autoencoder"],
+    ["modality=image", "data=digits", "first_stage=patchgan", "stage=autoencoder", "optim=adamw_cosine"],
+])
+def test_the_configs_the_project_composes_pass_the_bundle_check(overrides):
+    """Every place a real run config builds something is one the check knows (else every bundle
+    of that kind would be refused)."""
+    from diffusionkit.config import compose_config
+
+    check_config(OmegaConf.to_container(compose_config("train", overrides), resolve=True), "run")
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    """A "billion laughs" of nested aliases: 2.5 KB of config that would take minutes to expand."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    path = tmp_path / "laughs.safetensors"
+    save_file({"net.w": torch.zeros(1)}, str(path),
+              metadata={"format": FORMAT, "config": "\n".join(lines) + "\n", "classes": "[]"})
+    with pytest.raises(UsageError, match="holds a config with YAML anchors or aliases"):
+        load_model(path)
+
+
+def test_a_huge_class_list_is_refused_at_once(tmp_path):
+    path = tmp_path / "classes.safetensors"
+    save_file({"net.w": torch.zeros(1)}, str(path), metadata={
+        "format": FORMAT, "config": "net: {}\n", "classes": json.dumps([f"c{i}" for i in range(60_000)])})
+    with pytest.raises(UsageError, match="60,000 classes, more than the 10,000 a model may have"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("checkpoint, message", [
+    ({"diffusionkit": ["format"], "state_dict": {}}, "metadata is not a mapping of names to text"),
+    ({"diffusionkit": {"format": FORMAT, "config": "{}", "classes": ["a"]}, "state_dict": {}},
+     "metadata is not a mapping of names to text"),
+    ({"diffusionkit": {"format": FORMAT, "config": "{}", "classes": "[]"}, "state_dict": [1, 2]},
+     "its state_dict is not a mapping of names to tensors"),
+    ({"diffusionkit": {"format": FORMAT, "config": "{}", "classes": "[]"}, "state_dict": {1: torch.zeros(1)}},
+     "its state_dict is not a mapping of names to tensors"),
+])
+def test_a_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, checkpoint, message):
+    path = tmp_path / "odd.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(UsageError, match=message) as refused:
+        load_model(path)
+    assert "\n" not in str(refused.value)
+
+
+def test_media_options_cannot_name_something_to_build(tiny_bundle, tmp_path):
+    marker = tmp_path / "PWNED"
+    options = {"channels": {"_target_": "diffusionkit.bundle.save_bundle", "path": str(marker), "weights": {},
+                            "metadata": {}, "_convert_": "all"}}
+    with pytest.raises(UsageError, match="nothing is built there"):
+        load_model(tiny_bundle).with_media(options)
+    assert not marker.exists()
