@@ -319,3 +319,11 @@ def test_media_options_cannot_name_something_to_build(tiny_bundle, tmp_path):
     with pytest.raises(UsageError, match="nothing is built there"):
         load_model(tiny_bundle).with_media(options)
     assert not marker.exists()
+
+
+def test_a_bundle_asking_for_a_huge_schedule_is_one_line(tiny_bundle, tmp_path, capsys):
+    """150 M steps would take 7 GB and a minute to tabulate."""
+    evil = with_config(tiny_bundle, tmp_path / "steps.safetensors", **{"diffusion.schedule.num_timesteps": 150_000_000})
+    assert main(["generate", f"ckpt={evil}", "n=1", f"out={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "num_timesteps must be from 2 to 100000, got 150000000" in err and "\n" not in err

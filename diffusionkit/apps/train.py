@@ -4,6 +4,7 @@ autoencoder of latent diffusion) on a modality's data and write a bundle."""
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -162,11 +163,24 @@ def _attach_first_stage(cfg: DictConfig, modality: Modality) -> dict[str, torch.
     if ae_modality.shape != modality.shape:
         raise UsageError(f"autoencoder '{cfg.autoencoder.bundle}' was trained on items of shape "
                          f"{list(ae_modality.shape)}, this data has {list(modality.shape)}")
+    scale = _scale_factor(cfg.autoencoder.bundle, metadata.get("scale_factor"))
     with open_dict(cfg):
         cfg.autoencoder.net = ae_cfg.first_stage.net
-        cfg.autoencoder.scale_factor = float(metadata["scale_factor"])
-    return {"scale_factor": torch.tensor(float(metadata["scale_factor"])), **
+        cfg.autoencoder.scale_factor = scale
+    return {"scale_factor": torch.tensor(scale), **
             {f"autoencoder.{k}": v for k, v in subset(weights, "autoencoder").items()}}
+
+
+def _scale_factor(bundle: str, text: str | None) -> float:
+    """An autoencoder bundle's latent scale factor: a finite positive number, else one line."""
+    try:
+        scale = float(str(text))
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise UsageError(f"autoencoder '{bundle}' holds no usable latent scale factor ({text!r}); train it again with "
+                         f"stage=autoencoder")
+    return scale
 
 
 def _train_autoencoder(cfg: DictConfig, modality: Modality, dataset, checkpoint: Path | None,

@@ -81,6 +81,10 @@ def _ve_sigmas(alpha_bar: Tensor) -> Tensor:
     return ((1 - alpha_bar) / alpha_bar).sqrt()
 
 
+#: the most discrete steps a schedule may have (its tables grow with it; 1000 is usual).
+MAX_TIMESTEPS = 100_000
+
+
 class NoiseSchedule(torch.nn.Module):
     """A discrete VP schedule: ``alpha_bar`` per integer timestep, plus the VE sigmas.
 
@@ -103,8 +107,8 @@ class NoiseSchedule(torch.nn.Module):
         super().__init__()
         if kind not in BETA_SCHEDULES:
             raise ValueError(f"unknown schedule kind {kind!r}; choose one of: {', '.join(BETA_SCHEDULES)}")
-        if num_timesteps < 2:
-            raise ValueError(f"num_timesteps must be at least 2, got {num_timesteps}")
+        if not 2 <= num_timesteps <= MAX_TIMESTEPS:
+            raise ValueError(f"num_timesteps must be from 2 to {MAX_TIMESTEPS}, got {num_timesteps}")
         betas = BETA_SCHEDULES[kind](num_timesteps, **beta_kwargs)
         if zero_terminal_snr:
             betas = rescale_zero_terminal_snr(betas)

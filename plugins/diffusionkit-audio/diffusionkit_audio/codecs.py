@@ -27,6 +27,13 @@ from torch import Tensor
 from .phase_retrieval import fast_griffin_lim, interpolate_frames, mel_to_magnitude, pghi_phase
 
 
+#: the largest FFT and the highest sample rate a codec accepts (a config is data: n_fft=10**9 would
+#: allocate gigabytes before anything is checked).
+MAX_N_FFT = 1 << 16
+MAX_RATE = 384_000
+MAX_MELS = 1024
+
+
 class Codec(ABC):
     """One invertible (or approximately invertible) spectrogram representation."""
 
@@ -38,6 +45,9 @@ class Codec(ABC):
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int) -> None:
         if hop_length < 1 or n_fft < 2 or hop_length > n_fft:
             raise ValueError(f"{type(self).__name__}: need 1 <= hop_length <= n_fft, got {hop_length} and {n_fft}")
+        if n_fft > MAX_N_FFT or not 0 < sample_rate <= MAX_RATE:
+            raise ValueError(f"{type(self).__name__}: n_fft must be at most {MAX_N_FFT} and sample_rate from 1 to "
+                             f"{MAX_RATE} Hz, got {n_fft} and {sample_rate}")
         self.sample_rate, self.n_fft, self.hop_length = int(sample_rate), int(n_fft), int(hop_length)
         self.window = torch.hann_window(self.n_fft)
 
@@ -109,6 +119,8 @@ class MelCodec(Codec):
         super().__init__(sample_rate, n_fft, hop_length)
         if ceiling_db <= floor_db:
             raise ValueError(f"MelCodec: ceiling_db ({ceiling_db}) must exceed floor_db ({floor_db})")
+        if not 1 <= n_mels <= MAX_MELS:
+            raise ValueError(f"MelCodec: n_mels must be from 1 to {MAX_MELS}, got {n_mels}")
         if decoder not in MEL_DECODERS:
             raise ValueError(f"MelCodec: unknown decoder {decoder!r}; choose codec_options.decoder= one of: "
                              f"{', '.join(MEL_DECODERS)}")

@@ -14,7 +14,7 @@ from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import audio_transforms
 from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, load_clip, resample, write_wav
-from .codecs import build_codec, snr_db
+from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
 from .transcription import transcribe
@@ -55,8 +55,12 @@ class AudioModality(Modality):
         self.codec_name = codec
         self.codec = build_codec(codec, sample_rate, **dict(codec_options or {}))
         self.sample_rate, self.audio_channels = int(sample_rate), int(audio_channels)
-        if output_rate not in (None, "input") and not str(output_rate).isdigit():
-            raise ValueError(f"AudioModality: output_rate must be null, a rate in Hz or 'input', got {output_rate!r}")
+        if output_rate not in (None, "input") and not (str(output_rate).isdigit()
+                                                      and 1000 <= int(output_rate) <= MAX_RATE):
+            raise ValueError(f"AudioModality: output_rate must be null, a rate from 1000 to {MAX_RATE} Hz or 'input', "
+                             f"got {output_rate!r}")
+        if not 0 < float(clip_seconds) <= 60:
+            raise ValueError(f"AudioModality: clip_seconds must be more than 0 and at most 60, got {clip_seconds!r}")
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
         self._input_rate: int | None = None
         self.midi = bool(midi)

@@ -208,3 +208,15 @@ def test_folder_training_refuses_a_class_of_odd_files(tmp_path, capsys, odd_wavs
                               "trainer.max_steps=1", f"out={tmp_path / 'run'}"])
     assert err == (f"diffusionkit train: error: data folder '{root}': no usable file in class 'snare', which the "
                    "model would never see; fix or replace the skipped files, or move the class out of the data folder")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"output_rate": 150_000_000}, "output_rate must be null, a rate from 1000 to 384000 Hz or 'input'"),
+    ({"codec_options": {"n_fft": 10**9, "hop_length": 100}}, "n_fft must be at most 65536"),
+    ({"codec_options": {"n_mels": 100_000}}, "n_mels must be from 1 to 1024"),
+    ({"clip_seconds": 1e6}, "clip_seconds must be more than 0 and at most 60"),
+])
+def test_sizes_a_config_cannot_afford_are_refused_before_allocating(options, message):
+    """A bundle's config is data: a rate or FFT size of 10**8 would allocate gigabytes."""
+    with pytest.raises(ValueError, match=message):
+        AudioModality(**options)
