@@ -332,3 +332,28 @@ def test_items_are_held_out_by_kit(modality, kits):
     """``sources`` (what ``evaluate`` folds and holds out) is each item's kit, not its file."""
     data = dataset(modality, kits, split="all")
     assert data.sources == data.kits and len(set(data.sources)) < len(set(data.files))
+
+
+def test_an_archive_with_a_giant_long_name_header_is_refused_unread(modality, tmp_path):
+    """A 10 MB GNU long name (a few KB compressed) is refused from its declared size, before
+    tarfile reads it; the message stays short."""
+    import gzip
+
+    name = b"././@LongLink"
+    size = 10_000_000
+    header = bytearray(512)
+    header[:len(name)] = name
+    header[100:108] = b"0000644\x00"
+    header[124:136] = f"{size:011o}\x00".encode()
+    header[156:157] = b"L"
+    header[257:263] = b"ustar "
+    header[148:156] = b" " * 8
+    header[148:155] = f"{sum(header):06o}\x00".encode()
+    archive = tmp_path / "Evil.h2drumkit"
+    with gzip.open(archive, "wb") as f:
+        f.write(bytes(header) + b"a" * size + b"\x00" * 1024)
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(MediaError) as refused:
+        dataset(modality, archive, split="all")
+    message = str(refused.value)
+    assert "a header of 10,000,000 bytes (limit 65,536)" in message and len(message) < 600
