@@ -14,7 +14,7 @@ from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import IMAGE_TRANSFORMS
 from .files import DEFAULT_MAX_PIXELS, open_image, write_png
-from .pixels import as_hw, fit, image_to_array, to_model, to_uint8
+from .pixels import as_hw, fit, image_to_array, shrink, to_model, to_uint8
 
 
 class ImageModality(Modality):
@@ -41,7 +41,7 @@ class ImageModality(Modality):
 
     def load(self, path: str | Path) -> Tensor:
         """Read an image file as float32 ``[C, H, W]`` in [-1, 1]."""
-        pixels = image_to_array(open_image(path, self.max_pixels), self.channels)
+        pixels = image_to_array(shrink(open_image(path, self.max_pixels), self.spatial_size), self.channels)
         return to_model(fit(pixels, self.spatial_size))
 
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:

@@ -61,6 +61,19 @@ def _to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     return pixels
 
 
+def shrink(img: Image.Image, hw: tuple[int, int]) -> Image.Image:
+    """``img`` box-averaged by the largest whole factor that keeps it at least twice ``hw`` on
+    each side, in its own pixel format: a 40-megapixel photo becomes a few hundred kilobytes
+    before any float copy is made (the final resize is still :func:`fit`'s Lanczos)."""
+    factor = min(img.width // (2 * hw[1]), img.height // (2 * hw[0]))
+    if factor < 2:
+        return img
+    try:
+        return img.reduce(factor)
+    except (ValueError, NotImplementedError):  # a pixel format Pillow cannot reduce: keep it whole
+        return img
+
+
 def fit(pixels: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Centre-crop ``[H, W, C]`` to the aspect of ``hw`` and resize to it (Lanczos), in [0, 1]."""
     height, width = pixels.shape[:2]

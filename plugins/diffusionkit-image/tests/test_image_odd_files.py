@@ -82,3 +82,16 @@ def test_roundtrip_refuses_a_named_pipe(tmp_path, capsys, named_pipe):
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
     assert err.splitlines()[-1] == f"diffusionkit roundtrip: error: cannot read image '{path}': {PIPE}"
+
+
+def test_a_large_picture_is_shrunk_in_its_own_format_before_float_copies():
+    """A 40-megapixel picture took 2.6 GB as float32 copies; box-averaging it first keeps at least
+    twice the model's size on each side, so the result is the same Lanczos fit of far fewer pixels."""
+    from PIL import Image
+
+    from diffusionkit_image.pixels import shrink
+
+    big = Image.new("RGBA", (4000, 2000), (10, 20, 30, 255))
+    small = shrink(big, (32, 32))
+    assert small.mode == "RGBA" and small.size == (-(-4000 // 31), -(-2000 // 31)) and min(small.size) >= 64
+    assert shrink(Image.new("L", (100, 100)), (32, 32)).size == (100, 100)  # under 4x: left whole
