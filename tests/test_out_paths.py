@@ -204,3 +204,11 @@ def test_resuming_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
     err = refused(capsys, ["train", *TINY, f"resume={ckpt}", f"out={project}", "trainer.max_steps=3"])
     assert f"resume: '{project}' is not a run of this model (no config.yaml)" in err
     assert snapshot(project) == before
+
+
+def test_resuming_a_checkpoint_whose_state_dict_is_not_a_mapping_is_one_line(tmp_path, capsys):
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"state_dict": [1, 2], "global_step": 2}, ckpt)
+    err = refused(capsys, ["train", *TINY, f"resume={ckpt}", "trainer.max_steps=3"])
+    assert "its state_dict is not a mapping of names to tensors" in err

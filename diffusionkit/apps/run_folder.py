@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.nn import Module
 
 from diffusionkit.apps.common import output_dir
@@ -102,8 +103,11 @@ def check_weights_fit(module: Module, checkpoint: Path | None) -> None:
     if checkpoint is None:
         return
     stored = load_checkpoint_file(checkpoint, mmap=True).get("state_dict") or {}
+    if not isinstance(stored, dict):
+        raise UsageError(f"resume: '{checkpoint}': its state_dict is not a mapping of names to tensors")
     for name, tensor in module.state_dict().items():
         found = stored.get(name)
+        found = found if isinstance(found, Tensor) else None
         if found is None or tuple(found.shape) != tuple(tensor.shape):
             have = "nothing" if found is None else f"shape {list(found.shape)}"
             raise UsageError(f"resume: '{checkpoint}' does not fit this model ({name}: it holds {have}, the model "
