@@ -1,12 +1,20 @@
 """Settings for every test session (the core's tests and the plugins')."""
 
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import torch
+
+# numba (librosa's onset and peak functions, the audio plugin's phase retrieval) caches compiled code
+# on disk; two test workers compiling the same function at once can leave a corrupt cache that
+# crashes every later process that loads it (seen: librosa.util.peak_pick segfaulting). One cache
+# folder per test process (the commands a test starts inherit it), set before numba is imported.
+os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "diffusionkit-numba" / str(os.getpid()))
+
+import torch  # noqa: E402
 
 # One intra-op thread: the tests' tensors are small, and `pytest -n 2` on 2 cores (or any busy
 # machine) makes two threads per process wait on each other, 5-100x slower for small ops.

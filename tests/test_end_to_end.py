@@ -71,7 +71,7 @@ def test_resume_continues_the_step_count(digits_run, tmp_path):
     assert (tmp_path / "resume_run" / "model.safetensors").is_file()
 
 
-def test_resume_from_a_loose_checkpoint_writes_to_out_or_beside_it(digits_run, tmp_path):
+def test_resume_from_a_loose_checkpoint_writes_to_out_never_beside_it(digits_run, tmp_path, capsys):
     run, _ = digits_run
     loose = tmp_path / "saved" / "step30.ckpt"
     loose.parent.mkdir()
@@ -79,8 +79,10 @@ def test_resume_from_a_loose_checkpoint_writes_to_out_or_beside_it(digits_run, t
     run_command("train", ["modality=image", "data=digits", *TINY, "trainer.max_steps=32", f"resume={loose}",
                           f"out={tmp_path / 'continued'}"])
     assert (tmp_path / "continued" / "model.safetensors").is_file()
-    run_command("train", ["modality=image", "data=digits", *TINY, "trainer.max_steps=32", f"resume={loose}"])
-    assert (tmp_path / "saved" / "model.safetensors").is_file()
+    assert main(["train", "modality=image", "data=digits", *TINY, "trainer.max_steps=32", f"resume={loose}"]) == 2
+    assert "is not in a run's checkpoints/ folder, so it names no run to continue in; give out=<new folder>" in \
+        capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "saved").iterdir()] == ["step30.ckpt"]
 
 
 def test_existing_outputs_are_never_overwritten(digits_run, capsys):

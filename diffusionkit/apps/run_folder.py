@@ -167,8 +167,9 @@ def _run_of(checkpoint: Path) -> Path:
 def _check_continued_folder(cfg: DictConfig, folder: Path) -> None:
     """A resumed run writes only into an empty folder or one that is a run of the same model (its
     ``config.yaml`` agrees on :data:`MODEL_KEYS`), never over someone's other files."""
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
+    if not folder.is_dir() or all(p.is_dir() or p.parent == folder / "checkpoints" and p.suffix == ".ckpt"
+                                  for p in folder.rglob("*")):
+        return  # empty, or checkpoints alone (a run's record copied without its config)
     config = folder / "config.yaml"
     difference = _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
     if difference:
