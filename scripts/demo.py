@@ -49,7 +49,8 @@ def main() -> int:
           f"out={root / 'evaluation'}"])
     report = json.loads((root / "evaluation" / "evaluation.json").read_text())
     print(f"\n[demo] done in {time.time() - started:.0f} s; generated drums recognised: "
-          f"{report['generated_accuracy']:.0%}. Listen to the WAV files under {root}/")
+          f"{report['generated_accuracy']:.0%} (self-judged: the judge learned the same synthetic drums; "
+          f"on real kits see README, Real drums). Listen to the WAV files under {root}/")
     return 0
 
 

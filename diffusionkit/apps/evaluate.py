@@ -101,11 +101,13 @@ def grading_line(grading: dict, accuracy: float) -> str:
 
 
 def format_report(report: dict, out: Path) -> str:
+    held = "its own held-out training data" if report["grading"]["judged_on"].startswith("self") else \
+        "real held-out data"
     lines = [grading_line(report["grading"], report["real_heldout_accuracy"]), f"{'class':<12} accuracy"]
     lines += [f"{name:<12} {acc:6.1%}" for name, acc in report["per_class"].items()]
-    lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on real held-out data: "
+    lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on {held}: "
               f"{report['real_heldout_accuracy']:.1%})",
-              f"Frechet distance to real held-out items (classifier features): {report['frechet_distance']:.2f}"]
+              f"Frechet distance to {held} (classifier features): {report['frechet_distance']:.2f}"]
     if "per_step" in report:
         step = report["per_step"]
         lines.append(f"per step: {step['step_accuracy']:6.1%} recognised (step classifier on real held-out steps: "
@@ -118,7 +120,7 @@ def format_report(report: dict, out: Path) -> str:
     for row in report.get("vary", []):
         lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%} "
                      f"(true class {row['true_class_kept']:6.1%}), diversity {row['diversity']:.3f} "
-                     f"(1.0 = as spread as real items)")
+                     f"(1.0 = as spread as the held-out items)")
     for row in report.get("convert", []):
         envelope = f", envelope correlation {row['envelope_correlation']:.2f}" if "envelope_correlation" in row else ""
         lines.append(f"convert {row['source']} -> {row['target']} ({row['method']}) strength {row['strength']:.2f}: "
