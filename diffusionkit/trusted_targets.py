@@ -166,11 +166,11 @@ def check_target(name: str, role: str | None = None) -> None:
     """Allow ``name`` only if it resolves to a registered constructor or a trusted torch or
     Lightning class (see the module's docstring), and, given a ``role`` (a base class path), to a
     subclass of it; TargetRefused otherwise."""
+    obj = resolve_target(name) if role is not None or name not in registered_targets() else None
     if role is not None:
-        _check_role(name, role)
+        _check_role(name, obj, role)
     if name in registered_targets():
         return  # the very string an installed config names resolves to the very object it does
-    obj = resolve_target(name)
     root = getattr(obj, "__module__", "") or ""
     if any(obj is known for known in _registered_objects(root.split(".")[0])) or _third_party_kind(obj):
         return
@@ -178,10 +178,9 @@ def check_target(name: str, role: str | None = None) -> None:
                         f"torch layer, optimizer or scheduler class")
 
 
-def _check_role(name: str, role: str) -> None:
+def _check_role(name: str, obj: Any, role: str) -> None:
     from hydra._internal.utils import _locate
 
-    obj = resolve_target(name)
     if not (inspect.isclass(obj) and issubclass(obj, _locate(role))):
         raise TargetRefused(f"'{name}' is not a {role.rsplit('.', 1)[-1]}, which is what is built there")
 

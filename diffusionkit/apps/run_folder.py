@@ -57,13 +57,20 @@ def _check_fresh_start(cfg: DictConfig, out: Path) -> None:
     if any((out / name).is_file() for name in BUNDLES):
         raise UsageError(f"'{out}' holds a finished model but no checkpoint to continue; "
                          f"choose a new out= (nothing was overwritten)")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    config = out / "config.yaml"
-    difference = _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
+    difference = _foreign(cfg, out)
     if difference:
         raise UsageError(f"resume=auto: '{out}' is not empty and holds no checkpoint of this run ({difference}); "
                          f"choose a new or empty out= (nothing was overwritten)")
+
+
+def _foreign(cfg: DictConfig, folder: Path) -> str | None:
+    """Why ``folder`` is not this run's to write in (None: it is empty, holds checkpoints alone,
+    or its ``config.yaml`` names the same model)."""
+    if not folder.is_dir() or all(p.is_dir() or p.parent == folder / "checkpoints" and p.suffix == ".ckpt"
+                                  for p in folder.rglob("*")):
+        return None
+    config = folder / "config.yaml"
+    return _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
 
 
 def _read_config(text: str) -> DictConfig | None:
@@ -167,11 +174,7 @@ def _run_of(checkpoint: Path) -> Path:
 def _check_continued_folder(cfg: DictConfig, folder: Path) -> None:
     """A resumed run writes only into an empty folder or one that is a run of the same model (its
     ``config.yaml`` agrees on :data:`MODEL_KEYS`), never over someone's other files."""
-    if not folder.is_dir() or all(p.is_dir() or p.parent == folder / "checkpoints" and p.suffix == ".ckpt"
-                                  for p in folder.rglob("*")):
-        return  # empty, or checkpoints alone (a run's record copied without its config)
-    config = folder / "config.yaml"
-    difference = _model_difference(_read_config(config.read_text()), cfg) if config.is_file() else "no config.yaml"
+    difference = _foreign(cfg, folder)
     if difference:
         raise UsageError(f"resume: '{folder}' is not a run of this model ({difference}), and a resumed run would "
                          f"write its config.yaml and model there; choose a new or empty out= (nothing was written)")
