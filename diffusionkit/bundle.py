@@ -90,12 +90,26 @@ def _modality_options(stored: DictConfig, modality: Modality) -> list[str]:
                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+#: Top-level config keys that name the training machine's folders, not the model: a bundle or
+#: checkpoint given to someone else must not carry them.
+MACHINE_KEYS = ("out", "resume")
+
+
+def portable_config(config: DictConfig) -> DictConfig:
+    """``config`` resolved, without the keys that name the training machine's folders."""
+    plain = OmegaConf.to_container(config, resolve=True)
+    for key in MACHINE_KEYS:
+        plain.pop(key, None)
+    return OmegaConf.create(plain)
+
+
 def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion", **extra: str) -> dict[str, str]:
-    """The plain-text metadata a bundle or checkpoint carries: enough to rebuild the model."""
+    """The plain-text metadata a bundle or checkpoint carries: enough to rebuild the model, and
+    no folder of the machine it was trained on (:data:`MACHINE_KEYS`)."""
     return {
         "format": FORMAT,
         "kind": kind,
-        "config": OmegaConf.to_yaml(config, resolve=True),
+        "config": OmegaConf.to_yaml(portable_config(config)),
         "classes": json.dumps(list(classes)),
         **extra,
     }

@@ -83,3 +83,26 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     with pytest.raises(UsageError, match="unknown option 'max_pixel' for this model; it takes: channels, size, "
                                          "max_pixels"):
         model.with_media({"max_pixel": 1000})
+
+
+def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
+    """out= and resume= name folders of the machine a model was trained on; a shipped bundle
+    must not carry them (they are not part of the model)."""
+    import json
+
+    from safetensors import safe_open
+
+    from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
+    from diffusionkit.config import compose_config
+    from diffusionkit.training.build import build_diffusion_module, build_modality
+
+    run = tmp_path / "secret_machine_folder"
+    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
+                                   "net.attention_levels=[]", "modality.channels=1", "modality.size=16",
+                                   f"out={run}", f"resume={run / 'checkpoints' / 'last.ckpt'}"])
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    path = save_bundle(tmp_path / "model.safetensors", diffusion_weights(module), run_metadata(cfg, ["a"]))
+    with safe_open(str(path), "pt") as bundle:
+        metadata = bundle.metadata()
+    assert "secret_machine_folder" not in json.dumps(metadata)
+    assert load_model(path).config.net.model_channels == 16
