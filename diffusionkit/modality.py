@@ -119,6 +119,11 @@ class Modality(ABC):
     #: which spatial axis is time (an index into ``spatial_size``), or None. Region edits
     #: (``inpaint``, ``extend``) act along it; without one they act along the last axis.
     time_axis: ClassVar[int | None] = None
+    #: the kind of medium a user hears or sees in the files :meth:`save` writes (``"audio"``,
+    #: ``"image"`` or ``"video"``, the kinds of :class:`Rendered`), or None for another kind.
+    #: Front ends choose their widgets by it (``diffusionkit studio``: players, upload fields);
+    #: None gives plain file fields. Declarative only: the core never branches on a medium.
+    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = None
 
     def __init__(self, channels: int, spatial_size: Sequence[int]) -> None:
         if channels < 1 or not spatial_size or min(spatial_size) < 1:

@@ -102,7 +102,12 @@ def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]
     keyword arguments they make. A named input is the model's conditioning file
     (``sketch=FILE``) or one of its modality's media options (``output_rate=44100``,
     ``midi=true``; also accepted as ``media.<key>=``)."""
-    model = load_model(cfg.ckpt)
+    return prepared_model(load_model(cfg.ckpt), cfg, n)
+
+
+def prepared_model(model: LoadedModel, cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]:
+    """An already loaded model with the named inputs of ``cfg`` applied (see :func:`open_model`);
+    a long-lived process (``diffusionkit studio``) keeps one model and prepares it per request."""
     inputs = dict(cfg.get("inputs") or {})
     condition = model.module.condition
     files = {k: inputs.pop(k) for k in list(inputs) if condition is not None and k == condition.input_name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -12,7 +13,6 @@ from diffusionkit.apps.edits import run_edit
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.options import METHODS
-
 
 
 def inversion_settings(cfg: DictConfig) -> DictConfig:
@@ -39,19 +39,34 @@ def convert(model: LoadedModel, sources: torch.Tensor, target: int, cfg: DictCon
                              noise=noise, strength=float(cfg.strength), **concat)
 
 
-def run(cfg: DictConfig) -> Path:
+def check_method(cfg: DictConfig) -> None:
     if cfg.method not in METHODS:
         raise UsageError(f"unknown method '{cfg.method}'; choose method= one of: {', '.join(METHODS)}")
-    n = 1 if cfg.method == "invert" else cfg.n
 
-    def conversion(model, source, labels, generator, concat):
-        target = resolve_label(cfg.target, model.classes)
-        return convert(model, repeat(source, n), target, cfg, generator, **{k: v[:n] for k, v in concat.items()})
 
-    def target_name(model: LoadedModel) -> str:
-        return model.classes[resolve_label(cfg.target, model.classes)]
+def conversion_count(cfg: DictConfig) -> int:
+    """How many conversions ``cfg`` makes: one for the deterministic ``method=invert``, else ``n``."""
+    return 1 if cfg.method == "invert" else int(cfg.n)
 
-    out = run_edit(cfg, "convert", target_name, conversion)
+
+def conversions(cfg: DictConfig, model: LoadedModel, source: torch.Tensor, labels: torch.Tensor | None,
+                generator: torch.Generator, concat: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The command's edit: :func:`conversion_count` conversions of ``source`` to ``cfg.target``."""
+    check_method(cfg)
+    n = conversion_count(cfg)
+    target = resolve_label(cfg.target, model.classes)
+    return convert(model, repeat(source, n), target, cfg, generator, **{k: v[:n] for k, v in concat.items()})
+
+
+def target_name(cfg: DictConfig, model: LoadedModel) -> str:
+    """The target class's name (the conversions' file prefix)."""
+    return model.classes[resolve_label(cfg.target, model.classes)]
+
+
+def run(cfg: DictConfig) -> Path:
+    check_method(cfg)
+    n = conversion_count(cfg)
+    out = run_edit(cfg, "convert", partial(target_name, cfg), partial(conversions, cfg))
     if n < cfg.n:
         print(f"method=invert is deterministic (DDIM): one conversion written (n={cfg.n} asked); "
               f"method=sdedit gives several")

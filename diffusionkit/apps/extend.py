@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,12 +30,17 @@ def extend(model: LoadedModel, source: torch.Tensor, cfg: DictConfig, labels: to
     return current
 
 
+def extended(cfg: DictConfig, model: LoadedModel, source: torch.Tensor, labels: torch.Tensor | None,
+             generator: torch.Generator, concat: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The command's edit: ``source`` continued by ``cfg.times`` windows (see :func:`extend`)."""
+    if int(cfg.times) < 1:
+        raise UsageError(f"times must be at least 1, got {cfg.times}")
+    check_context(float(cfg.context))
+    return extend(model, source, cfg, labels, generator, **concat)
+
+
 def run(cfg: DictConfig) -> Path:
     if int(cfg.times) < 1:
         raise UsageError(f"times must be at least 1, got {cfg.times}")
     check_context(float(cfg.context))
-
-    def continuation(model, source, labels, generator, concat):
-        return extend(model, source, cfg, labels, generator, **concat)
-
-    return run_edit(cfg, "extend", "extended", continuation)
+    return run_edit(cfg, "extend", "extended", partial(extended, cfg))

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig
+from torch import Tensor
 
 from diffusionkit.apps.common import repeat, sample_in_batches
 from diffusionkit.apps.edits import region_mask, run_edit
+from diffusionkit.bundle import LoadedModel
+
+
+def inpainted(cfg: DictConfig, model: LoadedModel, source: Tensor, labels: Tensor | None,
+              generator: torch.Generator, concat: dict[str, Tensor]) -> Tensor:
+    """``cfg.n`` versions of ``source`` with ``[cfg.start, cfg.end)`` of its edit axis regenerated."""
+    keep = 1.0 - region_mask(model.modality, float(cfg.start), float(cfg.end))
+    return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
+                             known=repeat(source, cfg.n), mask=keep, **concat)
 
 
 def run(cfg: DictConfig) -> Path:
-    def inpaint(model, source, labels, generator, concat):
-        keep = 1.0 - region_mask(model.modality, float(cfg.start), float(cfg.end))
-        return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                                 known=repeat(source, cfg.n), mask=keep, **concat)
-
-    return run_edit(cfg, "inpaint", "inpainted", inpaint)
+    return run_edit(cfg, "inpaint", "inpainted", partial(inpainted, cfg))

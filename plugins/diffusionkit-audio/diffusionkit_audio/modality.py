@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ class AudioModality(Modality):
 
     file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
     time_axis: ClassVar[int | None] = 1
+    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "audio"
 
     def __init__(self, sample_rate: int = 16000, clip_seconds: float = 1.0, codec: str = "mel",
                  codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Literal
 
 from torch import Tensor
 from torchvision.utils import make_grid
@@ -30,6 +30,7 @@ class ImageModality(Modality):
     file_extensions: ClassVar[tuple[str, ...]] = (
         ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
     )
+    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "image"
 
     def __init__(self, channels: int = 3, size: int | Sequence[int] = 32, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if channels not in (1, 3):

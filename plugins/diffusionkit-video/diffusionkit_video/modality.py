@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -64,6 +64,7 @@ class VideoModality(Modality):
 
     file_extensions: ClassVar[tuple[str, ...]] = VIDEO_EXTENSIONS + STILL_EXTENSIONS
     time_axis: ClassVar[int | None] = 0
+    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "video"
 
     def __init__(self, channels: int = 3, frames: int = 16, size: int | Sequence[int] = 32, fps: float = 8.0,
                  max_seconds: float = Limits.max_seconds, max_pixels: int = Limits.max_pixels) -> None:
