@@ -8,11 +8,11 @@ PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-digits test test-fast bench clean
+.PHONY: install demo demo-digits studio test test-fast bench clean
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,cluster]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,cluster,studio]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +22,10 @@ demo: install
 
 demo-digits: install
 	$(BIN)/python scripts/demo_digits.py
+
+# the studio page on the shipped starter (http://localhost:7860); STUDIO_ARGS="ckpt=... port=..."
+studio: install
+	$(BIN)/diffusionkit studio $(STUDIO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -24,6 +24,7 @@ COMMANDS = {
     "interpolate": "diffusionkit.apps.interpolate",
     "animate": "diffusionkit.apps.animate",
     "roundtrip": "diffusionkit.apps.roundtrip",
+    "studio": "diffusionkit.apps.studio",
 }
 
 USAGE = """usage: diffusionkit <command> [key=value ...]
@@ -39,6 +40,7 @@ commands:
   interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
   animate    still -> motion:    diffusionkit animate ckpt=PATH input=FRAME [last=FRAME] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
+  studio     a page to try it:   diffusionkit studio [ckpt=PATH] [host=127.0.0.1] [port=7860]
   plugins    list the plugins:   diffusionkit plugins list
              start a new one:    diffusionkit plugins new NAME [dir=PATH]
              check one:          diffusionkit plugins check NAME [train=true]

@@ -326,6 +326,11 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "animate": table(*SAMPLING.values(), INPUT, Option("last", ExistingFile(), nullable=True),
                      Option("keep", Whole(0), "steps kept from the input")),
     "roundtrip": table(INPUT, OUT),
+    "studio": table(Option("ckpt", PathText(), nullable=True), Option("host", PathText(), "an address to listen on"),
+                    Option("port", Whole(0, 65535), "a TCP port; 0 = any free one"), OUT,
+                    Option("runs", PathText(), "the folder searched for recent runs"),
+                    Option("max_upload_mb", Number(0, 4096, low_open=True), "the largest upload in MB"),
+                    Option("max_items", Whole(1, 64), "the most items one request makes")),
     "evaluate": table(
         *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
         Option("classifier.epochs", Whole(1)), Option("classifier.batch_size", Whole(1)),

@@ -72,6 +72,32 @@ def named_bundles() -> dict[str, Path]:
     return found
 
 
+def shipped_examples(extensions: tuple[str, ...] = ()) -> list[Path]:
+    """Example media files plugins ship in their ``examples/`` folder (``kick.wav``...), those
+    with one of ``extensions`` (lower case, with dot) when given, sorted by plugin and name."""
+    found: list[Path] = []
+    for plugin in discover():
+        folder = _package_folder(plugin.package, "examples")
+        found += [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+                  and (not extensions or p.suffix.lower() in extensions)] if folder else []
+    return found
+
+
+def media_kinds() -> list[str | None]:
+    """The ``media_kind`` each importable plugin's Modality declares, without repeats, in plugin
+    order (front ends build their widgets for these)."""
+    kinds: list[str | None] = []
+    for plugin in discover():
+        module_name, _, attr = plugin.target.partition(":")
+        try:
+            kind = getattr(getattr(importlib.import_module(module_name), attr), "media_kind", None)
+        except Exception:  # a broken plugin must not break the others
+            continue
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
 def config_options(conf_dir: Path | None) -> dict[str, list[str]]:
     """The options a config tree offers per group, e.g. ``{"data": ["digits", "shapes"]}``."""
     if conf_dir is None:
