@@ -335,6 +335,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
         *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
         Option("classifier.epochs", Whole(1)), Option("classifier.batch_size", Whole(1)),
         Option("classifier.lr", Number(0, low_open=True)), Option("classifier.width", Whole(1)),
+        Option("classifier.augment_p", Number(0, 1), "the chance each augmentation is applied"),
+        Option("classifier.balanced", Choice(("auto", True, False))),
         Option("per_step", Choice(("auto", True, False))),
         Option("real_folds", Whole(2), "folds of the real data's sources"),
         Option("auto_label_per_class", Whole(0, MAX_ITEMS), "0 = skip"),

@@ -16,7 +16,7 @@ from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
 from diffusionkit.errors import UsageError
-from diffusionkit.evaluation import judge_by_source, source_folds
+from diffusionkit.evaluation import class_weights, fit_classifier, judge_by_source, source_folds, TensorItems
 from diffusionkit.training.build import build_diffusion_module, build_modality
 from diffusionkit.training.folder_dataset import FolderDataset
 
@@ -116,6 +116,7 @@ def test_evaluate_on_real_data_reports_real_figures(tiny, tmp_path, capsys):
     assert report["auto_label"]["items"] == 6 and 0.0 <= report["auto_label"]["accuracy"] <= 1.0
     assert {"class_kept", "true_class_kept", "diversity"} <= set(report["vary"][0])
     assert report["convert"][0]["target"] == "2"
+    assert grading["judge_training"] == {"augment": ["crop", "flip", "jitter"], "balanced": True, "epochs": 1}
     assert "judged on real data held out by source: 18 items from 3 sources in 2 folds" in printed
     assert "label=auto names the true class of" in printed
 
@@ -177,3 +178,29 @@ def test_evaluate_never_builds_data_files_a_bundle_names(tiny, tmp_path, capsys)
     assert main(["evaluate", f"ckpt={path}", "n_per_class=1", f"out={tmp_path / 'eval'}"]) == 2
     err = capsys.readouterr().err
     assert f"was trained on files (data.dataset.root={real}); evaluate builds no data a bundle names" in err
+
+
+def test_class_weights_make_a_rare_class_count_as_much_as_a_common_one():
+    weights = class_weights(torch.tensor([0] * 30 + [1] * 10 + [2] * 5), 4)
+    assert weights.tolist() == pytest.approx([0.1, 0.3, 0.6, 3.0])  # 4th: absent, count 1
+    assert float(weights.mean()) == pytest.approx(1.0)
+
+
+def test_a_judge_trains_on_augmented_items():
+    seen = []
+
+    def augment(item, generator):
+        seen.append(item.shape)
+        return item.flip(-1)
+
+    x, labels = torch.randn(6, 1, 8, 8), torch.tensor([0, 1, 0, 1, 0, 1])
+    fit_classifier(TensorItems(x, labels), 2, 1, 2, epochs=2, batch_size=4, augment=augment, balanced=True)
+    assert seen == [torch.Size([1, 8, 8])] * 12  # every item of every epoch
+
+
+def test_an_unknown_judge_augmentation_is_one_line(tiny, tmp_path, capsys):
+    bundle, real = tiny
+    assert main(["evaluate", f"ckpt={bundle}", "data=folder", f"data.dataset.root={real}", "n_per_class=1",
+                 "steps=2", "classifier.epochs=1", "real_folds=2", "classifier.augment=[warp]",
+                 f"out={tmp_path / 'e'}"]) == 2
+    assert "augment.transforms: ImageModality offers no transform 'warp'; it offers: " in capsys.readouterr().err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 
@@ -24,6 +24,7 @@ from diffusionkit.bundle import LoadedModel
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import Judge, judge_by_source
+from diffusionkit.training.augment import Augmenter
 
 
 @dataclass
@@ -91,19 +92,38 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     heldout = [str(s) for s in cfg.get("heldout_sources") or []]
     _check_sources(heldout, items.sources)
     c = cfg.classifier
+    augmenter = judge_augmenter(model, c)
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=c.width,
-                            seed=cfg.seed)
+                            seed=cfg.seed, augment=augmenter or None, balanced=_on(c.get("balanced", "auto")))
     judge = _restricted(judge, items.sources, heldout)
     per_class = Counter(model.classes[int(label)] for label in items.labels)
     grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
                "items": len(items.labels), "sources": sorted(set(items.sources)),
-               "folds": int(judge.heldout_folds.max()) + 1, "items_per_class": dict(per_class),
+               "folds": int(judge.heldout_folds.max()) + 1,
+               "judge_training": {"augment": sorted(augmenter.chosen), "balanced": _on(c.get("balanced", "auto")),
+                                  "epochs": c.epochs}, "items_per_class": dict(per_class),
                "left_out_classes": items.unknown_classes,
                "edit_sources": sorted(set(map(str, cfg.get("heldout_sources") or []))) or "all",
                "judge_accuracy_on_edit_sources": float((judge.predict(judge.heldout_x, judge.heldout_folds)
                                                         == judge.heldout_labels).float().mean())}
     return judge, grading
+
+
+def judge_augmenter(model: LoadedModel, classifier: DictConfig) -> Augmenter:
+    """The modality's augmentations a real-data judge trains with: ``classifier.augment`` is
+    ``auto`` (all it offers: a judge that must recognise sources it never heard learns each item
+    as several takes), ``none``, or names as in ``augment.transforms``."""
+    chosen = classifier.get("augment", "auto")
+    chosen = "all" if chosen == "auto" else chosen
+    if isinstance(chosen, (DictConfig, ListConfig)):
+        chosen = OmegaConf.to_container(chosen)
+    return Augmenter(model.modality, chosen, float(classifier.get("augment_p", 0.5)))
+
+
+def _on(value: object) -> bool:
+    """``auto`` or true: on (for real-data judges)."""
+    return value in ("auto", True, "true")
 
 
 def _check_sources(heldout: list[str], sources: list[str]) -> None:
