@@ -1,7 +1,7 @@
 """The audio modality on this CPU: what each codec keeps of real-world-like sound, and how long
 ``vary`` takes with a drum model.
 
-    python benchmarks/bench_audio.py [--ckpt drums_starter] [--runs 5] [--repeats 3] [--threads N]
+    python benchmarks/bench_audio.py [--ckpt drums_starter] [--runs 5] [--repeats 3] [--threads N] [--skip-codecs]
 
 Prints two markdown tables:
 
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed vary / generate runs")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-vary", action="store_true", help="only the codec table")
+    parser.add_argument("--skip-codecs", action="store_true", help="only the sampling table")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -140,11 +141,12 @@ def main() -> None:
     from diffusionkit.errors import UsageError
 
     quiet_libraries()
-    with TemporaryDirectory() as tmp:
-        rows = codec_rows(args.runs, Path(tmp))
-    print(f"(a) codecs: 44.1 kHz stereo 24-bit files read as 16 kHz mono clips; torch threads "
-          f"{torch.get_num_threads()}; times are medians of {args.runs} calls after a warm-up")
-    print_table(("codec", "material", "SNR dB", "LSD dB", "encode ms", "decode ms", "model space"), rows)
+    if not args.skip_codecs:
+        with TemporaryDirectory() as tmp:
+            rows = codec_rows(args.runs, Path(tmp))
+        print(f"(a) codecs: 44.1 kHz stereo 24-bit files read as 16 kHz mono clips; torch threads "
+              f"{torch.get_num_threads()}; times are medians of {args.runs} calls after a warm-up")
+        print_table(("codec", "material", "SNR dB", "LSD dB", "encode ms", "decode ms", "model space"), rows)
     if args.skip_vary:
         return
     try:

@@ -1,0 +1,43 @@
+"""The shipped starter (v2): what its README promises about it, read from the file itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from diffusionkit.bundle import load_model
+from diffusionkit.plugins import named_bundles
+
+STARTER = named_bundles()["drums_starter"]
+CLASSES = ["kick", "snare", "clap", "closed_hat", "open_hat", "tom", "crash", "rim"]
+HELD_OUT = ["ColomboAcousticDrumkit", "HardElectro1", "rumpf_kit_z01_h2"]
+
+
+@pytest.fixture(scope="module")
+def metadata() -> dict[str, str]:
+    with safe_open(str(STARTER), "pt") as bundle:
+        return bundle.metadata()
+
+
+def test_the_starter_is_small_enough_to_ship():
+    assert STARTER.stat().st_size <= 30 * 2**20
+
+
+def test_the_starter_carries_no_folder_of_the_machine_it_was_trained_on(metadata):
+    config = metadata["config"]
+    assert "\nout:" not in f"\n{config}" and "\nresume:" not in f"\n{config}"
+    assert "/work/" not in config and "/root/" not in config and "/home/" not in config
+
+
+def test_the_starter_learned_real_kits_at_44_1_khz_with_three_kits_held_out(metadata):
+    model = load_model(STARTER)
+    assert model.classes == CLASSES
+    assert model.modality.sample_rate == 44100
+    assert tuple(model.modality.shape) == (1, 96, 64)
+    dataset = model.config.data.dataset
+    assert dataset._target_ == "diffusionkit_audio.drumkits_dataset.DrumKitsDataset"
+    assert dataset.split == "train" and list(dataset.test_kits) == HELD_OUT
+    assert json.loads(metadata["classes"]) == CLASSES
