@@ -19,10 +19,20 @@ from torch.utils.data import DataLoader, Dataset, random_split
 from diffusionkit.nets.layers import conv_nd, norm
 
 
-class Classifier(nn.Module):
-    """Three strided conv stages and a linear head; works for any spatial rank."""
+#: epochs of a judge of a model's own training data unless told (evaluate's classifier.epochs)
+SELF_EPOCHS = 8
 
-    def __init__(self, spatial_rank: int, in_channels: int, num_classes: int, width: int = 32) -> None:
+
+class Classifier(nn.Module):
+    """Three strided conv stages and a linear head over a coarse grid; works for any spatial rank.
+
+    The head sees the features averaged over a ``grid`` of cells per spatial axis rather than
+    over the whole item, so it knows roughly *where* a pattern lies (a kick's energy sits low in a
+    spectrogram, a hat's high); averaging everything away cost 11 points on real drums from kits
+    the judge never heard (``benchmarks/bench_real_judge.py``).
+    """
+
+    def __init__(self, spatial_rank: int, in_channels: int, num_classes: int, width: int = 32, grid: int = 4) -> None:
         super().__init__()
         widths = [width, 2 * width, 4 * width]
         layers: list[nn.Module] = []
@@ -32,14 +42,18 @@ class Classifier(nn.Module):
                        conv_nd(spatial_rank, out, out, 3, stride=2, padding=1), norm(out), nn.SiLU()]
             ch = out
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(ch, num_classes)
+        self.pool = POOLS[spatial_rank]((grid,) * spatial_rank)
+        self.head = nn.Linear(ch * grid**spatial_rank, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
-        """Pooled features ``[B, 4 * width]`` (also usable for Frechet distances)."""
+        """Pooled features ``[B, 4 * width]`` (for Frechet distances)."""
         return self.body(x).flatten(2).mean(-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        return self.head(self.pool(self.body(x)).flatten(1))
+
+
+POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
 def random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:

@@ -333,7 +333,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
                     Option("max_items", Whole(1, 64), "the most items one request makes")),
     "evaluate": table(
         *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
-        Option("classifier.epochs", Whole(1)), Option("classifier.batch_size", Whole(1)),
+        Option("classifier.epochs", Whole(1), "null = 8 self-judged, 20 with data=", nullable=True), Option("classifier.batch_size", Whole(1)),
         Option("classifier.lr", Number(0, low_open=True)), Option("classifier.width", Whole(1)),
         Option("classifier.augment_p", Number(0, 1), "the chance each augmentation is applied"),
         Option("classifier.balanced", Choice(("auto", True, False))),

@@ -21,7 +21,7 @@ from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.errors import UsageError
 from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
-from diffusionkit.evaluation import Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
+from diffusionkit.evaluation import SELF_EPOCHS, Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
 
 
 def run(cfg: DictConfig) -> dict:
@@ -75,7 +75,7 @@ def self_judge(model: LoadedModel, cfg: DictConfig) -> tuple[Judge, dict]:
                          f"(a bundle is data): grade it on data you choose, e.g. data=folder data.dataset.root=DIR")
     judge = train_classifier(
         instantiate(model.config.data.dataset), modality.spatial_rank, modality.channels, len(model.classes),
-        epochs=cfg.classifier.epochs, batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr,
+        epochs=cfg.classifier.epochs or SELF_EPOCHS, batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr,
         width=cfg.classifier.width, seed=cfg.seed)
     return judge, {"judged_on": "self-judged: the model's own training data, split at random"}
 

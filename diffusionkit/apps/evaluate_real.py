@@ -27,6 +27,10 @@ from diffusionkit.evaluation import Judge, judge_by_source
 from diffusionkit.training.augment import Augmenter
 
 
+#: epochs of a real-data judge unless classifier.epochs says: it learns augmented takes of few items
+REAL_EPOCHS = 20
+
+
 @dataclass
 class RealItems:
     """Real items in model space, labelled with the model's class indices, with their sources."""
@@ -94,7 +98,7 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     c = cfg.classifier
     augmenter = judge_augmenter(model, c)
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
-                            folds=cfg.real_folds, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=c.width,
+                            folds=cfg.real_folds, epochs=c.epochs or REAL_EPOCHS, batch_size=c.batch_size, lr=c.lr, width=c.width,
                             seed=cfg.seed, augment=augmenter or None, balanced=_on(c.get("balanced", "auto")))
     judge = _restricted(judge, items.sources, heldout)
     per_class = Counter(model.classes[int(label)] for label in items.labels)
@@ -102,7 +106,7 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
                "items": len(items.labels), "sources": sorted(set(items.sources)),
                "folds": int(judge.heldout_folds.max()) + 1,
                "judge_training": {"augment": sorted(augmenter.chosen), "balanced": _on(c.get("balanced", "auto")),
-                                  "epochs": c.epochs}, "items_per_class": dict(per_class),
+                                  "epochs": c.epochs or REAL_EPOCHS}, "items_per_class": dict(per_class),
                "left_out_classes": items.unknown_classes,
                "edit_sources": sorted(set(map(str, cfg.get("heldout_sources") or []))) or "all",
                "judge_accuracy_on_edit_sources": float((judge.predict(judge.heldout_x, judge.heldout_folds)

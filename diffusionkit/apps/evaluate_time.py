@@ -12,7 +12,7 @@ from torch import Tensor
 
 from diffusionkit.apps.edits import edit_axis
 from diffusionkit.bundle import LoadedModel
-from diffusionkit.evaluation import Judge, TensorItems, predict, step_change, time_slices, train_classifier
+from diffusionkit.evaluation import SELF_EPOCHS, Judge, TensorItems, predict, step_change, time_slices, train_classifier
 
 
 def wants_per_step(model: LoadedModel, setting: str | bool) -> bool:
@@ -29,7 +29,7 @@ def per_step_scores(model: LoadedModel, judge: Judge, samples: Tensor, labels: T
     real_steps = time_slices(judge.heldout_x, axis)
     step_judge = train_classifier(
         TensorItems(real_steps, judge.heldout_labels.repeat_interleave(steps)), model.modality.spatial_rank - 1,
-        model.modality.channels, len(model.classes), epochs=cfg.classifier.epochs,
+        model.modality.channels, len(model.classes), epochs=cfg.classifier.epochs or SELF_EPOCHS,
         batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr, width=cfg.classifier.width, seed=cfg.seed)
     predicted = predict(step_judge.model, time_slices(samples, axis))
     real_change, generated_change = step_change(judge.heldout_x, axis), step_change(samples, axis)
