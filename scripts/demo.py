@@ -35,9 +35,7 @@ MODEL = "drums_starter"
 def step(title: str, command: str, overrides: list[str]) -> None:
     started = time.time()
     print(f"\n[demo] {title}: diffusionkit {command} {' '.join(overrides)}")
-    code = run_command(command, overrides)
-    if code:
-        raise SystemExit(code)
+    run_command(command, overrides)
     print(f"[demo] ({time.time() - started:.0f} s)")
 
 
