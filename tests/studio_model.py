@@ -7,11 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
-from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
-from diffusionkit.config import compose_config
-from diffusionkit.training.build import build_diffusion_module, build_modality
+from tests.untrained_bundle import untrained_bundle
 
 CLASSES = ["kick", "snare", "clap", "closed_hat", "open_hat", "tom", "crash", "rim"]
 TINY = ["modality=audio", "data=drums", "net=unet_small", "net.model_channels=8", "net.attention_levels=[]",
@@ -20,18 +17,8 @@ RATE = 16000
 
 
 def tiny_audio_bundle(folder: Path) -> Path:
-    """``folder/model.safetensors``: an untrained tiny audio model whose zero-initialised weights
-    are randomised, so that inputs and labels change what it predicts."""
-    cfg = compose_config("train", TINY)
-    modality = build_modality(cfg)
-    torch.manual_seed(0)
-    module = build_diffusion_module(cfg, modality, num_classes=len(CLASSES))
-    with torch.no_grad():
-        for p in module.ema.module.parameters():
-            if not p.any():
-                p.normal_(0.0, 0.05)
-    folder.mkdir(parents=True, exist_ok=True)
-    return save_bundle(folder / "model.safetensors", diffusion_weights(module), run_metadata(cfg, CLASSES))
+    """``folder/model.safetensors``: an untrained tiny audio model (see :func:`untrained_bundle`)."""
+    return untrained_bundle(TINY, CLASSES, folder)
 
 
 def drum_wav(path: Path, seconds: float = 1.0, rate: int = 44100) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from diffusionkit.apps.edits import continuation_window, edit_axis, region_mask, slerp
-from diffusionkit.bundle import diffusion_weights, file_sha256, run_metadata, save_bundle
+from diffusionkit.bundle import file_sha256
 from diffusionkit.cli import main, run_command
 from diffusionkit.config import compose_config
 from diffusionkit.diffusion.guidance import strength_tail
@@ -23,9 +23,9 @@ from diffusionkit.diffusion.objectives import training_target
 from diffusionkit.diffusion.samplers import invert_ddim, sample_ddim
 from diffusionkit.diffusion.schedules import NoiseSchedule, append_dims, sigmas_for_steps
 from diffusionkit.errors import UsageError
-from diffusionkit.training.build import build_diffusion_module, build_modality
 from diffusionkit.training.diffusion_module import DiffusionModule
 from tests.toy_modality import ToyModality
+from tests.untrained_bundle import untrained_bundle
 
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
@@ -39,15 +39,7 @@ def model(tmp_path_factory):
     parameters (the zero-initialised output layer among them) are randomised, so that inputs and
     labels change what it predicts."""
     folder = tmp_path_factory.mktemp("edit_model")
-    cfg = compose_config("train", TINY)
-    modality = build_modality(cfg)
-    torch.manual_seed(0)
-    module = build_diffusion_module(cfg, modality, num_classes=len(CLASSES))
-    with torch.no_grad():
-        for p in module.ema.module.parameters():
-            if not p.any():
-                p.normal_(0.0, 0.05)
-    bundle = save_bundle(folder / "model.safetensors", diffusion_weights(module), run_metadata(cfg, CLASSES))
+    bundle = untrained_bundle(TINY, CLASSES, folder)
     rows, cols = np.mgrid[0:W, 0:W]
     a = (40 + 5 * cols).astype(np.uint8)
     a[8:24, 10:20] = 250
