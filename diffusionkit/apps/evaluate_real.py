@@ -96,16 +96,16 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     heldout = [str(s) for s in cfg.get("heldout_sources") or []]
     _check_sources(heldout, items.sources)
     c = cfg.classifier
-    augmenter = judge_augmenter(model, c)
+    augmenter, balanced = judge_augmenter(model, c), _on(c.get("balanced", "auto"))
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs or REAL_EPOCHS, batch_size=c.batch_size, lr=c.lr, width=c.width,
-                            seed=cfg.seed, augment=augmenter or None, balanced=_on(c.get("balanced", "auto")))
+                            seed=cfg.seed, augment=augmenter or None, balanced=balanced)
     judge = _restricted(judge, items.sources, heldout)
     per_class = Counter(model.classes[int(label)] for label in items.labels)
     grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
                "items": len(items.labels), "sources": sorted(set(items.sources)),
                "folds": int(judge.heldout_folds.max()) + 1,
-               "judge_training": {"augment": sorted(augmenter.chosen), "balanced": _on(c.get("balanced", "auto")),
+               "judge_training": {"augment": sorted(augmenter.chosen), "balanced": balanced,
                                   "epochs": c.epochs or REAL_EPOCHS}, "items_per_class": dict(per_class),
                "left_out_classes": items.unknown_classes,
                "edit_sources": sorted(set(map(str, cfg.get("heldout_sources") or []))) or "all",
