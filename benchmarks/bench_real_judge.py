@@ -2,6 +2,7 @@
 codec's round trip keeps real one-shots recognisable.
 
     python benchmarks/bench_real_judge.py [--ckpt drums_starter] [--epochs 8 24] [--threads N]
+        [--settings plain augment balanced]
 
 Reads every kit of ``data=drumkits`` (Debian's hydrogen-drumkits, ``split=all``) as the model's
 modality prepares them, then for each judge setting trains ``evaluate``'s judges by kit (5 folds:
@@ -32,6 +33,8 @@ from diffusionkit.bundle import load_model  # noqa: E402 (resolves shipped bundl
 from diffusionkit.evaluation import judge_by_source  # noqa: E402
 from diffusionkit.training.augment import Augmenter  # noqa: E402
 
+#: judge settings: random shifts only, + the modality's augmentations, + a class-balanced loss
+SETTINGS = {"plain": "random shifts", "augment": "+ augmentations", "balanced": "+ augmentations, balanced"}
 HELD_OUT = ("ColomboAcousticDrumkit", "HardElectro1", "rumpf_kit_z01_h2")
 
 
@@ -54,6 +57,8 @@ def main() -> None:
     parser.add_argument("--ckpt", default="drums_starter", help="an audio bundle trained on data=drumkits")
     parser.add_argument("--epochs", type=int, nargs="+", default=[8, 24])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS),
+                        help="judge settings to run (balanced: evaluate's real-data default)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.ckpt)
@@ -63,8 +68,7 @@ def main() -> None:
     print(f"{len(x)} one-shots, {len(set(sources))} kits, {len(classes)} classes; held out: {held.sum()} from "
           f"{', '.join(HELD_OUT)}\n")
     augmenter = Augmenter(model.modality, "all", 0.5)
-    settings = [("random shifts", None, False), ("+ augmentations", augmenter, False),
-                ("+ augmentations, balanced", augmenter, True)]
+    settings = [(SETTINGS[key], augmenter if key != "plain" else None, key == "balanced") for key in args.settings]
     rows = []
     for epochs in args.epochs:
         for name, augment, balanced in settings:

@@ -24,6 +24,7 @@ COMMANDS = {
     "interpolate": "diffusionkit.apps.interpolate",
     "animate": "diffusionkit.apps.animate",
     "roundtrip": "diffusionkit.apps.roundtrip",
+    "recognizer": "diffusionkit.apps.recognizer",
     "studio": "diffusionkit.apps.studio",
 }
 
@@ -40,6 +41,8 @@ commands:
   interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
   animate    still -> motion:    diffusionkit animate ckpt=PATH input=FRAME [last=FRAME] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
+  recognizer name an input's class (label=auto) by a trained classifier:
+                                 diffusionkit recognizer ckpt=PATH [data=NAME] [epochs=20] out=DIR
   studio     a page to try it:   diffusionkit studio [ckpt=PATH] [host=127.0.0.1] [port=7860]
   plugins    list the plugins:   diffusionkit plugins list
              start a new one:    diffusionkit plugins new NAME [dir=PATH]

@@ -23,10 +23,10 @@ Edit = Callable[[LoadedModel, Tensor, "Tensor | None", torch.Generator, dict[str
 
 def source_labels(model: LoadedModel, source: Tensor, label: object, n: int) -> Tensor | None:
     """Labels for ``n`` edits of ``source``: ``label=auto`` is the class the model itself
-    recognises in the source (:meth:`DiffusionModule.infer_labels`), so variations keep it;
+    recognises in the source (:meth:`LoadedModel.recognize`), so variations keep it;
     a class name or index is that class; None leaves the edits unconditioned."""
     if label == "auto":
-        inferred = model.module.infer_labels(source.unsqueeze(0))
+        inferred = model.recognize(source.unsqueeze(0))
         return None if inferred is None else inferred.expand(n).clone()
     return edit_labels(n, label, model.classes)
 

@@ -60,7 +60,7 @@ def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: to
     source_labels = judge.predict(sources, folds)
     real_spread = mean_pairwise_distance(features(judge.model, judge.heldout_x))
     # as the vary command: label=auto conditions on the class the model recognises in the source
-    conditioning = model.module.infer_labels(sources) if cfg.vary.label == "auto" else None
+    conditioning = model.recognize(sources) if cfg.vary.label == "auto" else None
     n = int(cfg.vary.n)
     settings = cfg.copy()
     settings.guidance = cfg.vary.guidance

@@ -64,20 +64,30 @@ def real_items(dataset, classes: list[str], where: str) -> RealItems:
     """Every item of ``dataset`` whose class the model has, with its source; UsageError (one line)
     when the dataset names no sources or shares no class with the model."""
     sources = getattr(dataset, "sources", None)
-    names = list(getattr(dataset, "classes", []) or [])
     if sources is None or len(sources) != len(dataset):
         raise UsageError(f"{where} names no source (kit, recording, clip) per item, so nothing can be held out by "
                          f"source; give a data= whose dataset has 'sources'")
+    return labelled_items(dataset, classes, where)
+
+
+def labelled_items(dataset, classes: list[str], where: str) -> RealItems:
+    """Every item of ``dataset`` whose class the model has, labelled with the model's class
+    indices, with its source where the dataset names one (else no sources); UsageError (one line)
+    when it shares no class with the model."""
+    sources = getattr(dataset, "sources", None)
+    sources = sources if sources is not None and len(sources) == len(dataset) else None
+    names = list(getattr(dataset, "classes", []) or [])
     x, labels, kept_sources, unknown = [], [], [], Counter()
     for i in range(len(dataset)):
         item = dataset[i]
-        name = names[int(item["label"])]
+        name = names[int(item["label"])] if names else str(int(item["label"]))
         if name not in classes:
             unknown[name] += 1
             continue
         x.append(item["x"])
         labels.append(classes.index(name))
-        kept_sources.append(str(sources[i]))
+        if sources is not None:
+            kept_sources.append(str(sources[i]))
     if not x:
         raise UsageError(f"{where} has no item of the model's classes ({', '.join(classes)}); its classes: "
                          f"{', '.join(names)}")
@@ -150,12 +160,12 @@ def _restricted(judge: Judge, sources: list[str], heldout: list[str]) -> Judge:
 
 
 def auto_label_accuracy(model: LoadedModel, judge: Judge, per_class: int) -> dict:
-    """How often ``label=auto`` (the model's own classifier) names the true class of real
+    """How often ``label=auto`` (the bundle's recognizer, else the model's own guess) names the true class of real
     held-out items (up to ``per_class`` of each class, spread over sources)."""
     present = present_classes(judge, len(model.classes))
     picks = [pick_sources(judge, c, per_class)[0] for c in present]
     truth = torch.cat([torch.full((len(items),), c) for items, c in zip(picks, present)])
-    heard = model.module.infer_labels(torch.cat(picks).to(model.module.device))
+    heard = model.recognize(torch.cat(picks))
     if heard is None:
         raise UsageError("this model is unconditional: it has no label=auto to grade")
     return {"accuracy": float((heard.cpu() == truth).float().mean()), "items": len(truth)}

@@ -87,7 +87,7 @@ class Studio:
 
     def _heard(self, model: LoadedModel, media: dict[str, Any], path: Path, item: torch.Tensor) -> Callable:
         key = InputCache.key("label", model.sha256, media, content_hash(path))
-        return lambda: self.cache.get(key, lambda: model.module.infer_labels(item.unsqueeze(0)))
+        return lambda: self.cache.get(key, lambda: model.recognize(item.unsqueeze(0)))
 
     # ------------------------------------------------------------------ operations
     def run(self, operation: str, settings: dict[str, Any], files: dict[str, str | Path | None],
