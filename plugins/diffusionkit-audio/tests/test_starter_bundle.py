@@ -41,3 +41,10 @@ def test_the_starter_learned_real_kits_at_44_1_khz_with_three_kits_held_out(meta
     assert dataset._target_ == "diffusionkit_audio.drumkits_dataset.DrumKitsDataset"
     assert dataset.split == "train" and list(dataset.test_kits) == HELD_OUT
     assert json.loads(metadata["classes"]) == CLASSES
+
+
+def test_the_starter_names_inputs_by_a_recognizer_that_never_heard_the_held_out_kits(metadata):
+    spec = json.loads(metadata["recognizer"])
+    assert spec["items"] == 345 and spec["epochs"] == 20 and spec["augment"]
+    assert spec["sources"] and not set(spec["sources"]) & set(HELD_OUT)
+    assert load_model(STARTER).recognizer is not None
