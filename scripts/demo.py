@@ -47,12 +47,16 @@ def evaluate(root: Path) -> None:
           "convert.pairs=[[kick,snare]]", "convert.strengths=[0.6]", "convert.sources=8",
           f"out={root / 'evaluation'}"])
     report = json.loads((root / "evaluation" / "evaluation.json").read_text())
-    vary, convert = report["vary"][0], report["convert"][0]
+    vary = {row["label"]: row for row in report["vary"]}
+    convert = report["convert"][0]
     print(f"\n[demo] on real one-shots from kits the model never heard (the judges, trained on real "
           f"recordings, recognise {report['grading']['judge_accuracy_on_edit_sources']:.0%} of these kits' one-shots):\n"
           f"  generated drums recognised as their class  {report['generated_accuracy']:.0%}\n"
           f"  label=auto names the true class             {report['auto_label']['accuracy']:.0%}\n"
-          f"  vary 0.3 keeps the class                    {vary['true_class_kept']:.0%} (diversity {vary['diversity']:.2f})\n"
+          f"  vary 0.3, label=auto, keeps the class       {vary['auto']['true_class_kept']:.0%} "
+          f"(diversity {vary['auto']['diversity']:.2f})\n"
+          f"  vary 0.3, class named (label=kick...)       {vary['given']['true_class_kept']:.0%} "
+          f"(diversity {vary['given']['diversity']:.2f})\n"
           f"  convert kick -> snare heard as snare        {convert['target_rate']:.0%} "
           f"(envelope correlation {convert['envelope_correlation']:.2f})")
 

@@ -115,6 +115,7 @@ def test_evaluate_on_real_data_reports_real_figures(tiny, tmp_path, capsys):
     assert grading["items"] == 18 and grading["left_out_classes"] == {"nine": 6}
     assert report["auto_label"]["items"] == 6 and 0.0 <= report["auto_label"]["accuracy"] <= 1.0
     assert {"class_kept", "true_class_kept", "diversity"} <= set(report["vary"][0])
+    assert [row["label"] for row in report["vary"]] == ["auto", "given"]  # vary.label's default: both
     assert report["convert"][0]["target"] == "2"
     assert grading["judge_training"] == {"augment": ["crop", "flip", "jitter"], "balanced": True, "epochs": 1}
     assert "judged on real data held out by source: 18 items from 3 sources in 2 folds" in printed

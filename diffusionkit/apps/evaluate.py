@@ -118,7 +118,7 @@ def format_report(report: dict, out: Path) -> str:
         lines.append(f"label=auto names the true class of {report['auto_label']['accuracy']:6.1%} of "
                      f"{report['auto_label']['items']} real held-out items")
     for row in report.get("vary", []):
-        lines.append(f"vary strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%} "
+        lines.append(f"vary label={row['label']} strength {row['strength']:.2f}: class kept {row['class_kept']:6.1%} "
                      f"(true class {row['true_class_kept']:6.1%}), diversity {row['diversity']:.3f} "
                      f"(1.0 = as spread as the held-out items)")
     for row in report.get("convert", []):

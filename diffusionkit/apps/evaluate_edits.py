@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import torch
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, ListConfig, open_dict
 from torch import Tensor
 
 from diffusionkit.apps.common import resolve_label, sample_in_batches
@@ -52,32 +52,49 @@ def _repeat(folds: Tensor | None, n: int) -> Tensor | None:
     return None if folds is None else folds.repeat_interleave(n)
 
 
+#: how ``evaluate``'s variations are labelled (``vary.label``, one or a list): as ``vary
+#: label=auto`` (the class the model recognises), with the source's true class named (as a
+#: musician who says ``label=kick``), or unconditioned.
+VARY_LABELS = ("auto", "given", None)
+
+
 def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
-    """Per strength: class kept by the variations (the class the judge hears in the source, and
-    the source's true class), and their spread relative to real items'."""
+    """Per label mode and strength: class kept by the variations (the class the judge hears in
+    the source, and the source's true class), and their spread relative to real items'."""
     sources, true_labels, folds = _sources(judge, present_classes(judge, len(model.classes)),
                                               cfg.vary.sources_per_class)
     source_labels = judge.predict(sources, folds)
     real_spread = mean_pairwise_distance(features(judge.model, judge.heldout_x))
-    # as the vary command: label=auto conditions on the class the model recognises in the source
-    conditioning = model.recognize(sources) if cfg.vary.label == "auto" else None
     n = int(cfg.vary.n)
     settings = cfg.copy()
     settings.guidance = cfg.vary.guidance
     rows = []
-    for strength in cfg.vary.strengths:
-        init = sources.repeat_interleave(n, dim=0)
-        labels = None if conditioning is None else conditioning.repeat_interleave(n)
-        variations = sample_in_batches(model, len(init), labels, settings, cfg.batch_size, generator,
-                                       init=init, strength=float(strength))
-        heard = judge.predict(variations, _repeat(folds, n))
-        kept = heard == source_labels.repeat_interleave(n)
-        spread = [mean_pairwise_distance(f) for f in features(judge.model, variations).split(n)]
-        rows.append({"strength": float(strength), "class_kept": float(kept.float().mean()),
-                     "true_class_kept": float((heard == true_labels.repeat_interleave(n)).float().mean()),
-                     "diversity": float(torch.tensor(spread).mean()) / real_spread,
-                     "rms_change": float((variations - init).square().mean().sqrt())})
+    for mode in vary_label_modes(cfg.vary.label):
+        conditioning = {"auto": lambda: model.recognize(sources), "given": lambda: true_labels,
+                        None: lambda: None}[mode]()
+        for strength in cfg.vary.strengths:
+            init = sources.repeat_interleave(n, dim=0)
+            labels = None if conditioning is None else conditioning.repeat_interleave(n)
+            variations = sample_in_batches(model, len(init), labels, settings, cfg.batch_size, generator,
+                                           init=init, strength=float(strength))
+            heard = judge.predict(variations, _repeat(folds, n))
+            kept = heard == source_labels.repeat_interleave(n)
+            spread = [mean_pairwise_distance(f) for f in features(judge.model, variations).split(n)]
+            rows.append({"label": mode or "none", "strength": float(strength), "class_kept": float(kept.float().mean()),
+                         "true_class_kept": float((heard == true_labels.repeat_interleave(n)).float().mean()),
+                         "diversity": float(torch.tensor(spread).mean()) / real_spread,
+                         "rms_change": float((variations - init).square().mean().sqrt())})
     return rows
+
+
+def vary_label_modes(setting: object) -> list[str | None]:
+    """``vary.label`` as a list of modes (:data:`VARY_LABELS`); UsageError for another value."""
+    modes = list(setting) if isinstance(setting, (list, tuple, ListConfig)) else [setting]
+    modes = [None if mode in (None, "none", "null") else mode for mode in modes]
+    for mode in modes:
+        if mode not in VARY_LABELS:
+            raise UsageError(f"vary.label: '{mode}' is not a label mode; choose auto, given or none (or a list)")
+    return modes
 
 
 def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
