@@ -28,7 +28,7 @@ from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.names import check_class_names
 from diffusionkit.plugins import named_bundles
-from diffusionkit.recognizer import Classifier, load_recognizer, recognize
+from diffusionkit.recognizer import Recognizer, load_recognizer
 from diffusionkit.trusted_targets import check_config
 from diffusionkit.training.checkpoint_io import load_checkpoint_file
 from diffusionkit.training.diffusion_module import DiffusionModule
@@ -58,14 +58,14 @@ class LoadedModel:
     path: Path
     sha256: str
     #: the classifier that names an input's class (``label=auto``), if the bundle carries one
-    recognizer: Classifier | None = None
+    recognizer: Recognizer | None = None
 
     def recognize(self, x: Tensor) -> Tensor | None:
         """The class index of each item ``[n, C, *spatial]``: by the bundle's recognizer
         (:mod:`diffusionkit.recognizer`) when it has one, else by the diffusion model itself
         (:meth:`DiffusionModule.infer_labels`); None for an unconditional model."""
         if self.recognizer is not None:
-            return recognize(self.recognizer, x)
+            return self.recognizer(x)
         return self.module.infer_labels(x.to(self.module.device))
 
     def with_media(self, options: dict[str, Any], also_takes: str = "") -> LoadedModel:
@@ -294,6 +294,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
             module.latent.load_state_dict(subset(weights, "latent"))
     except RuntimeError as err:
         raise UsageError(f"weights in '{path}' do not fit its config: {str(err).splitlines()[0]}") from None
-    recognizer = load_recognizer(path, weights, metadata, modality.spatial_rank, modality.channels, len(classes))
+    recognizer = load_recognizer(path, weights, metadata, modality, len(classes))
     module.to(device).eval()
     return LoadedModel(module, modality, config, classes, path, file_sha256(path), recognizer)

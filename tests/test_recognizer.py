@@ -59,7 +59,8 @@ def test_recognizer_learns_the_models_data_and_leaves_the_base_bundle_alone(bund
     assert path == tmp_path / "model.safetensors"
     assert file_sha256(bundle) == before
     spec = json.loads(metadata_of(path)[PREFIX])
-    assert spec["epochs"] == 3 and spec["width"] == 8 and spec["items"] == 1797
+    assert spec["epochs"] == 3 and spec["width"] == 8 and spec["items"] == 1797 and spec["draws"] == 16
+    assert set(spec["augment"]) == {"crop", "flip", "jitter"}
     loaded = load_model(path)
     assert loaded.recognizer is not None
     # the digits it learned from, recognised far above chance (10%)
@@ -71,6 +72,8 @@ def test_recognizer_learns_the_models_data_and_leaves_the_base_bundle_alone(bund
     heard = loaded.recognize(x)
     assert heard.shape == truth.shape
     assert (heard == truth).float().mean() > 0.6
+    assert torch.equal(loaded.recognize(x), heard)  # the same augmented takes every time
+    assert loaded.recognizer.draws == 16 and loaded.recognizer.augment is not None
 
 
 def test_label_auto_uses_the_recognizer(bundle, tmp_path):
@@ -87,6 +90,9 @@ def test_label_auto_uses_the_recognizer(bundle, tmp_path):
     ({"width": 100000, "grid": 4}, "recognizer asks for width 100000"),
     ({"grid": 4}, "recognizer spec is not readable"),
     ({"width": 8, "grid": 4}, "do not fit its recognizer: recognizer."),
+    ({"width": 4, "grid": 4, "draws": 1000, "augment": {"flip": {"p": 0.5}}}, "asks for 1000 augmented draws"),
+    ({"width": 4, "grid": 4, "draws": 4, "augment": {"flip": {"p": "__import__('os')"}}}, "spec is not readable"),
+    ({"width": 4, "grid": 4, "draws": 4, "augment": {"teleport": {}}}, "offers no transform 'teleport'"),
 ])
 def test_a_recognizer_that_does_not_fit_is_refused_in_one_line(bundle, tmp_path, spec, message):
     path = with_recognizer(bundle, tmp_path, always(0), spec)  # its weights are width 4

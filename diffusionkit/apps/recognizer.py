@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> Path:
     recognizer, spec = fit_recognizer(TensorItems(items.x, items.labels), model.modality.spatial_rank,
                                       items.x.shape[1], len(model.classes), epochs=int(cfg.epochs),
                                       batch_size=int(cfg.batch_size), lr=float(cfg.lr), width=int(cfg.width),
-                                      seed=int(cfg.seed), augment=augmenter or None)
+                                      seed=int(cfg.seed), augment=augmenter or None, draws=int(cfg.draws))
     spec["sources"] = sorted(set(items.sources)) if items.sources else []
     weights, metadata, _ = read_run(model.path, "diffusion")
     weights = {k: v for k, v in weights.items() if not k.startswith(PREFIX + ".")}
