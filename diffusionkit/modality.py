@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 import stat
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar, Literal, Sequence
+from typing import Callable, ClassVar, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from diffusionkit.media import FileWidgets, Rendered
+
+__all__ = ["CONTRACT_VERSION", "ConcatCondition", "DataUnavailable", "FileWidgets", "MediaError", "Modality",
+           "Rendered", "check_file", "file_problem", "limit_error"]
 
 #: The version of this contract. A plugin states the version it was written for as
 #: ``DIFFUSIONKIT_CONTRACT = <int>`` in its package's ``__init__.py`` (read without importing
@@ -90,20 +93,6 @@ def limit_error(path: str | Path, what: str, found: str, option: str, limit: obj
                       f"raise the limit (modality.{option}={value} for train, {option}={value} for other commands)")
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """A batch turned into a loggable medium.
-
-    ``kind`` picks the logger call: ``"image"`` (``data``: uint8 ``[H, W, C]``),
-    ``"audio"`` (``data``: float32 ``[samples]`` in [-1, 1], ``rate`` in Hz) or ``"video"``
-    (``data``: uint8 ``[N, T, C, H, W]``, ``rate`` in frames per second).
-    """
-
-    kind: Literal["image", "audio", "video"]
-    data: np.ndarray
-    rate: int = 0
-
-
 class Modality(ABC):
     """One kind of media: its model-space shape, file I/O and rendering.
 
@@ -119,11 +108,13 @@ class Modality(ABC):
     #: which spatial axis is time (an index into ``spatial_size``), or None. Region edits
     #: (``inpaint``, ``extend``) act along it; without one they act along the last axis.
     time_axis: ClassVar[int | None] = None
-    #: the kind of medium a user hears or sees in the files :meth:`save` writes (``"audio"``,
-    #: ``"image"`` or ``"video"``, the kinds of :class:`Rendered`), or None for another kind.
-    #: Front ends choose their widgets by it (``diffusionkit studio``: players, upload fields);
-    #: None gives plain file fields. Declarative only: the core never branches on a medium.
-    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = None
+    #: whether each step along :attr:`time_axis` is an item in its own right, one that a
+    #: classifier of rank ``spatial_rank - 1`` can judge (each step of a clip is a still):
+    #: ``diffusionkit evaluate per_step=auto`` then also judges generated items step by step.
+    steps_are_items: ClassVar[bool] = False
+    #: the widgets a front end (``diffusionkit studio``) shows for this modality's files: upload
+    #: fields, players and the suffixes they play. None gives plain file fields.
+    file_widgets: ClassVar[FileWidgets | None] = None
 
     def __init__(self, channels: int, spatial_size: Sequence[int]) -> None:
         if channels < 1 or not spatial_size or min(spatial_size) < 1:
@@ -164,8 +155,9 @@ class Modality(ABC):
     @abstractmethod
     def render(self, batch: Tensor) -> Rendered | Sequence[Rendered]:
         """Turn a model-space batch into media for loggers (TensorBoard and others): one
-        medium, or several (e.g. the sound and a picture of its spectrogram). Items longer
-        along :attr:`time_axis` give longer sound or video, and pictures of every step."""
+        medium, or several (e.g. the sound and a picture of its spectrogram), each carrying the
+        :class:`~diffusionkit.media.MediaWriter` that logs it (see :mod:`diffusionkit.media`).
+        Items longer along :attr:`time_axis` give longer sound or video, and pictures of every step."""
 
     def envelope(self, batch: Tensor) -> Tensor | None:
         """Energy over time ``[B, steps]`` of a model-space batch, for structure metrics (how well

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from diffusionkit.media import FileWidgets
 from diffusionkit.modality import CONTRACT_VERSION
 
 ENTRY_POINT_GROUP = "diffusionkit.plugins"
@@ -83,19 +84,19 @@ def shipped_examples(extensions: tuple[str, ...] = ()) -> list[Path]:
     return found
 
 
-def media_kinds() -> list[str | None]:
-    """The ``media_kind`` each importable plugin's Modality declares, without repeats, in plugin
-    order (front ends build their widgets for these)."""
-    kinds: list[str | None] = []
+def declared_file_widgets() -> list[FileWidgets]:
+    """The ``file_widgets`` each importable plugin's Modality declares, the first of each name,
+    in plugin order (front ends build their widgets for these)."""
+    found: dict[str, FileWidgets] = {}
     for plugin in discover():
         module_name, _, attr = plugin.target.partition(":")
         try:
-            kind = getattr(getattr(importlib.import_module(module_name), attr), "media_kind", None)
+            widgets = getattr(getattr(importlib.import_module(module_name), attr), "file_widgets", None)
         except Exception:  # a broken plugin must not break the others
             continue
-        if kind not in kinds:
-            kinds.append(kind)
-    return kinds
+        if isinstance(widgets, FileWidgets):
+            found.setdefault(widgets.name, widgets)
+    return list(found.values())
 
 
 def config_options(conf_dir: Path | None) -> dict[str, list[str]]:

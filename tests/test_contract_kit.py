@@ -97,18 +97,34 @@ def test_plugins_check_usage_errors(capsys):
     assert "no plugin 'nothing_here' is installed" in capsys.readouterr().err
 
 
-def test_rendered_media_problems_are_named():
+def test_rendered_media_problems_are_named(tmp_path):
+    from diffusionkit.media import Layout, SummaryMethod
     from diffusionkit.modality import Rendered
-    from diffusionkit.testing.checks_media import rendered_problem
+    from diffusionkit.testing.checks_media import logging_problem, rendered_problem
 
-    assert rendered_problem(Rendered("audio", np.zeros(8, np.float32), rate=16000)) is None
-    assert rendered_problem(Rendered("audio", np.full(8, 2.0, np.float32), rate=16000)) == \
+    sound = SummaryMethod("add_audio", rate_option="sample_rate", layout=Layout("float32", 1, bounds=(-1.0, 1.0)))
+    picture = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
+    clip = SummaryMethod("add_images", layout=Layout("uint8", 5))
+    assert rendered_problem(Rendered("audio", np.zeros(8, np.float32), 16000, sound, time_axis=0)) is None
+    assert rendered_problem(Rendered("audio", np.full(8, 2.0, np.float32), 16000, sound, time_axis=0)) == \
         "Rendered('audio').data must be finite and within [-1, 1]"
-    assert rendered_problem(Rendered("video", np.zeros((1, 2, 3, 4, 4), np.uint8))) == \
-        "Rendered('video') needs its rate (samples or frames per second), got 0"
-    assert rendered_problem(Rendered("image", np.zeros((4, 4, 2), np.uint8))) == \
+    assert rendered_problem(Rendered("video", np.zeros((1, 2, 3, 4, 4), np.uint8), writer=clip, time_axis=1)) == \
+        "Rendered('video') needs its rate (steps per second along its time_axis 1), got 0"
+    assert rendered_problem(Rendered("video", np.zeros((1, 2, 3, 4, 4), np.uint8), 8, clip, time_axis=5)) == \
+        "Rendered('video').time_axis 5 is not an axis of its data (5 axes)"
+    assert rendered_problem(Rendered("image", np.zeros((4, 4, 2), np.uint8), writer=picture)) == \
         "Rendered('image').data has 2 colour channels; use 1, 3 or 4"
+    assert rendered_problem(Rendered("image", np.zeros((4, 4, 3), np.uint8))).startswith(
+        "Rendered('image') has no writer, so no logger shows it; give each Rendered the writer that logs it")
     assert rendered_problem("x") == "render() gave a str, expected diffusionkit.modality.Rendered"
+    # what the plugin declares is logged to a real SummaryWriter; a writer that fails there is named
+    assert logging_problem([Rendered("image", np.zeros((4, 4, 3), np.uint8), writer=picture),
+                            Rendered("audio", np.zeros(8, np.float32), 16000, sound, time_axis=0)], tmp_path) is None
+    assert next(tmp_path.glob("events.out.tfevents.*")).stat().st_size > 100
+    assert logging_problem([Rendered("image", np.zeros((4, 4, 3), np.uint8), writer=SummaryMethod("add_figure"))],
+                           tmp_path).startswith("Rendered('image')'s writer SummaryMethod raised ")
+    assert logging_problem([Rendered("image", np.zeros((4, 4, 3), np.uint8), writer=SummaryMethod("show"))],
+                           tmp_path) == "Rendered('image')'s writer SummaryMethod does not accept TensorBoard's SummaryWriter"
 
 
 # ---------------------------------------------------------------- a constructor that raises
@@ -198,15 +214,18 @@ class TimedToy:
 
     @staticmethod
     def make(crop: bool):
+        from diffusionkit.media import Layout, SummaryMethod
         from diffusionkit.modality import Rendered
         from tests.toy_modality import ToyModality
+
+        sound = SummaryMethod("add_audio", rate_option="sample_rate", layout=Layout("float32", 1, bounds=(-1.0, 1.0)))
 
         class Timed(ToyModality):
             time_axis = 0
 
             def render(self, batch):
                 steps = self.spatial_size[0] if crop else batch.shape[-1]
-                return Rendered("audio", batch[:, 0, :steps].reshape(-1).clamp(-1, 1).numpy(), 8000)
+                return Rendered("audio", batch[:, 0, :steps].reshape(-1).clamp(-1, 1).numpy(), 8000, sound, 0)
 
         return Timed(1, (32,))
 
@@ -222,7 +241,7 @@ def test_timed_media_must_grow_with_long_items(tmp_path, crop):
     problem, seen = render_part(TimedToy.make(crop), items, tmp_path)
     if crop:
         assert problem.startswith("render() of items of 48 steps along time_axis 0 (declared 32) gives audio of 64 "
-                                  "samples, hardly more than 64 for their declared length: it crops or squeezes them")
+                                  "steps along its time_axis 0, hardly more than 64 for their declared length: it crops or squeezes them")
     else:
         assert problem is None and seen == "render gives audio [96]"
 

@@ -106,3 +106,19 @@ def test_pearson_row_wise():
     a, b = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]])
     assert pearson(a, b).item() == pytest.approx(0.5)  # covariance 0.5, variances 1
     assert pearson(x, 2 * x + 1).shape == (2,)
+
+
+@pytest.mark.parametrize("time_axis, steps_are_items, setting, expected", [
+    (0, False, "auto", False),  # rank 3 with a time axis is not enough: the modality must say so
+    (0, True, "auto", True), (None, True, "auto", False), (None, False, True, True), (0, True, False, False)])
+def test_per_step_judging_follows_what_the_modality_declares(time_axis, steps_are_items, setting, expected):
+    from types import SimpleNamespace
+
+    from diffusionkit.apps.evaluate_time import wants_per_step
+    from tests.toy_modality import ToyModality
+
+    class Declared(ToyModality):
+        pass
+
+    Declared.time_axis, Declared.steps_are_items = time_axis, steps_are_items
+    assert wants_per_step(SimpleNamespace(modality=Declared(1, (4, 8, 8))), setting) is expected

@@ -18,6 +18,7 @@ from diffusionkit.apps.studio import keep_files_inside, studio_folder  # noqa: E
 from diffusionkit.apps.studio.engine import Limits, Studio  # noqa: E402
 from diffusionkit.apps.studio.page import FIELDS, Page, error_text  # noqa: E402
 from diffusionkit.apps.studio.shelf import ModelShelf, recent_runs  # noqa: E402
+from diffusionkit.apps.studio.widgets import PLAIN, widgets_of  # noqa: E402
 from diffusionkit.cli import main  # noqa: E402
 from diffusionkit.errors import UsageError  # noqa: E402
 from tests.studio_model import CLASSES, RATE, drum_wav, tiny_audio_bundle  # noqa: E402
@@ -127,7 +128,7 @@ def test_an_input_is_read_and_its_class_inferred_once_per_content(studio, files,
 
 
 def test_unknown_target_is_the_clis_line(studio, files, capsys, tmp_path):
-    page = Page(studio, ["audio"])
+    page = Page(studio, [])
     status = page.run("convert", *page_values(page, "convert", files.kick, target="banjo"))[0]
     expected = cli_error(capsys, ["convert", f"ckpt={files.bundle}", f"input={files.kick}", "target=banjo",
                                   "steps=2", f"out={tmp_path / 'cli'}"])
@@ -142,7 +143,7 @@ def test_unknown_target_is_the_clis_line(studio, files, capsys, tmp_path):
     ("text", "cannot read"),
 ])
 def test_bad_uploads_are_the_clis_line_and_the_studio_keeps_working(studio, files, capsys, tmp_path, name, expected):
-    page = Page(studio, ["audio"])
+    page = Page(studio, [])
     path = getattr(files, name)
     status = page.run("vary", *page_values(page, "vary", path))[0]
     assert "\n" not in status and expected in status
@@ -191,17 +192,18 @@ def test_keep_copies_a_take_and_its_recipe_into_a_named_folder_inside_out(studio
 
 
 def test_page_handlers_show_players_use_as_input_keep_and_history(studio, files):
-    page = Page(studio, ["audio", "image"])
+    page = Page(studio, [widgets_of(studio.shelf.model().modality), PLAIN])  # the model's own, then plain files
     result = page.run("vary", *page_values(page, "vary", files.kick, n=4))
     status, take_files, history_menu, take_number, history, *slots = result
     assert status.startswith("take #1: 4 vary result(s)") and take_number == 1 and history == [1]
     assert len(take_files) == 9 and take_files[-1].endswith("recipe.yaml")
     groups, players, pictures = slots[:8], slots[8:24], slots[24:]
     assert [g["visible"] for g in groups] == [True] * 4 + [False] * 4
-    audio_players = players[0::2]  # kinds: audio, image
+    assert page.kinds == ["audio", "file"]
+    audio_players = players[0::2]
     assert [p["visible"] for p in audio_players] == [True] * 4 + [False] * 4
     assert audio_players[2]["value"].endswith("variation_002.wav") and not any(p["visible"] for p in players[1::2])
-    assert pictures[0]["value"].endswith("variation_000.png")
+    assert pictures[0]["value"][0].endswith("variation_000.png")  # the plot beside the player, in a gallery
     used = page.use_as_input(1, 2)
     assert used[1]["value"].endswith("variation_002.wav") and used[0] == "take #1 item 3 is the input now"
     assert page.keep(1, 0, "pack").startswith("kept take #1 item 1 in ")
@@ -212,7 +214,7 @@ def test_page_handlers_show_players_use_as_input_keep_and_history(studio, files)
 
 
 def test_operation_fields_follow_the_commands_defaults(studio):
-    page = Page(studio, ["audio"])
+    page = Page(studio, [])
     help_line, *updates = page.operation_changed("convert")
     fields = dict(zip(FIELDS, updates))
     assert help_line.startswith("*convert*")
@@ -225,7 +227,7 @@ def test_operation_fields_follow_the_commands_defaults(studio):
 
 
 def test_switching_models_needs_no_restart_and_a_bad_choice_keeps_the_old(studio, files, tmp_path):
-    page = Page(studio, ["audio"])
+    page = Page(studio, [])
     other = tiny_audio_bundle(tmp_path / "runs" / "train" / "other")
     assert str(other) in studio.shelf.choices() and "drums_starter" in studio.shelf.choices()
     result = page.switch_model(str(tmp_path / "nope.safetensors"), "vary")
@@ -265,7 +267,7 @@ def test_nothing_is_written_outside_the_output_folder(files, tmp_path, monkeypat
     shelf = ModelShelf(tmp_path / "outputs")
     shelf.select(str(files.bundle))
     studio = Studio(out, shelf)
-    page = Page(studio, ["audio"])
+    page = Page(studio, [])
     page.build()
     page.run("vary", *page_values(page, "vary", files.kick, n=2))
     page.keep(1, 0, "kit")
@@ -280,3 +282,22 @@ def test_nothing_is_written_outside_the_output_folder(files, tmp_path, monkeypat
 def test_error_text_names_a_bug_as_one(caplog):
     assert error_text("vary", RuntimeError("boom")) == ("diffusionkit vary: internal error: RuntimeError: boom "
                                                         "(see the studio's console)")
+
+
+def test_widgets_come_from_what_the_modality_declares():
+    import gradio as gr
+
+    from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files
+    from diffusionkit.media import FileWidgets
+    from tests.toy_modality import ToyModality
+
+    assert widgets_of(ToyModality(1, (8,))) is PLAIN  # declares none: plain file fields
+    sheet = FileWidgets("sheet", "File", upload={"file_types": [".csv"]}, player={"height": 50}, playable=(".csv",))
+    field, player = input_widget(sheet, "input", "input-sheet", True), player_widget(sheet, "1", "player-0-sheet")
+    assert isinstance(field, gr.File) and field.file_types == [".csv"] and field.elem_id == "input-sheet"
+    assert isinstance(player, gr.File) and player.height == 50 and not player.visible and not player.interactive
+    files = [Path("a.png"), Path("a.txt"), Path("a.csv"), Path("b.png")]
+    assert split_files(sheet, files) == (Path("a.csv"), Path("a.png"))
+    assert split_files(PLAIN, files) == (Path("a.png"), Path("b.png"))  # plays nothing: the first file
+    with pytest.raises(UsageError, match=r"file_widgets 'bad' name 'Banjo', which is no Gradio component"):
+        input_widget(FileWidgets("bad", "Banjo"), "input", "input-bad", True)

@@ -9,7 +9,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from diffusionkit.media import Layout, SummaryMethod
 from diffusionkit.modality import MediaError, Modality, Rendered
+
+#: the toy's rendering, a uint8 [H, W, 3] picture, to TensorBoard.
+PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
 
 
 class ToyModality(Modality):
@@ -34,7 +38,7 @@ class ToyModality(Modality):
 
     def render(self, batch: Tensor) -> Rendered:
         flat = ((batch.flatten(1)[:, :64].clamp(-1, 1) + 1) * 127.5).to(torch.uint8).numpy()
-        return Rendered("image", flat[:, :, None].repeat(3, axis=2))
+        return Rendered("image", flat[:, :, None].repeat(3, axis=2), writer=PICTURE_WRITER)
 
 
 class GaussianClasses(Dataset):

@@ -1,6 +1,6 @@
-"""Scores per time step, for modalities whose items are sequences of pictures (video).
+"""Scores per time step, for modalities whose steps are items in their own right (a clip's stills).
 
-Each step of a generated item (a frame) is judged by a classifier trained on the steps of
+Each step of a generated item is judged by a classifier trained on the steps of
 real items, and the step-to-step change of generated items is compared with real ones
 (temporal consistency: too little is a still, too much is flicker).
 """
@@ -16,9 +16,10 @@ from diffusionkit.evaluation import SELF_EPOCHS, Judge, TensorItems, predict, st
 
 
 def wants_per_step(model: LoadedModel, setting: str | bool) -> bool:
-    """``auto``: when the modality has a time axis and its steps are pictures (rank 3)."""
+    """``auto``: when the modality declares that its steps are items a classifier can judge
+    (:attr:`~diffusionkit.modality.Modality.steps_are_items`, with a time axis)."""
     if setting == "auto":
-        return model.modality.time_axis is not None and model.modality.spatial_rank == 3
+        return model.modality.time_axis is not None and model.modality.steps_are_items
     return bool(setting)
 
 

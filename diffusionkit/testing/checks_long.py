@@ -22,8 +22,6 @@ CHECK = "long items"
 EXTRA = 0.5
 #: the least part of that extra length by which the first saved file and timed media must grow.
 GROWTH = 0.5
-#: Rendered kind -> (the data axis that is time, its unit): media with a duration.
-TIMED = {"audio": (0, "samples"), "video": (1, "frames")}
 FIX = ("fix: take the length from x.shape (not from the modality's shape) in save, save_grid and render, "
        "so that what `extend` makes is written and shown in full")
 
@@ -100,13 +98,14 @@ def same_medium(a: Rendered, b: Rendered) -> bool:
 
 
 def medium_problem(medium: Rendered, head: Rendered, tail: Rendered, items: LongBatch) -> str | None:
-    """A timed medium must be longer than the head's in proportion; any other must differ from both crops'."""
-    if medium.kind in TIMED:
-        axis, unit = TIMED[medium.kind]
-        long, short = medium.data.shape[axis], head.data.shape[axis]
+    """A medium with a time axis must be longer along it than the head's, in proportion; any other must
+    differ from both crops'."""
+    if medium.time_axis is not None:
+        long, short = medium.data.shape[medium.time_axis], head.data.shape[medium.time_axis]
         if long < items.least_growth * short:
-            return (f"render() of items of {items.steps} gives {medium.kind} of {long} {unit}, hardly more than "
-                    f"{short} for their declared length: it crops or squeezes them; {FIX}")
+            return (f"render() of items of {items.steps} gives {medium.kind} of {long} steps along its time_axis "
+                    f"{medium.time_axis}, hardly more than {short} for their declared length: it crops or squeezes "
+                    f"them; {FIX}")
     elif same_medium(medium, head) or same_medium(medium, tail):
         return (f"render() of items of {items.steps} gives the same {medium.kind} as for their first or last "
                 f"steps alone: the rest is cropped; {FIX}")

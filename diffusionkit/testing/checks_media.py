@@ -15,6 +15,7 @@ from torch import Tensor
 
 from diffusionkit.modality import MediaError, Modality, Rendered
 
+from .failures import describe_error
 from .subject import CheckResult, PluginUnderTest, failed, passed
 
 NO_DATA = "the plugin ships no data option; add conf/data/<name>.yaml so these checks (and training) have data"
@@ -187,29 +188,44 @@ def check_bad_files(subject: PluginUnderTest) -> list[CheckResult]:
                                f"each raise MediaError naming the file")
 
 
-#: Rendered kind -> (dtype, axes, colour-channel axis or None, whether it needs a rate); see Rendered.
-RENDERED_LAYOUTS = {"image": (np.uint8, 3, -1, False), "audio": (np.float32, 1, None, True),
-                    "video": (np.uint8, 5, 2, True)}
+WRITER_FIX = ("give each Rendered the writer that logs it, e.g. Rendered(kind, data, writer=SummaryMethod(...)) "
+              "or your own MediaWriter (see diffusionkit.media)")
 
 
 def rendered_problem(medium: object) -> str | None:
-    """Why ``medium`` is not a Rendered the loggers can show (see diffusionkit.modality.Rendered)."""
+    """Why ``medium`` is not a Rendered its writer can log (see diffusionkit.media): it needs a
+    numpy array, a writer, a time axis of its data with a rate, and data its writer accepts."""
     if not isinstance(medium, Rendered):
         return f"render() gave a {type(medium).__name__}, expected diffusionkit.modality.Rendered"
-    data, kind = medium.data, medium.kind
+    data, name = medium.data, f"Rendered('{medium.kind}')"
     if not isinstance(data, np.ndarray):
-        return f"Rendered('{kind}').data is a {type(data).__name__}, expected a numpy array"
-    if kind not in RENDERED_LAYOUTS:
-        return f"Rendered kind '{kind}' is none of {', '.join(RENDERED_LAYOUTS)}"
-    dtype, ndim, channel_axis, timed = RENDERED_LAYOUTS[kind]
-    if data.dtype != dtype or data.ndim != ndim:
-        return f"Rendered('{kind}').data is {data.dtype} with {data.ndim} axes; expected {np.dtype(dtype)} with {ndim}"
-    if channel_axis is not None and data.shape[channel_axis] not in (1, 3, 4):
-        return f"Rendered('{kind}').data has {data.shape[channel_axis]} colour channels; use 1, 3 or 4"
-    if timed and medium.rate <= 0:
-        return f"Rendered('{kind}') needs its rate (samples or frames per second), got {medium.rate}"
-    if dtype == np.float32 and not (np.isfinite(data).all() and np.abs(data).max(initial=0) <= 1.0):
-        return f"Rendered('{kind}').data must be finite and within [-1, 1]"
+        return f"{name}.data is a {type(data).__name__}, expected a numpy array"
+    if medium.writer is None:
+        return f"{name} has no writer, so no logger shows it; {WRITER_FIX}"
+    if medium.time_axis is not None and not 0 <= medium.time_axis < data.ndim:
+        return f"{name}.time_axis {medium.time_axis} is not an axis of its data ({data.ndim} axes)"
+    if medium.time_axis is not None and medium.rate <= 0:
+        return f"{name} needs its rate (steps per second along its time_axis {medium.time_axis}), got {medium.rate}"
+    return medium.writer.problem(medium)
+
+
+def logging_problem(media: Sequence[Rendered], folder: Path) -> str | None:
+    """Why ``media`` cannot be written to TensorBoard's ``SummaryWriter`` (the default logger) in
+    ``folder`` by their own writers, or None."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    try:
+        for medium in media:
+            name = f"Rendered('{medium.kind}')'s writer {type(medium.writer).__name__}"
+            if not medium.writer.accepts(writer):
+                return f"{name} does not accept TensorBoard's SummaryWriter"
+            try:
+                medium.writer.write(writer, f"check/{medium.kind}", medium, 0)
+            except Exception as err:  # what the author must change: a writer that fails
+                return f"{name} raised {describe_error(err)} writing to TensorBoard"
+    finally:
+        writer.close()
     return None
 
 
@@ -219,7 +235,8 @@ def rendered_list(media: Rendered | Sequence[Rendered]) -> list[Rendered]:
 
 
 def check_rendering(subject: PluginUnderTest) -> list[CheckResult]:
-    """``render(batch)`` gives media the loggers can show; ``save_grid`` writes its files."""
+    """``render(batch)`` gives media that their own writers log to TensorBoard without error;
+    ``save_grid`` writes its files."""
     if subject.main_data is None:
         return failed("rendering", NO_DATA)
     modality, batch = subject.modality(subject.main_data), subject.batch(2)
@@ -227,11 +244,15 @@ def check_rendering(subject: PluginUnderTest) -> list[CheckResult]:
     problem = next((p for p in map(rendered_problem, media) if p), None) if media else "render() returned nothing"
     if problem:
         return failed("rendering", problem)
-    grid = modality.save_grid(batch, subject.folder("rendering") / "grid")
+    folder = subject.folder("rendering")
+    problem = logging_problem(media, folder / "tensorboard")
+    if problem:
+        return failed("rendering", problem)
+    grid = modality.save_grid(batch, folder / "grid")
     problem = written_problem(grid, "save_grid()")
     return failed("rendering", problem) if problem else passed(
-        "rendering", f"render: {', '.join(f'{m.kind} {list(m.data.shape)}' for m in media)}; save_grid wrote "
-                     f"{', '.join(Path(p).name for p in grid)}")
+        "rendering", f"render: {', '.join(f'{m.kind} {list(m.data.shape)}' for m in media)}, each logged to "
+                     f"TensorBoard by its writer; save_grid wrote {', '.join(Path(p).name for p in grid)}")
 
 
 ROUNDTRIP_FIX = ("fix: return a non-empty dict of measures by name, each a finite Python float, e.g. "

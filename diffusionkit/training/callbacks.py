@@ -4,45 +4,32 @@ random streams of a run's processes."""
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 
 from diffusionkit.modality import Modality, Rendered
-from diffusionkit.training.video_summary import add_video_summary
 
 
-def _add_image(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
-    writer.add_image(tag, rendered.data, step, dataformats="HWC")
-
-
-def _add_audio(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
-    writer.add_audio(tag, torch.as_tensor(rendered.data)[None], step, sample_rate=rendered.rate)
-
-
-def _add_video(writer: Any, tag: str, rendered: Rendered, step: int) -> None:
-    # SummaryWriter.add_video needs moviepy; the same GIF summary is written without it.
-    add_video_summary(writer, tag, rendered.data, step, rendered.rate)
-
-
-#: medium kind -> (the SummaryWriter method it needs, the function that logs it).
-_MEDIA_WRITERS: dict[str, tuple[str, Callable[[Any, str, Rendered, int], None]]] = {
-    "image": ("add_image", _add_image),
-    "audio": ("add_audio", _add_audio),
-    "video": ("_get_file_writer", _add_video),
-}
+#: the kinds of media without a writer that were already warned about (once per kind).
+_UNWRITTEN: set[str] = set()
 
 
 def log_rendered(logger: Any, tag: str, rendered: Rendered, step: int) -> None:
-    """Send a rendered medium to a logger whose experiment is a TensorBoard ``SummaryWriter``
-    (or has its ``add_<kind>`` methods); loggers that cannot show it (CSV) are skipped."""
-    experiment = getattr(logger, "experiment", None)
-    needs, write = _MEDIA_WRITERS[rendered.kind]
-    if hasattr(experiment, needs):
-        write(experiment, tag, rendered, step)
+    """Send a rendered medium to a logger's experiment through the writer its plugin gave it;
+    loggers that the writer does not accept (CSV) are skipped, and so is a medium without a
+    writer (with one warning per kind)."""
+    if rendered.writer is None:
+        if rendered.kind not in _UNWRITTEN:
+            _UNWRITTEN.add(rendered.kind)
+            warnings.warn(f"rendered '{rendered.kind}' media have no writer, so no logger shows them; the plugin's "
+                          f"render() should give Rendered(..., writer=...) (see diffusionkit.media)", stacklevel=2)
+        return
+    rendered.log(getattr(logger, "experiment", None), tag, step)
 
 
 def publish(trainer: pl.Trainer, modality: Modality, batch: torch.Tensor, tag: str, folder: Path) -> None:

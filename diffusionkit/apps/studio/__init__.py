@@ -47,13 +47,13 @@ def build(cfg: DictConfig, out: Path):
     from diffusionkit.apps.studio.engine import Limits, Studio
     from diffusionkit.apps.studio.page import Page
     from diffusionkit.apps.studio.shelf import ModelShelf, first_choice
-    from diffusionkit.plugins import media_kinds
+    from diffusionkit.plugins import declared_file_widgets
 
     choice = first_choice(cfg.ckpt)
     shelf = ModelShelf(Path(str(cfg.runs)).expanduser(), extra=[str(cfg.ckpt)] if cfg.ckpt else [])
     shelf.select(choice)
     studio = Studio(out, shelf, Limits(upload_bytes=int(float(cfg.max_upload_mb) * 2**20), items=int(cfg.max_items)))
-    return studio, Page(studio, media_kinds()).build()
+    return studio, Page(studio, declared_file_widgets()).build()
 
 
 def run(cfg: DictConfig) -> None:

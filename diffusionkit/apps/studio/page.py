@@ -1,8 +1,8 @@
 """The studio's page: Gradio widgets wired to :class:`~diffusionkit.apps.studio.engine.Studio`.
 
 :class:`Page` holds the handlers (plain methods, testable without a browser) and builds the page
-from what the loaded model's modality declares: its media kind picks the widgets (see
-:mod:`~diffusionkit.apps.studio.widgets`), its classes fill the class menus.
+from what the loaded model's modality declares: its ``file_widgets`` pick the upload fields and
+players (see :mod:`~diffusionkit.apps.studio.widgets`), its classes fill the class menus.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import gradio as gr
 
 from diffusionkit.apps.studio.engine import Studio, Take
 from diffusionkit.apps.studio.operations import OPERATIONS
-from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files
+from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, widgets_of
 from diffusionkit.bundle import LoadedModel, _modality_options
+from diffusionkit.media import FileWidgets
 from diffusionkit.diffusion.samplers import SAMPLERS
 from diffusionkit.options import METHODS
 from diffusionkit.plugins import shipped_examples
@@ -41,17 +42,18 @@ def error_text(command: str, err: BaseException) -> str:
     return f"diffusionkit {command}: error: {message}"
 
 
-def kind_id(kind: str | None) -> str:
-    return kind or "file"
-
-
 class Page:
     """Handlers and layout of the studio page for ``studio`` (its loaded model opens the page)."""
 
-    def __init__(self, studio: Studio, kinds: list[str | None]) -> None:
+    def __init__(self, studio: Studio, widgets: list[FileWidgets]) -> None:
+        """``widgets``: the widget sets of the installed modalities (one per name); the loaded
+        model's own is added when missing. Switching models shows another set."""
         self.studio = studio
-        kind = self.model.modality.media_kind
-        self.kinds = kinds if kind in kinds else [*kinds, kind]
+        sets: dict[str, FileWidgets] = {}
+        for widget_set in [*widgets, self.widgets]:
+            sets.setdefault(widget_set.name, widget_set)
+        self.widget_sets = list(sets.values())
+        self.kinds = [w.name for w in self.widget_sets]
         self.slots = studio.limits.items
 
     @property
@@ -59,15 +61,21 @@ class Page:
         return self.studio.shelf.model()
 
     @property
-    def kind(self) -> str | None:
-        return self.model.modality.media_kind
+    def widgets(self) -> FileWidgets:
+        """The widgets the loaded model's modality declares (plain file fields if none)."""
+        return widgets_of(self.model.modality)
+
+    @property
+    def kind(self) -> str:
+        """The name of those widgets, which picks the shown ones among :attr:`kinds`."""
+        return self.widgets.name
 
     # ------------------------------------------------------------------ what the page shows
     def model_info(self) -> str:
         model = self.model
         classes = ", ".join(model.classes) if len(model.classes) > 1 else "unconditional"
         options = ", ".join(_modality_options(model.config.modality, model.modality))
-        return (f"**{self.studio.shelf.current_choice}**: {kind_id(self.kind)} items of shape "
+        return (f"**{self.studio.shelf.current_choice}**: {self.kind} items of shape "
                 f"{list(model.modality.shape)}; classes: {classes}. File options: {options}.")
 
     def label_choices(self) -> list[str]:
@@ -176,7 +184,7 @@ class Page:
         take = self.studio.takes.get(take_number or -1)
         if take is None or item >= len(take.items):
             return ["no take to use", *[gr.update() for _ in self.kinds]]
-        medium, _ = split_files(self.kind, take.items[item])
+        medium, _ = split_files(self.widgets, take.items[item])
         return [f"take #{take.number} item {item + 1} is the input now",
                 *[gr.update(value=str(medium)) if k == self.kind else gr.update() for k in self.kinds]]
 
@@ -200,11 +208,11 @@ class Page:
         groups, players, pictures = [], [], []
         for i in range(self.slots):
             files = items[i] if i < len(items) else None
-            medium, picture = split_files(self.kind, files) if files else (None, None)
+            medium, picture = split_files(self.widgets, files) if files else (None, None)
             groups.append(gr.update(visible=files is not None))
             players += [gr.update(visible=files is not None and k == self.kind,
                                   value=str(medium) if medium and k == self.kind else None) for k in self.kinds]
-            pictures.append(gr.update(visible=picture is not None, value=str(picture) if picture else None))
+            pictures.append(gr.update(visible=picture is not None, value=[str(picture)] if picture else None))
         return [*groups, *players, *pictures]
 
     # ------------------------------------------------------------------ layout
@@ -221,8 +229,9 @@ class Page:
                 info = gr.Markdown(self.model_info(), elem_id="model-info")
             with gr.Row():
                 with gr.Column(scale=1):
-                    firsts = [input_widget(k, "input", f"input-{kind_id(k)}", k == self.kind) for k in self.kinds]
-                    seconds = [input_widget(k, "input b", f"input-b-{kind_id(k)}", False) for k in self.kinds]
+                    firsts = [input_widget(w, "input", f"input-{w.name}", w.name == self.kind)
+                              for w in self.widget_sets]
+                    seconds = [input_widget(w, "input b", f"input-b-{w.name}", False) for w in self.widget_sets]
                     example = gr.Dropdown(list(self.examples()), value=None, label="or pick an example",
                                           elem_id="example")
                 with gr.Column(scale=1):
@@ -243,9 +252,10 @@ class Page:
                 with gr.Row():
                     for i in range(row, min(row + 4, self.slots)):
                         with gr.Column(visible=False, elem_classes=["take"], min_width=200) as group:
-                            players += [player_widget(k, f"{i + 1}", f"player-{i}-{kind_id(k)}") for k in self.kinds]
-                            pictures.append(gr.Image(visible=False, interactive=False, show_label=False, height=110,
-                                                     elem_id=f"picture-{i}"))
+                            players += [player_widget(w, f"{i + 1}", f"player-{i}-{w.name}")
+                                        for w in self.widget_sets]
+                            pictures.append(gr.Gallery(visible=False, interactive=False, show_label=False, height=110,
+                                                       columns=1, allow_preview=False, elem_id=f"picture-{i}"))
                             with gr.Row():
                                 uses.append(gr.Button("use as input", size="sm", elem_id=f"use-{i}"))
                                 keeps.append(gr.Button("keep", size="sm", elem_id=f"keep-{i}"))

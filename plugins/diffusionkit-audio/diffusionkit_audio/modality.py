@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import audio_transforms
@@ -21,6 +22,14 @@ from .transcription import transcribe
 
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
+#: a float32 ``[samples]`` mono clip in [-1, 1] to TensorBoard, at the medium's rate.
+SOUND_WRITER = SummaryMethod("add_audio", rate_option="sample_rate", layout=Layout("float32", 1, bounds=(-1.0, 1.0)))
+#: a uint8 ``[H, W, C]`` picture (the spectrograms) to TensorBoard.
+PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
+#: the studio's upload field and player for sound files.
+AUDIO_WIDGETS = FileWidgets("audio", "Audio", upload={"sources": ["upload"], "type": "filepath", "format": None},
+                            player={"type": "filepath", "buttons": ["download"]},
+                            playable=(".wav", ".mp3", ".ogg", ".flac"))
 
 
 class AudioModality(Modality):
@@ -45,7 +54,7 @@ class AudioModality(Modality):
 
     file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
     time_axis: ClassVar[int | None] = 1
-    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "audio"
+    file_widgets: ClassVar[FileWidgets | None] = AUDIO_WIDGETS
 
     def __init__(self, sample_rate: int = 16000, clip_seconds: float = 1.0, codec: str = "mel",
                  codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,
@@ -129,8 +138,8 @@ class AudioModality(Modality):
         waves = self.decode(batch).mean(axis=1)
         gap = np.zeros((len(waves), int(GRID_GAP_SECONDS * self.sample_rate)), dtype=np.float32)
         audio = np.concatenate([waves, gap], axis=1).reshape(-1).clip(-1.0, 1.0)
-        return [Rendered("audio", audio.astype(np.float32), self.sample_rate),
-                Rendered("image", picture_grid([self.picture(x) for x in batch]))]
+        return [Rendered("audio", audio.astype(np.float32), self.sample_rate, SOUND_WRITER, time_axis=0),
+                Rendered("image", picture_grid([self.picture(x) for x in batch]), writer=PICTURE_WRITER)]
 
     def envelope(self, batch: Tensor) -> Tensor:
         """Energy per frame ``[B, frames]`` in dB (summed over bins and channels)."""

@@ -5,16 +5,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, ClassVar, Literal
+from typing import Callable, ClassVar
 
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import IMAGE_TRANSFORMS
 from .files import DEFAULT_MAX_PIXELS, open_image, write_png
 from .pixels import as_hw, fit, image_to_array, shrink, to_model, to_uint8
+
+
+#: a uint8 ``[H, W, C]`` picture to TensorBoard (the audio and video plugins declare the same).
+PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
+#: the studio's upload field and player for image files.
+IMAGE_WIDGETS = FileWidgets("image", "Image", upload={"sources": ["upload"], "type": "filepath"},
+                            player={"type": "filepath", "buttons": ["download"]},
+                            playable=(".png", ".gif", ".jpg", ".jpeg", ".webp"))
 
 
 class ImageModality(Modality):
@@ -30,7 +39,7 @@ class ImageModality(Modality):
     file_extensions: ClassVar[tuple[str, ...]] = (
         ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
     )
-    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "image"
+    file_widgets: ClassVar[FileWidgets | None] = IMAGE_WIDGETS
 
     def __init__(self, channels: int = 3, size: int | Sequence[int] = 32, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if channels not in (1, 3):
@@ -66,4 +75,4 @@ class ImageModality(Modality):
             raise ValueError(f"ImageModality.render: expected a non-empty [B, C, H, W], got {tuple(batch.shape)}")
         nrow = math.ceil(math.sqrt(batch.shape[0]))
         grid = make_grid(batch.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
-        return Rendered("image", to_uint8(grid))
+        return Rendered("image", to_uint8(grid), writer=PICTURE_WRITER)

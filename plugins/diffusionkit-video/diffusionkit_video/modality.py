@@ -5,20 +5,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod
 from diffusionkit.modality import MediaError, Modality, Rendered
 
+from .summary import GifSummary
 from .video_frames import cut_clips, frame_strip, tile
 from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, Limits, read_frames, read_still
 from .video_write import write_gif, write_mp4, write_png
 
 #: ITU-R 601-2 luma weights (Pillow's ``convert("L")``), for greyscale clips.
 LUMA = (0.299, 0.587, 0.114)
+#: a uint8 ``[H, W, C]`` picture (the frame strips) to TensorBoard.
+PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
+#: the studio's upload field and player for video files.
+VIDEO_WIDGETS = FileWidgets("video", "Video", upload={"sources": ["upload"]}, player={"buttons": ["download"]},
+                            playable=(".mp4", ".webm"))
 
 
 def as_hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -64,7 +71,8 @@ class VideoModality(Modality):
 
     file_extensions: ClassVar[tuple[str, ...]] = VIDEO_EXTENSIONS + STILL_EXTENSIONS
     time_axis: ClassVar[int | None] = 0
-    media_kind: ClassVar[Literal["image", "audio", "video"] | None] = "video"
+    steps_are_items: ClassVar[bool] = True
+    file_widgets: ClassVar[FileWidgets | None] = VIDEO_WIDGETS
 
     def __init__(self, channels: int = 3, frames: int = 16, size: int | Sequence[int] = 32, fps: float = 8.0,
                  max_seconds: float = Limits.max_seconds, max_pixels: int = Limits.max_pixels) -> None:
@@ -131,15 +139,16 @@ class VideoModality(Modality):
 
     def render(self, batch: Tensor) -> list[Rendered]:
         """For loggers: the clips as ``Rendered("video")``, uint8 ``[N, T, 3, H, W]`` (greyscale
-        repeated to RGB, which TensorBoard's video encoder expects) at ``round(fps)``, and an
-        ``"image"``: every clip's frame strip, one clip per row."""
+        repeated to RGB) at ``round(fps)``, logged as one animated GIF (:class:`.summary.GifSummary`),
+        and an ``"image"``: every clip's frame strip, one clip per row."""
         frames = self._batch_frames(batch)
         rgb = np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
         video = np.ascontiguousarray(rgb.transpose(0, 1, 4, 2, 3))
         strips = [frame_strip(clip) for clip in frames]
         gutter = np.full((2, strips[0].shape[1], 3), 255, dtype=np.uint8)
         picture = np.concatenate([part for strip in strips for part in (strip, gutter)][:-1], axis=0)
-        return [Rendered("video", video, max(1, round(self.fps))), Rendered("image", picture)]
+        return [Rendered("video", video, max(1, round(self.fps)), GifSummary(), time_axis=1),
+                Rendered("image", picture, writer=PICTURE_WRITER)]
 
     def _batch_frames(self, batch: Tensor) -> np.ndarray:
         if batch.dim() != 5 or batch.shape[0] == 0 or batch.shape[1] != self.channels:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -72,6 +73,24 @@ def gif_delays_ms(count: int, fps: float) -> list[int]:
     return [max(b - a, 10) for a, b in zip(starts, starts[1:])]
 
 
+def gif_images(frames: np.ndarray) -> list[Image.Image]:
+    """uint8 frames ``[T, H, W]``, ``[T, H, W, 1]`` (greyscale) or ``[T, H, W, 3]`` (RGB) as Pillow images."""
+    frames = np.asarray(frames)
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+        frames = frames[..., 0]
+    if frames.ndim == 4:
+        frames = as_rgb(frames)
+    elif frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"write_gif: expected uint8 frames [T, H, W, 1 | 3], got {frames.dtype} {frames.shape}")
+    return [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+
+
+def save_gif(images: list[Image.Image], target: str | Path | BinaryIO, fps: float) -> None:
+    """A looping GIF of ``images`` at ``fps`` (delays by :func:`gif_delays_ms`) into a file or a buffer."""
+    images[0].save(target, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=gif_delays_ms(len(images), fps))
+
+
 def write_gif(frames: np.ndarray, path: str | Path, fps: float) -> Path:
     """Write uint8 frames ``[T, H, W]``, ``[T, H, W, 1]`` (greyscale, exact: 256 grey levels) or
     ``[T, H, W, 3]`` (RGB, quantised by Pillow to 256 colours per frame) as a looping GIF.
@@ -81,18 +100,10 @@ def write_gif(frames: np.ndarray, path: str | Path, fps: float) -> Path:
     by timestamps (:func:`.video_read.read_frames`) still gives ``T`` frames. Raises MediaError if writing fails.
     """
     path = Path(path)
-    frames = np.asarray(frames)
-    if frames.ndim == 4 and frames.shape[-1] == 1:
-        frames = frames[..., 0]
-    if frames.ndim == 4:
-        frames = as_rgb(frames)
-    elif frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"write_gif: expected uint8 frames [T, H, W, 1 | 3], got {frames.dtype} {frames.shape}")
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    images = gif_images(frames)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        images[0].save(path, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                       duration=gif_delays_ms(len(images), fps))
+        save_gif(images, path, fps)
     except (OSError, ValueError) as exc:
         raise MediaError(f"cannot write video '{path}': {first_line(exc)}") from exc
     return path
