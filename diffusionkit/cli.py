@@ -31,7 +31,7 @@ COMMANDS = {
 USAGE = """usage: diffusionkit <command> [key=value ...]
 
 commands:
-  train      fit a model:        diffusionkit train modality=image data=digits trainer.max_steps=2000
+  train      fit a model:        diffusionkit train modality=NAME data=NAME trainer.max_steps=2000
   generate   sample a model:     diffusionkit generate ckpt=PATH n=16 [label=3] [sampler=ddim] [steps=20]
   evaluate   judge a model:      diffusionkit evaluate ckpt=PATH
   vary       variations:         diffusionkit vary ckpt=PATH input=FILE n=8 strength=0.3
@@ -39,7 +39,7 @@ commands:
   inpaint    redo a region:      diffusionkit inpaint ckpt=PATH input=FILE start=0.25 end=0.75
   extend     continue an input:  diffusionkit extend ckpt=PATH input=FILE context=0.5 times=1
   interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
-  animate    still -> motion:    diffusionkit animate ckpt=PATH input=FRAME [last=FRAME] n=4
+  animate    still -> motion:    diffusionkit animate ckpt=PATH input=FILE [last=FILE] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
   recognizer name an input's class (label=auto) by a trained classifier:
                                  diffusionkit recognizer ckpt=PATH [data=NAME] [epochs=20] out=DIR

@@ -45,7 +45,7 @@ def plugin_table() -> list[str]:
             problems.append(f"problem: plugin '{plugin.name}' ({plugin.distribution}) cannot be imported: {error}; "
                             f"fix: install what it needs, or reinstall it (diffusionkit plugins check {plugin.name})")
     if not plugins:
-        lines.append("(no plugins installed: pip install a diffusionkit plugin, e.g. plugins/diffusionkit-image)")
+        lines.append("(no plugins installed: pip install a diffusionkit plugin, e.g. one of the plugins/ folder of its repository)")
     usable = [p for p in plugins if not contract_problem(p)]
     return lines + problems + [f"warning: {clash}" for clash in option_clashes(core_options(), usable)]
 
