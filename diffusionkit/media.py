@@ -5,8 +5,8 @@
   calls the writer and skips loggers that cannot show the medium (a CSV logger).
 * :class:`SummaryMethod`: a ready writer that calls one ``SummaryWriter`` method, with the
   :class:`Layout` of data it accepts (checked by ``diffusionkit plugins check``).
-* :class:`FileWidgets`: the Gradio components a front end (``diffusionkit studio``) shows for the
-  modality's files, named declaratively so that a plugin need not import Gradio.
+* :class:`FileWidgets`: the Gradio components (:class:`Widget`) a front end (``diffusionkit studio``)
+  shows for the modality's files, named declaratively so that a plugin need not import Gradio.
 
 For example, a plugin whose ``render`` gives a ``uint8 [H, W, 3]`` grid declares
 ``SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))``.
@@ -112,23 +112,34 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Widget:
+    """One Gradio component, by class name (``"File"``), with its keyword options; the front end
+    builds it (it imports Gradio, the plugin need not)."""
+
+    component: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FileWidgets:
-    """The Gradio components a front end shows for a modality's files, by name (the front end
-    imports Gradio, the plugin need not): ``gradio.<component>(**upload, ...)`` is the upload field
-    of an input, ``gradio.<component>(**player, ...)`` the read-only player of a result.
+    """The widgets a front end (``diffusionkit studio``) shows for a modality's files.
 
     Args:
         name: names this set of widgets on a page (element ids ``input-<name>``, ``player-<i>-<name>``);
             modalities that declare the same name share the widgets.
-        component: a Gradio component class name.
-        upload: keyword options of the upload field.
-        player: keyword options of the player.
-        playable: file suffixes (lower case, with dot) the player plays; other files are offered
-            as downloads.
+        upload: the upload field of an input file.
+        player: the read-only player of a result file.
+        playable: file suffixes (lower case, with dot) the player plays; a result's first such
+            file is played (else its first file is offered as a download).
+        viewer: optionally a widget beside the player that shows one more file of the result
+            (e.g. the plot of a sound): its first other file with a ``viewable`` suffix. Its
+            options should make it read-only (``{"interactive": False}`` where the component has it).
+        viewable: the suffixes the viewer shows.
     """
 
     name: str
-    component: str
-    upload: Mapping[str, Any] = field(default_factory=dict)
-    player: Mapping[str, Any] = field(default_factory=dict)
+    upload: Widget
+    player: Widget
     playable: tuple[str, ...] = ()
+    viewer: Widget | None = None
+    viewable: tuple[str, ...] = ()

@@ -124,7 +124,8 @@ def test_rendered_media_problems_are_named(tmp_path):
     assert logging_problem([Rendered("image", np.zeros((4, 4, 3), np.uint8), writer=SummaryMethod("add_figure"))],
                            tmp_path).startswith("Rendered('image')'s writer SummaryMethod raised ")
     assert logging_problem([Rendered("image", np.zeros((4, 4, 3), np.uint8), writer=SummaryMethod("show"))],
-                           tmp_path) == "Rendered('image')'s writer SummaryMethod does not accept TensorBoard's SummaryWriter"
+                           tmp_path) == ("Rendered('image')'s writer SummaryMethod does not accept TensorBoard's "
+                                         "SummaryWriter")
 
 
 # ---------------------------------------------------------------- a constructor that raises
@@ -288,3 +289,21 @@ def test_a_data_option_whose_data_is_not_on_this_machine_is_skipped(tmp_path, mo
         found["config data/aaa_kits"].detail
     assert not any(r.failed for r in found.values()), {c: r.detail for c, r in found.items() if r.failed}
     assert found["round trip"].passed
+
+
+def test_declarations_the_core_cannot_use_are_named():
+    from diffusionkit.media import FileWidgets, Widget
+    from diffusionkit.testing.checks_media import declaration_problem
+    from tests.toy_modality import ToyModality
+
+    class Declared(ToyModality):
+        pass
+
+    assert declaration_problem(Declared(1, (8,))) is None
+    Declared.steps_are_items = True
+    assert declaration_problem(Declared(1, (8,))) == ("steps_are_items is True but time_axis is None; name the axis "
+                                                       "whose steps are items")
+    Declared.time_axis, Declared.file_widgets = 0, FileWidgets("sheet", Widget("File"), Widget("File"))
+    assert declaration_problem(Declared(1, (8,))) is None
+    Declared.file_widgets = "Audio"
+    assert declaration_problem(Declared(1, (8,))).startswith("file_widgets is 'Audio'; declare diffusionkit.media.")

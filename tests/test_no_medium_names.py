@@ -17,16 +17,21 @@ ALLOWED = {
     "framework",  # safetensors' safe_open(path, framework="pt"): the tensor library, not a video frame
 }
 #: the tokens that can name something: identifiers, string literals and (Python >= 3.12) f-string parts.
-NAMING = {tokenize.NAME, tokenize.STRING} | ({tokenize.FSTRING_MIDDLE} if hasattr(tokenize, "FSTRING_MIDDLE") else set())
+NAMING = {tokenize.NAME, tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 
 Position = tuple[int, int]
 
 
+def is_documentation(node: ast.AST) -> bool:
+    """A bare string statement: the docstring of a module, class or function, or a string that
+    documents an attribute."""
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
 def documentation(tree: ast.AST) -> list[tuple[Position, Position]]:
-    """Where the bare string statements are (docstrings of modules, classes and functions, and
-    the strings documenting an attribute), as (start, end) token positions."""
-    return [((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)) for node in ast.walk(tree)
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+    """Where the documentation strings are, as (start, end) token positions."""
+    return [((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset))
+            for node in ast.walk(tree) if is_documentation(node)]
 
 
 def medium_names(source: str) -> list[tuple[int, str]]:

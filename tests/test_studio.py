@@ -203,7 +203,7 @@ def test_page_handlers_show_players_use_as_input_keep_and_history(studio, files)
     audio_players = players[0::2]
     assert [p["visible"] for p in audio_players] == [True] * 4 + [False] * 4
     assert audio_players[2]["value"].endswith("variation_002.wav") and not any(p["visible"] for p in players[1::2])
-    assert pictures[0]["value"][0].endswith("variation_000.png")  # the plot beside the player, in a gallery
+    assert len(pictures) == 8 and pictures[0]["value"].endswith("variation_000.png")  # only audio declares a viewer
     used = page.use_as_input(1, 2)
     assert used[1]["value"].endswith("variation_002.wav") and used[0] == "take #1 item 3 is the input now"
     assert page.keep(1, 0, "pack").startswith("kept take #1 item 1 in ")
@@ -287,17 +287,19 @@ def test_error_text_names_a_bug_as_one(caplog):
 def test_widgets_come_from_what_the_modality_declares():
     import gradio as gr
 
-    from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files
-    from diffusionkit.media import FileWidgets
+    from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, viewer_widget
+    from diffusionkit.media import FileWidgets, Widget
     from tests.toy_modality import ToyModality
 
     assert widgets_of(ToyModality(1, (8,))) is PLAIN  # declares none: plain file fields
-    sheet = FileWidgets("sheet", "File", upload={"file_types": [".csv"]}, player={"height": 50}, playable=(".csv",))
+    sheet = FileWidgets("sheet", upload=Widget("File", {"file_types": [".csv"]}), player=Widget("File", {"height": 50}),
+                        playable=(".csv",), viewer=Widget("Markdown"), viewable=(".txt",))
     field, player = input_widget(sheet, "input", "input-sheet", True), player_widget(sheet, "1", "player-0-sheet")
     assert isinstance(field, gr.File) and field.file_types == [".csv"] and field.elem_id == "input-sheet"
     assert isinstance(player, gr.File) and player.height == 50 and not player.visible and not player.interactive
-    files = [Path("a.png"), Path("a.txt"), Path("a.csv"), Path("b.png")]
-    assert split_files(sheet, files) == (Path("a.csv"), Path("a.png"))
-    assert split_files(PLAIN, files) == (Path("a.png"), Path("b.png"))  # plays nothing: the first file
+    assert isinstance(viewer_widget(sheet, "viewer-0-sheet"), gr.Markdown)
+    files = [Path("a.png"), Path("a.txt"), Path("a.csv"), Path("b.txt")]
+    assert split_files(sheet, files) == (Path("a.csv"), Path("a.txt"))
+    assert split_files(PLAIN, files) == (Path("a.png"), None)  # plays nothing: the first file; no viewer
     with pytest.raises(UsageError, match=r"file_widgets 'bad' name 'Banjo', which is no Gradio component"):
-        input_widget(FileWidgets("bad", "Banjo"), "input", "input-bad", True)
+        input_widget(FileWidgets("bad", Widget("Banjo"), Widget("File")), "input", "input-bad", True)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from diffusionkit.media import FileWidgets, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .failures import describe_error
@@ -273,12 +274,25 @@ def roundtrip_problem(report: object) -> str | None:
     return f"roundtrip() must return finite floats by name; it {seen}; {ROUNDTRIP_FIX}"
 
 
+def declaration_problem(modality: Modality) -> str | None:
+    """Why ``steps_are_items`` or ``file_widgets`` is not what the core can use, or None."""
+    if modality.steps_are_items and modality.time_axis is None:
+        return "steps_are_items is True but time_axis is None; name the axis whose steps are items"
+    widgets = modality.file_widgets
+    if widgets is not None and not (isinstance(widgets, FileWidgets) and isinstance(widgets.upload, Widget)
+                                    and isinstance(widgets.player, Widget) and widgets.name):
+        return (f"file_widgets is {widgets!r:.80}; declare diffusionkit.media.FileWidgets(name, upload=Widget(...), "
+                f"player=Widget(...)) or None")
+    return None
+
+
 def check_optional_methods(subject: PluginUnderTest) -> list[CheckResult]:
-    """``time_axis``, ``envelope``, ``reconstruction_loss`` and ``roundtrip``, whether overridden or not."""
+    """``time_axis``, ``envelope``, ``reconstruction_loss`` and ``roundtrip``, whether overridden or not,
+    and the declarations ``steps_are_items`` and ``file_widgets``."""
     if subject.main_data is None:
         return failed("optional methods", NO_DATA)
     modality, batch = subject.modality(subject.main_data), subject.batch(2)
-    axis, problem = modality.time_axis, None
+    axis, problem = modality.time_axis, declaration_problem(modality)
     if axis is not None and not 0 <= axis < modality.spatial_rank:
         problem = f"time_axis {axis} is not a spatial axis (0..{modality.spatial_rank - 1}) or None"
     envelope = modality.envelope(batch)

@@ -16,7 +16,7 @@ import gradio as gr
 
 from diffusionkit.apps.studio.engine import Studio, Take
 from diffusionkit.apps.studio.operations import OPERATIONS
-from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, widgets_of
+from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, viewer_widget, widgets_of
 from diffusionkit.bundle import LoadedModel, _modality_options
 from diffusionkit.media import FileWidgets
 from diffusionkit.diffusion.samplers import SAMPLERS
@@ -199,21 +199,28 @@ class Page:
         path = self.examples().get(name or "")
         return [gr.update(value=str(path)) if path and k == self.kind else gr.update() for k in self.kinds]
 
+    @property
+    def viewer_kinds(self) -> list[str]:
+        """The names of the widget sets that declare a viewer beside their player."""
+        return [w.name for w in self.widget_sets if w.viewer is not None]
+
     def slot_outputs(self) -> int:
-        return self.slots * (2 + len(self.kinds))
+        return self.slots * (1 + len(self.kinds) + len(self.viewer_kinds))
 
     def slot_updates(self, take: Take | None) -> list[Any]:
-        """[*groups, *players (slot by slot, kind by kind), *pictures] for ``take`` (None: empty)."""
+        """[*groups, *players, *viewers] (players and viewers slot by slot, kind by kind) for
+        ``take`` (None: empty)."""
         items = take.items if take else []
-        groups, players, pictures = [], [], []
+        groups, players, viewers = [], [], []
         for i in range(self.slots):
             files = items[i] if i < len(items) else None
-            medium, picture = split_files(self.widgets, files) if files else (None, None)
+            medium, shown = split_files(self.widgets, files) if files else (None, None)
             groups.append(gr.update(visible=files is not None))
             players += [gr.update(visible=files is not None and k == self.kind,
                                   value=str(medium) if medium and k == self.kind else None) for k in self.kinds]
-            pictures.append(gr.update(visible=picture is not None, value=[str(picture)] if picture else None))
-        return [*groups, *players, *pictures]
+            viewers += [gr.update(visible=shown is not None and k == self.kind,
+                                  value=str(shown) if shown and k == self.kind else None) for k in self.viewer_kinds]
+        return [*groups, *players, *viewers]
 
     # ------------------------------------------------------------------ layout
     def build(self) -> gr.Blocks:
@@ -247,22 +254,22 @@ class Page:
                 history_menu = gr.Dropdown([], label="takes this session", elem_id="history", scale=3)
                 pack = gr.Textbox(value="my_pack", label="keep into folder", elem_id="pack", scale=1)
             take_state, history = gr.State(None), gr.State([])
-            groups, players, pictures, uses, keeps = [], [], [], [], []
+            groups, players, viewers, uses, keeps = [], [], [], [], []
             for row in range(0, self.slots, 4):
                 with gr.Row():
                     for i in range(row, min(row + 4, self.slots)):
                         with gr.Column(visible=False, elem_classes=["take"], min_width=200) as group:
                             players += [player_widget(w, f"{i + 1}", f"player-{i}-{w.name}")
                                         for w in self.widget_sets]
-                            pictures.append(gr.Gallery(visible=False, interactive=False, show_label=False, height=110,
-                                                       columns=1, allow_preview=False, elem_id=f"picture-{i}"))
+                            viewers += [viewer_widget(w, f"viewer-{i}-{w.name}") for w in self.widget_sets
+                                        if w.viewer is not None]
                             with gr.Row():
                                 uses.append(gr.Button("use as input", size="sm", elem_id=f"use-{i}"))
                                 keeps.append(gr.Button("keep", size="sm", elem_id=f"keep-{i}"))
                         groups.append(group)
             take_files = gr.File(label="this take's files and recipe", file_count="multiple", interactive=False,
                                  elem_id="take-files")
-            slots = [*groups, *players, *pictures]
+            slots = [*groups, *players, *viewers]
             fields = [widgets[name] for name in FIELDS]
 
             operation.change(self.operation_changed, operation, [help_line, *fields, *firsts, *seconds],

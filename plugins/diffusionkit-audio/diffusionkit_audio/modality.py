@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from diffusionkit.media import FileWidgets, Layout, SummaryMethod
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import audio_transforms
@@ -26,10 +26,11 @@ GRID_GAP_SECONDS = 0.25
 SOUND_WRITER = SummaryMethod("add_audio", rate_option="sample_rate", layout=Layout("float32", 1, bounds=(-1.0, 1.0)))
 #: a uint8 ``[H, W, C]`` picture (the spectrograms) to TensorBoard.
 PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
-#: the studio's upload field and player for sound files.
-AUDIO_WIDGETS = FileWidgets("audio", "Audio", upload={"sources": ["upload"], "type": "filepath", "format": None},
-                            player={"type": "filepath", "buttons": ["download"]},
-                            playable=(".wav", ".mp3", ".ogg", ".flac"))
+#: the studio's upload field and player for sound files, and the spectrogram picture beside the player.
+AUDIO_WIDGETS = FileWidgets(
+    "audio", upload=Widget("Audio", {"sources": ["upload"], "type": "filepath", "format": None}),
+    player=Widget("Audio", {"type": "filepath", "buttons": ["download"]}), playable=(".wav", ".mp3", ".ogg", ".flac"),
+    viewer=Widget("Image", {"show_label": False, "height": 110, "interactive": False}), viewable=(".png",))
 
 
 class AudioModality(Modality):

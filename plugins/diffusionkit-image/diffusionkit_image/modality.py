@@ -10,7 +10,7 @@ from typing import Callable, ClassVar
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from diffusionkit.media import FileWidgets, Layout, SummaryMethod
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .augment import IMAGE_TRANSFORMS
@@ -21,8 +21,8 @@ from .pixels import as_hw, fit, image_to_array, shrink, to_model, to_uint8
 #: a uint8 ``[H, W, C]`` picture to TensorBoard (the audio and video plugins declare the same).
 PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
 #: the studio's upload field and player for image files.
-IMAGE_WIDGETS = FileWidgets("image", "Image", upload={"sources": ["upload"], "type": "filepath"},
-                            player={"type": "filepath", "buttons": ["download"]},
+IMAGE_WIDGETS = FileWidgets("image", upload=Widget("Image", {"sources": ["upload"], "type": "filepath"}),
+                            player=Widget("Image", {"type": "filepath", "buttons": ["download"]}),
                             playable=(".png", ".gif", ".jpg", ".jpeg", ".webp"))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from diffusionkit.media import FileWidgets, Layout, SummaryMethod
+from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .summary import GifSummary
@@ -23,9 +23,11 @@ from .video_write import write_gif, write_mp4, write_png
 LUMA = (0.299, 0.587, 0.114)
 #: a uint8 ``[H, W, C]`` picture (the frame strips) to TensorBoard.
 PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
-#: the studio's upload field and player for video files.
-VIDEO_WIDGETS = FileWidgets("video", "Video", upload={"sources": ["upload"]}, player={"buttons": ["download"]},
-                            playable=(".mp4", ".webm"))
+#: the studio's upload field and player for video files, and the looping GIF beside the player.
+VIDEO_WIDGETS = FileWidgets(
+    "video", upload=Widget("Video", {"sources": ["upload"]}), player=Widget("Video", {"buttons": ["download"]}),
+    playable=(".mp4", ".webm"), viewer=Widget("Image", {"show_label": False, "height": 110, "interactive": False}),
+    viewable=(".gif", ".png"))
 
 
 def as_hw(size: int | Sequence[int]) -> tuple[int, int]:
