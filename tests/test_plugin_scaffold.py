@@ -87,7 +87,9 @@ def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
     package data is proven too), seen only by these subprocesses, not by other tests running now."""
     name, root, site = "scaffoldprobe", tmp_path / "diffusionkit-scaffoldprobe", tmp_path / "site"
     new_plugin(name, root)
-    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    # site first; the rest of PYTHONPATH stays, so a checkout on it (a worktree) is the diffusionkit under test
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
 
     def run(*args: str, cwd=tmp_path) -> str:
         done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)

@@ -18,8 +18,8 @@ from diffusionkit.apps.studio.engine import Studio, Take
 from diffusionkit.apps.studio.operations import OPERATIONS
 from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, viewer_widget, widgets_of
 from diffusionkit.bundle import LoadedModel, _modality_options
-from diffusionkit.media import FileWidgets
 from diffusionkit.diffusion.samplers import SAMPLERS
+from diffusionkit.media import FileWidgets
 from diffusionkit.options import METHODS
 from diffusionkit.plugins import shipped_examples
 
