@@ -137,7 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from diffusionkit.cli import quiet_libraries
+    from diffusionkit.commands import quiet_libraries
     from diffusionkit.errors import UsageError
 
     quiet_libraries()

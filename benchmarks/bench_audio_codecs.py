@@ -181,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from diffusionkit.cli import quiet_libraries
+    from diffusionkit.commands import quiet_libraries
 
     quiet_libraries()
     if not Path(args.root).exists():

@@ -67,7 +67,7 @@ def time_sample(module, n: int) -> float:
 
 def digits_psnr() -> tuple[float, float]:
     """Train the f=4 digits autoencoder; return (held-out PSNR in dB, training seconds)."""
-    from diffusionkit.cli import quiet_libraries, run_command
+    from diffusionkit.commands import quiet_libraries, run_command
 
     quiet_libraries()
     with TemporaryDirectory() as tmp:

@@ -1,32 +1,28 @@
-"""The ``diffusionkit`` command: ``diffusionkit <command> [key=value ...]`` (Hydra overrides)."""
+"""The ``diffusionkit`` command: ``diffusionkit <command> [key=value ...]`` (Hydra overrides).
+
+:func:`main` tells the cases apart (help, a process Lightning started, ``plugins``, ``--cfg``, a
+``-m`` sweep, one command run) and turns a user's error into one line; what a command is and how
+it runs lives in :mod:`diffusionkit.commands`. No module of the package imports this one. The
+cases' own modules (the sweep's Hydra internals, training, plugins) are imported only in the case
+that needs them, so ``--help`` and a single command's start stay quick.
+"""
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
-import re
 import sys
-import warnings
-from typing import Any
 
-from diffusionkit.errors import USER_ERRORS, UsageError
+from omegaconf import OmegaConf
 
-#: command name -> module exposing ``run(cfg)``; each command's config is conf/<command>.yaml.
-COMMANDS = {
-    "train": "diffusionkit.apps.train",
-    "generate": "diffusionkit.apps.generate",
-    "evaluate": "diffusionkit.apps.evaluate",
-    "vary": "diffusionkit.apps.vary",
-    "convert": "diffusionkit.apps.convert",
-    "inpaint": "diffusionkit.apps.inpaint",
-    "extend": "diffusionkit.apps.extend",
-    "interpolate": "diffusionkit.apps.interpolate",
-    "animate": "diffusionkit.apps.animate",
-    "roundtrip": "diffusionkit.apps.roundtrip",
-    "recognizer": "diffusionkit.apps.recognizer",
-    "studio": "diffusionkit.apps.studio",
-}
+from diffusionkit.commands import error_line, quiet_libraries, run_command, user_message
+from diffusionkit.config import compose_config
+from diffusionkit.training.processes import spawned_run_dir
+
+HELP_WORDS = ("-h", "--help", "help")
+#: how the command line asks for a sweep (one job per combination: :mod:`diffusionkit.sweep`).
+MULTIRUN_FLAGS = ("-m", "--multirun")
+#: what ``--cfg`` may print: the command's config (job), Hydra's own settings (hydra), or both (all).
+CONFIG_PARTS = ("job", "hydra", "all")
 
 USAGE = """usage: diffusionkit <command> [key=value ...]
 
@@ -54,101 +50,74 @@ Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength
 (hydra/launcher=submitit_slurm sends them to SLURM)."""
 
 
-def run_command(command: str, overrides: list[str]) -> Any:
-    """Compose ``conf/<command>.yaml`` with the overrides, check its options and run the command
-    (testable entry); a failed command takes back the output folder it made if it wrote nothing."""
-    from diffusionkit.config import compose_config
-    from diffusionkit.options import check_options
-    from diffusionkit.out_folder import removed_on_failure
-
-    if command not in COMMANDS:
-        raise UsageError(f"unknown command '{command}'; choose one of: {', '.join([*COMMANDS, 'plugins'])}")
-    cfg = compose_config(command, overrides)
-    check_options(command, cfg, overrides)
-    with removed_on_failure(cfg.get("out")):
-        return importlib.import_module(COMMANDS[command]).run(cfg)
-
-
-def user_message(err: BaseException) -> str | None:
-    """The one-line message for an error caused by the user's input, None for a bug."""
-    from hydra.errors import InstantiationException
-
-    if isinstance(err, USER_ERRORS):
-        return str(err)
-    if isinstance(err, InstantiationException):
-        cause = err.__cause__
-        if isinstance(cause, USER_ERRORS):
-            return str(cause)
-        if isinstance(cause, (ValueError, TypeError)) and str(cause):  # a constructor refused its options
-            target = re.search(r"target '([^']+)'", str(err))
-            where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
-            message = str(cause).splitlines()[0]
-            return message if message.startswith(where.rstrip(": ")) else f"{where}{message}"
-        first = str(err).splitlines()[0]
-        return f"{first.replace(', set env var HYDRA_FULL_ERROR=1 to see chained exception', '')} " \
-               f"(check the class name or install the plugin that provides it)"
-    return None
-
-
-def quiet_libraries() -> None:
-    """Keep the console to what the user needs: no library tips or deprecation chatter."""
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*in eval mode at the start of training.*")  # frozen first stage
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    # resuming: the run's own checkpoint folder is expected to exist; a mid-epoch restart draws a
-    # fresh order of the data (diffusionkit reseeds each resumed run), which is all it needs
-    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
-    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run ``diffusionkit <command> [key=value ...]``; the exit code is 0, 2 for a user's error
+    (printed as one line; ``DIFFUSIONKIT_DEBUG=1`` shows the traceback) and 130 when interrupted."""
     args = sys.argv[1:] if argv is None else argv
     quiet_libraries()
-    if not args or args[0] in ("-h", "--help", "help"):
+    if not args or args[0] in HELP_WORDS:
         print(USAGE)
         return 0
     command, overrides = args[0], args[1:]
     try:
-        from diffusionkit.training.processes import spawned_run_dir
-
-        if spawned_run_dir() is not None:  # Lightning started this process for a multi-process run
-            from diffusionkit.apps.train import run_spawned
-
-            run_spawned(spawned_run_dir())
-            return 0
-        if command == "plugins":
-            from diffusionkit.apps.plugins_cmd import main as plugins_main
-
-            return plugins_main(overrides)
-        from diffusionkit.sweep import MULTIRUN_FLAGS, first_job, run_sweep
-
-        given = [o for o in overrides if o not in MULTIRUN_FLAGS]
-        is_sweep = len(given) < len(overrides)
-        if "--cfg" in overrides:
-            from omegaconf import OmegaConf
-
-            from diffusionkit.config import compose_config
-
-            part = next((o for o in overrides if o in ("job", "hydra", "all")), "job")
-            rest = [o for o in given if o not in ("--cfg", part)]
-            cfg = compose_config(command, first_job(command, rest) if is_sweep else rest,  # a sweep: its first job
-                                 hydra_node=part != "job")
-            print(OmegaConf.to_yaml(cfg.hydra if part == "hydra" else cfg))
-            return 0
-        if is_sweep:
-            return run_sweep(command, given)
-        run_command(command, overrides)
+        return dispatch(command, overrides)
     except Exception as err:
         message = user_message(err)
         if message is None or os.environ.get("DIFFUSIONKIT_DEBUG"):
             raise
-        print(f"diffusionkit {command}: error: {message}", file=sys.stderr)
+        print(error_line(command, message), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"diffusionkit {command}: interrupted", file=sys.stderr)
         return 130
+
+
+def dispatch(command: str, overrides: list[str]) -> int:
+    """Hand the arguments to the case they name; returns the exit code."""
+    if spawned_run_dir() is not None:  # Lightning started this process for a multi-process run
+        return run_spawned_process()
+    if command == "plugins":
+        return run_plugins(overrides)
+    return run_with_overrides(command, overrides)
+
+
+def run_with_overrides(command: str, overrides: list[str]) -> int:
+    """A command with Hydra overrides: print its config (``--cfg``), sweep it (``-m``) or run it once."""
+    given = [o for o in overrides if o not in MULTIRUN_FLAGS]
+    is_sweep = len(given) < len(overrides)
+    if "--cfg" in overrides:
+        return print_config(command, given, is_sweep)
+    if is_sweep:
+        from diffusionkit.sweep import run_sweep
+
+        return run_sweep(command, given)
+    run_command(command, overrides)
+    return 0
+
+
+def run_spawned_process() -> int:
+    """A process Lightning's launcher started joins its run (it reads the first process's config)."""
+    from diffusionkit.apps.train import run_spawned
+
+    run_spawned(spawned_run_dir())
+    return 0
+
+
+def run_plugins(arguments: list[str]) -> int:
+    """``diffusionkit plugins list | new NAME | check NAME`` (plain arguments, not Hydra overrides)."""
+    from diffusionkit.apps.plugins_cmd import main as plugins_main
+
+    return plugins_main(arguments)
+
+
+def print_config(command: str, overrides: list[str], is_sweep: bool) -> int:
+    """``--cfg job|hydra|all``: print the composed config without running (a sweep: its first job's)."""
+    from diffusionkit.sweep import first_job
+
+    part = next((o for o in overrides if o in CONFIG_PARTS), "job")
+    rest = [o for o in overrides if o not in ("--cfg", part)]
+    cfg = compose_config(command, first_job(command, rest) if is_sweep else rest, hydra_node=part != "job")
+    print(OmegaConf.to_yaml(cfg.hydra if part == "hydra" else cfg))
     return 0
 
 

@@ -9,7 +9,6 @@ job writes to its own folder, ``<sweep folder>/<job number>`` (``hydra.sweep.dir
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from diffusionkit.commands import error_line, run_composed, user_message
 from diffusionkit.config import CORE_CONF_MODULE, compose_config, explain_hydra_error, plugin_search_path, route_inputs
 from diffusionkit.errors import UsageError
-
-MULTIRUN_FLAGS = ("-m", "--multirun")
+from diffusionkit.options import check_options
 
 
 @dataclass
@@ -67,8 +66,6 @@ def _hydra_defaults(command: str, overrides: list[str]) -> list[str]:
 def check_jobs(command: str, jobs: list[list[str]]) -> None:
     """Compose every job's config (so a typo fails before anything runs) and refuse jobs that
     would write to the same ``out=``."""
-    from diffusionkit.options import check_options
-
     outs: dict[str, int] = {}
     for number, job in enumerate(jobs):
         try:
@@ -88,20 +85,18 @@ def check_jobs(command: str, jobs: list[list[str]]) -> None:
 def run_job(cfg: DictConfig) -> Any:
     """Hydra's task function: one job of a sweep, in this process or on a cluster node (it is a
     module-level function, so submitit can pickle it by reference)."""
-    from diffusionkit.cli import COMMANDS, user_message
-
     hydra = HydraConfig.get()
     command = hydra.job.config_name
     if "out" in cfg and cfg.out is None:
         with open_dict(cfg):
             cfg.out = hydra.runtime.output_dir
     try:
-        return importlib.import_module(COMMANDS[command]).run(cfg)
+        return run_composed(command, cfg)
     except Exception as err:
         message = user_message(err)
         if message is None:
             raise
-        print(f"diffusionkit {command}: error: job {hydra.job.num} ({' '.join(hydra.overrides.task)}): {message}",
+        print(error_line(command, f"job {hydra.job.num} ({' '.join(hydra.overrides.task)}): {message}"),
               file=sys.stderr)
         return JobFailed(message)
 

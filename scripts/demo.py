@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from diffusionkit.cli import quiet_libraries, run_command
+from diffusionkit.commands import quiet_libraries, run_command
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "plugins/diffusionkit-audio/diffusionkit_audio/examples"
 KITS = Path("/usr/share/hydrogen/data/drumkits")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from diffusionkit.cli import quiet_libraries, run_command
+from diffusionkit.commands import quiet_libraries, run_command
 
 STEPS = 500
 

@@ -16,7 +16,8 @@ from torch import nn
 
 from diffusionkit.apps.edits import continuation_window, edit_axis, region_mask, slerp
 from diffusionkit.bundle import file_sha256
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 from diffusionkit.config import compose_config
 from diffusionkit.diffusion.guidance import strength_tail
 from diffusionkit.diffusion.objectives import training_target

@@ -9,7 +9,8 @@ from PIL import Image
 from safetensors import safe_open
 
 from diffusionkit.bundle import file_sha256
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 
 pytestmark = pytest.mark.slow
 

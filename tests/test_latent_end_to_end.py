@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffusionkit.cli import run_command
+from diffusionkit.commands import run_command
 
 from .checks_media import NO_DATA
 from .subject import CheckResult, PluginUnderTest, failed, passed

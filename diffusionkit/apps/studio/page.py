@@ -18,6 +18,7 @@ from diffusionkit.apps.studio.engine import Studio, Take
 from diffusionkit.apps.studio.operations import OPERATIONS
 from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, viewer_widget, widgets_of
 from diffusionkit.bundle import LoadedModel, _modality_options
+from diffusionkit.commands import error_line, user_message
 from diffusionkit.diffusion.samplers import SAMPLERS
 from diffusionkit.media import FileWidgets
 from diffusionkit.options import METHODS
@@ -33,13 +34,11 @@ FIRST_OPERATION = "vary"
 
 def error_text(command: str, err: BaseException) -> str:
     """The CLI's line for a user's error (``diffusionkit vary: error: ...``); a bug is named as one."""
-    from diffusionkit.cli import user_message
-
     message = user_message(err)
     if message is None:
         log.error("studio: %s failed\n%s", command, traceback.format_exc())
         return f"diffusionkit {command}: internal error: {type(err).__name__}: {err} (see the studio's console)"
-    return f"diffusionkit {command}: error: {message}"
+    return error_line(command, message)
 
 
 class Page:

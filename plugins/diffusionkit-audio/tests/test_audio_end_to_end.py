@@ -18,7 +18,8 @@ from PIL import Image
 from safetensors import safe_open
 
 from diffusionkit.bundle import load_model
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 
 pytestmark = pytest.mark.slow
 

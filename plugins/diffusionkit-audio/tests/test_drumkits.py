@@ -18,7 +18,7 @@ from diffusionkit_audio.modality import AudioModality
 from diffusionkit_audio.oneshots import OneShotOptions, clipped_fraction, prepare_oneshot
 from tiny_kits import hit, write, write_drumkit_xml, write_tiny_kits
 
-from diffusionkit.cli import run_command
+from diffusionkit.commands import run_command
 from diffusionkit.modality import MediaError
 
 RATE, NUM_SAMPLES = 16000, 16128

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffusionkit.cli import run_command
+from diffusionkit.commands import run_command
 
 pytestmark = pytest.mark.slow
 
