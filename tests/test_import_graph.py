@@ -1,9 +1,10 @@
-"""The core's module-level import graph has no circle, and nothing in the core climbs up to the CLI.
+"""The core's import graph has no circle, and nothing in the core climbs up to the CLI.
 
 The graph is read from the source with :mod:`ast`, never by importing: a node per module of
 ``diffusionkit/``, an edge ``a -> b`` when ``a`` imports ``b`` at module level (statements run on
 import: the module body, ``if``/``try``/``with`` blocks and class bodies). Importing a submodule
-also runs its parent packages' ``__init__``, so ``a -> diffusionkit.x.y`` adds ``a -> diffusionkit.x``;
+also runs its parent packages' ``__init__``, so ``a -> diffusionkit.x.y`` adds ``a -> diffusionkit.x``
+(unless ``x`` holds ``a``: it is already importing);
 ``from pkg import name`` adds ``a -> pkg.name`` when ``name`` is a submodule. Imports inside
 functions are lazy and not edges, and neither are ``if TYPE_CHECKING:`` blocks (never run). A
 circle is a strongly connected component of more than one module (Tarjan 1972).

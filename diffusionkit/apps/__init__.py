@@ -1,1 +1,1 @@
-"""One small module per command; each exposes ``run(cfg)`` and the CLI dispatches to it."""
+"""One small module per command; each exposes ``run(cfg)``, registered in :data:`diffusionkit.commands.COMMANDS`."""
