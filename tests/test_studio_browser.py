@@ -153,7 +153,7 @@ def test_a_musician_varies_a_sample_and_bad_input_is_one_line(browser, studio, t
 
     # convert to an unknown target: the CLI's line
     choose_operation(browser, "convert")
-    target = browser.find_element(By.CSS_SELECTOR, "#field-target input")
+    target = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#field-target input"))
     target.send_keys(Keys.CONTROL, "a")
     target.send_keys("banjo", Keys.ENTER)
     line = run(browser, "diffusionkit convert: error")
