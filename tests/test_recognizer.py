@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from diffusionkit.bundle import file_sha256, load_model
-from diffusionkit.cli import run_command
+from diffusionkit.commands import run_command
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import Classifier
 from diffusionkit.recognizer import PREFIX, recognizer_entries
