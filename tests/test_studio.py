@@ -221,7 +221,7 @@ def test_operation_fields_follow_the_commands_defaults(studio):
     assert fields["target"]["visible"] and fields["method"]["visible"] and not fields["start"]["visible"]
     assert fields["n"]["value"] == 4 and fields["strength"]["value"] == 0.6
     fields = dict(zip(FIELDS, page.operation_changed("vary")[1:]))
-    assert fields["guidance"]["value"] == 1.0 and fields["label"]["value"] == "auto"
+    assert fields["guidance"]["value"] == 2.0 and fields["label"]["value"] == "auto"
     second = page.operation_changed("interpolate")[-1]
     assert second["visible"] is True
 

@@ -84,7 +84,7 @@ class Page:
         return {p.name: p for p in shipped_examples(tuple(self.model.modality.file_extensions))}
 
     def defaults(self, operation: str) -> dict[str, Any]:
-        """The command's own defaults for the page's fields (vary: guidance 1, convert: n 4...)."""
+        """The command's own defaults for the page's fields (vary: guidance 2, convert: n 4...)."""
         op = OPERATIONS[operation]
         if op.command is None:
             return {}
