@@ -5,14 +5,20 @@ location on disk, so one broken plugin cannot stop the others from composing. Im
 plugin's Modality class happens only when a run builds it (or ``plugins list`` checks it).
 The contract version a plugin targets is read from its ``__init__.py`` without running it; a
 plugin written for another version is left out of every run and reported with the fix.
+
+``DIFFUSIONKIT_PLUGINS=name,name`` (an environment variable) makes only the plugins of those
+entry-point names visible, as if the others were not installed; unset or empty, all are. The
+core's test session runs with ``DIFFUSIONKIT_PLUGINS=toy`` to prove it needs no built-in plugin.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import importlib.util
+import os
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 from diffusionkit.media import FileWidgets
@@ -23,6 +29,15 @@ ENTRY_POINT_GROUP = "diffusionkit.plugins"
 SHARED_GROUPS = ("modality", "data", "cond", "net", "experiment")
 #: the module-level name a plugin's ``__init__.py`` sets to the contract version it targets.
 CONTRACT_ATTRIBUTE = "DIFFUSIONKIT_CONTRACT"
+#: the environment variable that restricts discovery to the plugins it names (comma-separated).
+VISIBLE_PLUGINS_ENV = "DIFFUSIONKIT_PLUGINS"
+
+
+def entry_points(group: str) -> list[EntryPoint]:
+    """The installed entry points of ``group``, only those named in ``DIFFUSIONKIT_PLUGINS`` when set."""
+    visible = {name.strip() for name in os.environ.get(VISIBLE_PLUGINS_ENV, "").split(",") if name.strip()}
+    found = importlib.metadata.entry_points(group=group)
+    return [ep for ep in found if not visible or ep.name in visible]
 
 
 @dataclass(frozen=True)

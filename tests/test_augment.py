@@ -67,21 +67,3 @@ def test_only_training_items_are_augmented_and_each_draw_is_new():
     assert 5 < sum(draws) < 35  # sometimes shifted, sometimes not: drawn anew each time
     assert module.train_set[0]["label"] == data[module.train_set.dataset.indices[0]]["label"]
 
-
-@pytest.mark.slow
-def test_train_with_augment_records_it_and_refuses_unknown_names(tmp_path, capsys):
-    from omegaconf import OmegaConf
-
-    from diffusionkit.cli import main
-
-    tiny = ["train", "modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
-            "net.attention_levels=[]", "modality.channels=1", "modality.size=16", "trainer.max_steps=2",
-            "logger=none", "samples.every_n_steps=100"]
-    assert main([*tiny, "augment=default", "augment.transforms=[crop,jitter]", f"out={tmp_path / 'run'}"]) == 0
-    recorded = OmegaConf.load(tmp_path / "run" / "config.yaml").augment
-    assert list(recorded.transforms) == ["crop", "jitter"] and recorded.p == 0.5
-    capsys.readouterr()
-    assert main([*tiny, "augment=default", "augment.transforms=[spin]", f"out={tmp_path / 'bad'}"]) == 2
-    assert "augment.transforms: ImageModality offers no transform 'spin'; it offers: flip, crop, jitter" in \
-        capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()

@@ -63,7 +63,7 @@ def test_only_layers_optimizers_and_loop_parts_of_torch_and_lightning_are_truste
 
 
 def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
-    """A bundle made before a modality gained an option (here the image modality's max_pixels)
+    """A bundle made before a modality gained an option (here the toy modality's max_values)
     still takes it, as every other constructor parameter; unknown names are still refused."""
     from omegaconf import OmegaConf, open_dict
 
@@ -71,18 +71,18 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     from diffusionkit.config import compose_config
     from diffusionkit.training.build import build_diffusion_module, build_modality
 
-    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
-                                   "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
+                                   "net.attention_levels=[]", "modality.channels=1", "modality.spatial_size=[16,16]"])
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
     with open_dict(cfg):
-        del cfg.modality["max_pixels"]
+        del cfg.modality["max_values"]
     path = save_bundle(tmp_path / "old.safetensors", diffusion_weights(module), run_metadata(cfg, []))
     model = load_model(path)
-    assert "max_pixels" not in OmegaConf.to_container(model.config.modality)
-    assert model.with_media({"max_pixels": 1000}).modality.max_pixels == 1000
-    with pytest.raises(UsageError, match="unknown option 'max_pixel' for this model; it takes: channels, size, "
-                                         "max_pixels"):
-        model.with_media({"max_pixel": 1000})
+    assert "max_values" not in OmegaConf.to_container(model.config.modality)
+    assert model.with_media({"max_values": 1000}).modality.max_values == 1000
+    with pytest.raises(UsageError, match="unknown option 'max_value' for this model; it takes: channels, spatial_size, "
+                                         "max_values"):
+        model.with_media({"max_value": 1000})
 
 
 def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
@@ -97,8 +97,8 @@ def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
     from diffusionkit.training.build import build_diffusion_module, build_modality
 
     run = tmp_path / "secret_machine_folder"
-    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
-                                   "net.attention_levels=[]", "modality.channels=1", "modality.size=16",
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
+                                   "net.attention_levels=[]", "modality.channels=1", "modality.spatial_size=[16,16]",
                                    f"out={run}", f"resume={run / 'checkpoints' / 'last.ckpt'}"])
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
     path = save_bundle(tmp_path / "model.safetensors", diffusion_weights(module), run_metadata(cfg, ["a"]))

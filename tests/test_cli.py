@@ -19,44 +19,44 @@ def error_line(capsys, argv: list[str]) -> str:
 
 
 def test_unknown_modality_lists_the_installed_ones(capsys):
-    err = error_line(capsys, ["train", "modality=nope", "data=digits"])
-    installed = ", ".join(sorted(p.name for p in discover()))
-    assert "image" in installed
+    err = error_line(capsys, ["train", "modality=nope", "data=toy_blobs"])
+    installed = ", ".join(sorted(available_options()["modality"]))
+    assert "toy" in installed
     assert err == (f"diffusionkit train: error: unknown modality 'nope'; installed: {installed} "
                    "(install the plugin that provides it)")
 
 
 def test_missing_choice_names_the_options(capsys):
-    err = error_line(capsys, ["train", "modality=image"])
+    err = error_line(capsys, ["train", "modality=toy"])
     options = sorted(available_options()["data"])
-    assert {"digits", "folder", "shapes"} <= set(options)
+    assert {"folder", "toy_blobs"} <= set(options)
     assert f"choose a data: data=<one of: {', '.join(options)}>" in err
 
 
 def test_an_experiment_may_choose_the_data(tmp_path, monkeypatch, capsys):
-    """The image modality ships no default data: an experiment's ``override /data:`` chooses one;
+    """The toy modality ships no default data: an experiment's ``override /data:`` chooses one;
     an experiment that chooses none gets the same one line as a command without data=."""
     (tmp_path / "experiment").mkdir()
-    (tmp_path / "experiment" / "chooses_digits.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /data: digits\n")
+    (tmp_path / "experiment" / "chooses_blobs.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: toy_blobs\n")
     extra = PluginInfo(name="extra", target="extra:Modality", distribution="extra", version="0",
                        conf_dir=tmp_path, options=config_options(tmp_path))
     installed = discover()
     monkeypatch.setattr("diffusionkit.config.discover", lambda include_incompatible=False: [*installed, extra])
-    cfg = compose_config("train", ["modality=image", "experiment=chooses_digits"])
-    assert cfg.data.dataset._target_ == "diffusionkit_image.datasets.DigitsDataset"
+    cfg = compose_config("train", ["modality=toy", "experiment=chooses_blobs"])
+    assert cfg.data.dataset._target_ == "diffusionkit_toy.datasets.ToyBlobs"
     options = sorted(available_options()["data"])
-    assert error_line(capsys, ["train", "modality=image", "experiment=digits_fast"]) == \
+    assert error_line(capsys, ["train", "modality=toy", "experiment=digits_fast"]) == \
         f"diffusionkit train: error: choose a data: data=<one of: {', '.join(options)}>"
 
 
 def test_misspelt_option_is_named(capsys):
-    err = error_line(capsys, ["train", "modality=image", "data=digits", "trainer.max_stpes=3"])
+    err = error_line(capsys, ["train", "modality=toy", "data=toy_blobs", "trainer.max_stpes=3"])
     assert "max_stpes" in err
 
 
 def test_unknown_class_name_in_an_override(capsys):
-    err = error_line(capsys, ["train", "modality=image", "data=digits", "net._target_=diffusionkit.nets.NoNet",
+    err = error_line(capsys, ["train", "modality=toy", "data=toy_blobs", "net._target_=diffusionkit.nets.NoNet",
                               "trainer.max_steps=1", "out=/tmp/never-used-dk"])
     assert "diffusionkit.nets.NoNet" in err and "check the class name" in err
 
@@ -78,11 +78,10 @@ def test_unknown_command(capsys):
 
 
 def test_plugin_configs_join_the_search_path():
-    cfg = compose_config("train", ["modality=image", "data=shapes", "cond=sketch"])
-    assert cfg.modality._target_ == "diffusionkit_image.modality.ImageModality"
-    assert cfg.modality.channels == 3
-    assert cfg.cond._target_ == "diffusionkit_image.sketch.SketchCondition"
-    assert compose_config("train", ["modality=image", "data=digits"]).modality.channels == 1
+    cfg = compose_config("train", ["modality=toy_1d", "data=toy_blobs"])
+    assert cfg.modality._target_ == "diffusionkit_toy.modality.ToyModality"
+    assert list(cfg.modality.spatial_size) == [32]
+    assert cfg.data.dataset._target_ == "diffusionkit_toy.datasets.ToyBlobs"
 
 
 def test_named_inputs_are_routed_for_commands_that_take_them():
@@ -99,9 +98,9 @@ def test_compose_errors_are_usage_errors():
 def test_plugins_list_shows_name_version_modality_and_options(capsys):
     assert main(["plugins", "list"]) == 0
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("image"))
-    assert "0.1.0" in row and "diffusionkit_image.modality:ImageModality" in row
-    assert "data: digits, shapes" in row and "modality: image" in row and "cond: sketch" in row
+    row = next(line for line in out.splitlines() if line.startswith("toy"))
+    assert "0.1.0" in row and "diffusionkit_toy.modality:ToyModality" in row
+    assert "data: toy_blobs" in row and "modality: toy, toy_1d" in row
 
 
 def test_console_script_runs_from_any_directory(tmp_path):

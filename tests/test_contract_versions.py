@@ -34,12 +34,12 @@ def test_a_plugin_for_a_newer_contract_is_left_out_with_the_fix(tmp_path, monkey
     assert "INCOMPATIBLE" in next(line for line in table if line.startswith("cvnew"))
     assert f"problem: plugin 'cvnew' (cvnew) is left out: written for plugin contract {CONTRACT_VERSION + 1}" \
            in "\n".join(table)
-    assert "BROKEN" not in next(line for line in table if line.startswith("image"))
+    assert "BROKEN" not in next(line for line in table if line.startswith("toy"))
     assert "cvnew" not in available_options()["data"]
     with pytest.raises(UsageError, match=r"^modality 'cvnew' comes from plugin 'cvnew' \(cvnew\), which cannot be "
                                          r"used: written for plugin contract \d+.*pip install --upgrade diffusionkit$"):
         compose_config("train", ["modality=cvnew"])
-    assert compose_config("train", ["modality=image", "data=shapes"]).modality.channels == 3
+    assert compose_config("train", ["modality=toy", "data=toy_blobs"]).modality.channels == 1
 
 
 def test_an_older_or_unreadable_contract_names_the_plugin_fix(tmp_path, monkeypatch):
@@ -50,7 +50,7 @@ def test_an_older_or_unreadable_contract_names_the_plugin_fix(tmp_path, monkeypa
                                    "'Contract versions')")
     assert "DIFFUSIONKIT_CONTRACT in " in found["cvodd"] and found["cvodd"].endswith(
         f"fix: set DIFFUSIONKIT_CONTRACT = {CONTRACT_VERSION} in diffusionkit_cvodd/__init__.py")
-    assert found["image"] is None
+    assert found["toy"] is None
 
 
 def test_a_modality_s_own_data_option_is_its_default_data(tmp_path, monkeypatch):

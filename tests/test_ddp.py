@@ -39,9 +39,9 @@ def test_two_processes_train_one_model_and_write_one_bundle_job_after_job(tmp_pa
     on the command line, and each job forms its own process group."""
     script = tmp_path / "recording_cli.py"
     script.write_text(RECORDING_CLI)
-    # 64 shapes: 61 for training; each of 2 processes gets 31 of them, 3 full batches of 8 per epoch
+    # 64 toy items: 61 for training; each of 2 processes gets 31 of them, 3 full batches of 8 per epoch
     result = subprocess.run(
-        [sys.executable, str(script), "train", "modality=image", "data=shapes", "data.dataset.num_samples=64",
+        [sys.executable, str(script), "train", "modality=toy", "data=toy_blobs", "data.dataset.num_samples=64",
          "net=unet_small", "net.model_channels=16", "net.attention_levels=[]", "data.batch_size=8",
          "trainer=ddp_cpu", "trainer.max_steps=7", "trainer.val_check_interval=3", "trainer.limit_val_batches=1",
          "checkpoint.every_n_train_steps=3", "samples.every_n_steps=3", "samples.n=2", "samples.steps=2",
@@ -62,5 +62,5 @@ def test_two_processes_train_one_model_and_write_one_bundle_job_after_job(tmp_pa
     assert all(torch.equal(ema[0][k], ema[1][k]) for k in ema[0])  # updated identically on every process
     bundle = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(bundle[f"net.{k}"], v) for k, v in ema[0].items())
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png",
-                                                                   "step_000007.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.npy", "step_000006.npy",
+                                                                   "step_000007.npy"]

@@ -1,5 +1,5 @@
 """The editing commands (vary, convert, inpaint, extend, interpolate, roundtrip) through the command
-layer on an untrained tiny image model, plus the pieces they share (region masks, continuation
+layer on an untrained tiny toy model (1x32x32 arrays), plus the pieces they share (region masks, continuation
 windows, slerp, partial DDIM inversion). Fast: no training, a few sampling steps per run."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 from torch import nn
 
 from diffusionkit.apps.edits import continuation_window, edit_axis, region_mask, slerp
@@ -29,14 +28,14 @@ from tests.toy_modality import ToyModality
 from tests.untrained_bundle import untrained_bundle
 
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
         "modality.channels=1"]
-W = 32  # the model's image width (and height)
+W = 32  # the model's item width (and height)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    """An untrained tiny grey 32x32 image model as a bundle, and two input PNGs. Its all-zero
+    """An untrained tiny 1x32x32 toy model as a bundle, and two input arrays. Its all-zero
     parameters (the zero-initialised output layer among them) are randomised, so that inputs and
     labels change what it predicts."""
     folder = tmp_path_factory.mktemp("edit_model")
@@ -46,13 +45,14 @@ def model(tmp_path_factory):
     a[8:24, 10:20] = 250
     b = (200 - 4 * rows).astype(np.uint8)
     b[12:20, :] = 10
-    Image.fromarray(a).save(folder / "a.png")
-    Image.fromarray(b).save(folder / "b.png")
-    return SimpleNamespace(bundle=bundle, a=folder / "a.png", b=folder / "b.png", folder=folder)
+    for name, grey in (("a", a), ("b", b)):
+        np.save(folder / f"{name}.npy", (grey[None] / 127.5 - 1).astype(np.float32))
+    return SimpleNamespace(bundle=bundle, a=folder / "a.npy", b=folder / "b.npy", folder=folder)
 
 
-def png(path) -> np.ndarray:
-    return np.asarray(Image.open(path)).astype(np.int16)
+def levels(path) -> np.ndarray:
+    """The grey levels (0-255) an 8-bit picture of the saved 1xWxW item would hold."""
+    return np.rint(np.clip((np.load(path)[0] + 1) * 127.5, 0, 255)).astype(np.int16)
 
 
 def run(command: str, model, out, *overrides: str):
@@ -76,17 +76,17 @@ def names(folder) -> list[str]:
 def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
     out = run("vary", model, tmp_path / "v1", f"input={model.a}", "n=3", "strength=0.5", "steps=3", "seed=1")
     assert out == tmp_path / "v1"
-    assert names(out) == ["grid.png", "recipe.yaml", "source.png",
-                          "variation_000.png", "variation_001.png", "variation_002.png"]
-    source = png(out / "source.png")
-    assert np.array_equal(source, png(model.a))
-    variations = [png(out / f"variation_{i:03d}.png") for i in range(3)]
+    assert names(out) == ["grid.npy", "recipe.yaml", "source.npy",
+                          "variation_000.npy", "variation_001.npy", "variation_002.npy"]
+    source = levels(out / "source.npy")
+    assert np.array_equal(source, levels(model.a))
+    variations = [levels(out / f"variation_{i:03d}.npy") for i in range(3)]
     assert all(v.shape == (W, W) for v in variations)
     for i, v in enumerate(variations):
         assert np.abs(v - source).mean() > 2, "a strength 0.5 variation is not the source"
         for other in variations[i + 1:]:
             assert np.abs(v - other).mean() > 2, "variations differ from each other"
-    assert Image.open(out / "grid.png").size[0] > W
+    assert np.load(out / "grid.npy").shape == (3, 1, W, W)
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["seed"] == 1 and recipe["command"]["strength"] == 0.5 and recipe["command"]["n"] == 3
     assert recipe["checkpoint"]["sha256"] == file_sha256(model.bundle)
@@ -96,9 +96,9 @@ def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
     again = run("vary", model, tmp_path / "v2", f"input={model.a}", "n=3", "strength=0.5", "steps=3", "seed=1")
     other = run("vary", model, tmp_path / "v3", f"input={model.a}", "n=3", "strength=0.5", "steps=3", "seed=2")
     for i in range(3):
-        name = f"variation_{i:03d}.png"
-        assert np.array_equal(png(again / name), variations[i]), "same seed, same variations"
-        assert np.abs(png(other / name) - variations[i]).mean() > 2, "another seed, other variations"
+        name = f"variation_{i:03d}.npy"
+        assert np.array_equal(levels(again / name), variations[i]), "same seed, same variations"
+        assert np.abs(levels(other / name) - variations[i]).mean() > 2, "another seed, other variations"
 
 
 def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_path, monkeypatch):
@@ -111,19 +111,19 @@ def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_pat
     other = run("vary", model, tmp_path / "other", f"input={model.a}", "n=2", "strength=0.5", "steps=3",
                 "label=two")
     assert yaml.safe_load((auto / "recipe.yaml").read_text())["label_inferred"] == "seven"
-    assert np.array_equal(png(auto / "variation_000.png"), png(named / "variation_000.png"))
-    assert not np.array_equal(png(auto / "variation_000.png"), png(other / "variation_000.png"))
+    assert np.array_equal(levels(auto / "variation_000.npy"), levels(named / "variation_000.npy"))
+    assert not np.array_equal(levels(auto / "variation_000.npy"), levels(other / "variation_000.npy"))
 
 
 def test_vary_strength_zero_reproduces_the_input_and_change_grows_with_strength(model, tmp_path):
     out = run("vary", model, tmp_path / "v", f"input={model.a}", "n=2", "strength=0", "steps=3")
     for i in range(2):
-        assert np.array_equal(png(out / f"variation_{i:03d}.png"), png(model.a))
+        assert np.array_equal(levels(out / f"variation_{i:03d}.npy"), levels(model.a))
     change = []
     for strength in (0.2, 0.9):
         out = run("vary", model, tmp_path / f"v{strength}", f"input={model.a}", "n=4", f"strength={strength}",
                   "steps=10")
-        change.append(np.mean([np.abs(png(out / f"variation_{i:03d}.png") - png(model.a)).mean() for i in range(4)]))
+        change.append(np.mean([np.abs(levels(out / f"variation_{i:03d}.npy") - levels(model.a)).mean() for i in range(4)]))
     assert 0 < change[0] < change[1]
 
 
@@ -139,13 +139,13 @@ def test_convert_to_an_unknown_class_lists_the_classes(model, tmp_path):
 def test_convert_sdedit_writes_n_conversions_named_by_the_target(model, tmp_path):
     common = [f"input={model.a}", "n=2", "steps=3", "strength=0.8", "seed=4", "guidance=1"]
     by_name = run("convert", model, tmp_path / "by_name", *common, "target=three")
-    assert names(by_name) == ["grid.png", "recipe.yaml", "source.png", "three_000.png", "three_001.png"]
-    assert png(by_name / "three_000.png").shape == (W, W)
+    assert names(by_name) == ["grid.npy", "recipe.yaml", "source.npy", "three_000.npy", "three_001.npy"]
+    assert levels(by_name / "three_000.npy").shape == (W, W)
     by_index = run("convert", model, tmp_path / "by_index", *common, "target=3")
     assert names(by_index) == names(by_name)
-    assert np.array_equal(png(by_index / "three_001.png"), png(by_name / "three_001.png"))
+    assert np.array_equal(levels(by_index / "three_001.npy"), levels(by_name / "three_001.npy"))
     seven = run("convert", model, tmp_path / "seven", *common, "target=seven")
-    assert not np.array_equal(png(seven / "seven_000.png"), png(by_name / "three_000.png")), \
+    assert not np.array_equal(levels(seven / "seven_000.npy"), levels(by_name / "three_000.npy")), \
         "the target class reaches the model"
 
 
@@ -154,8 +154,8 @@ def test_convert_invert_gives_one_deterministic_conversion(model, tmp_path, caps
                 "n=4", "steps=3", "guidance=1", f"seed={seed}") for seed in (0, 1)]
     printed = capsys.readouterr().out
     assert "method=invert is deterministic (DDIM): one conversion written (n=4 asked)" in printed
-    assert names(outs[0]) == ["grid.png", "recipe.yaml", "source.png", "two_000.png"]
-    assert np.array_equal(png(outs[0] / "two_000.png"), png(outs[1] / "two_000.png"))
+    assert names(outs[0]) == ["grid.npy", "recipe.yaml", "source.npy", "two_000.npy"]
+    assert np.array_equal(levels(outs[0] / "two_000.npy"), levels(outs[1] / "two_000.npy"))
 
 
 def test_convert_unknown_method_is_one_line(model, tmp_path, capsys):
@@ -169,12 +169,12 @@ def test_convert_unknown_method_is_one_line(model, tmp_path, capsys):
 
 def test_inpaint_regenerates_only_the_region(model, tmp_path):
     out = run("inpaint", model, tmp_path / "i", f"input={model.a}", "n=2", "start=0.25", "end=0.5", "steps=3")
-    assert names(out) == ["grid.png", "inpainted_000.png", "inpainted_001.png", "recipe.yaml", "source.png"]
-    source = png(model.a)
+    assert names(out) == ["grid.npy", "inpainted_000.npy", "inpainted_001.npy", "recipe.yaml", "source.npy"]
+    source = levels(model.a)
     inside = np.zeros(W, dtype=bool)
-    inside[8:16] = True  # [0.25, 0.5) of the width (an image has no time axis: the last axis)
+    inside[8:16] = True  # [0.25, 0.5) of the width (the toy has no time axis: the last axis)
     for i in range(2):
-        result = png(out / f"inpainted_{i:03d}.png")
+        result = levels(out / f"inpainted_{i:03d}.npy")
         assert np.array_equal(result[:, ~inside], source[:, ~inside])
         assert np.abs(result[:, inside] - source[:, inside]).mean() > 2
 
@@ -192,12 +192,12 @@ def test_inpaint_empty_region_is_refused(model, tmp_path, capsys):
 
 def test_extend_appends_windows_after_the_input(model, tmp_path):
     out = run("extend", model, tmp_path / "e", f"input={model.a}", "n=2", "context=0.25", "times=2", "steps=3")
-    assert names(out) == ["extended_000.png", "extended_001.png", "grid.png", "recipe.yaml", "source.png"]
+    assert names(out) == ["extended_000.npy", "extended_001.npy", "grid.npy", "recipe.yaml", "source.npy"]
     keep = round(0.25 * W)
     for i in range(2):
-        extended = png(out / f"extended_{i:03d}.png")
+        extended = levels(out / f"extended_{i:03d}.npy")
         assert extended.shape == (W, W + 2 * (W - keep))
-        assert np.array_equal(extended[:, :W], png(model.a))
+        assert np.array_equal(extended[:, :W], levels(model.a))
     with pytest.raises(UsageError, match="times must be a whole number from 1 to 1000"):
         run("extend", model, tmp_path / "e0", f"input={model.a}", "times=0")
     with pytest.raises(UsageError, match="context must be a number strictly between 0 and 1"):
@@ -211,10 +211,10 @@ def test_interpolate_writes_the_ends_and_n_items_from_a_to_b(model, tmp_path):
     out = run("interpolate", model, tmp_path / "p", f"a={model.a}", f"b={model.b}", "n=5", "steps=20",
               "sampler=ddim")
     items = ["000_t0.00", "001_t0.25", "002_t0.50", "003_t0.75", "004_t1.00"]
-    assert names(out) == sorted(["a.png", "b.png", "grid.png", "recipe.yaml", *(f"{i}.png" for i in items)])
-    a, b = png(out / "a.png"), png(out / "b.png")
-    assert np.array_equal(a, png(model.a)) and np.array_equal(b, png(model.b))
-    first, middle, last = (png(out / f"{items[i]}.png") for i in (0, 2, 4))
+    assert names(out) == sorted(["a.npy", "b.npy", "grid.npy", "recipe.yaml", *(f"{i}.npy" for i in items)])
+    a, b = levels(out / "a.npy"), levels(out / "b.npy")
+    assert np.array_equal(a, levels(model.a)) and np.array_equal(b, levels(model.b))
+    first, middle, last = (levels(out / f"{items[i]}.npy") for i in (0, 2, 4))
     apart = np.abs(a - b).mean()
     assert np.abs(first - a).mean() < apart / 4, "the t=0 end reproduces a (DDIM inversion round trip)"
     assert np.abs(last - b).mean() < apart / 4, "the t=1 end reproduces b"
@@ -230,17 +230,17 @@ def test_interpolate_needs_two_items(model, capsys):
 # --- roundtrip -------------------------------------------------------------------------------
 
 
-def test_roundtrip_of_a_clean_png(model, tmp_path, capsys):
+def test_roundtrip_of_a_clean_item(model, tmp_path, capsys):
     out = tmp_path / "r"
-    metrics = run_command("roundtrip", ["modality=image", "modality.channels=1", f"input={model.a}", f"out={out}"])
+    metrics = run_command("roundtrip", ["modality=toy", "modality.channels=1", f"input={model.a}", f"out={out}"])
     printed = capsys.readouterr().out
     assert "psnr_db" in printed and "model_space_rmse" in printed and str(out) in printed
     report = json.loads((out / "roundtrip.json").read_text())
     assert report["input"] == str(model.a)
-    assert report["modality"]["_target_"].endswith("ImageModality")
+    assert report["modality"]["_target_"].endswith("ToyModality")
     assert report["metrics"] == pytest.approx(metrics)
     assert report["metrics"]["psnr_db"] > 40 and report["metrics"]["model_space_rmse"] < 0.01
-    assert np.array_equal(png(out / "a.png"), png(model.a))
+    assert np.array_equal(levels(out / "a.npy"), levels(model.a))
 
 
 # --- named inputs and checkpoints ------------------------------------------------------------
@@ -250,13 +250,13 @@ def test_unknown_named_input_lists_what_the_model_takes(model, capsys):
     for option in ("output_rate=1", "media.output_rate=1"):
         err = error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={model.a}", option])
         assert err == ("diffusionkit vary: error: unknown option 'output_rate' for this model; "
-                       "it takes: channels, size, max_pixels")
-    err = error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={model.a}", "media.size=16"])
+                       "it takes: channels, spatial_size, max_values")
+    err = error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={model.a}", "media.spatial_size=[16,16]"])
     assert "would change the model's data shape (1, 32, 32) -> (1, 16, 16)" in err
 
 
 def test_media_options_are_routed_to_the_media_mapping():
-    cfg = compose_config("vary", ["ckpt=m.safetensors", "input=x.png", "media.output_rate=44100", "midi=true"])
+    cfg = compose_config("vary", ["ckpt=m.safetensors", "input=x.npy", "media.output_rate=44100", "midi=true"])
     assert dict(cfg.media) == {"output_rate": 44100}
     assert dict(cfg.inputs) == {"midi": True}
 

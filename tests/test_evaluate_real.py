@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from diffusionkit.apps.evaluate_real import real_items
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
@@ -20,8 +19,8 @@ from diffusionkit.evaluation import class_weights, fit_classifier, judge_by_sour
 from diffusionkit.training.build import build_diffusion_module, build_modality
 from diffusionkit.training.folder_dataset import FolderDataset
 
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
-        "modality.channels=1", "modality.size=16"]
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+        "modality.channels=1", "modality.spatial_size=[16,16]"]
 
 
 def test_folds_keep_each_source_whole_and_balance_items():
@@ -73,7 +72,7 @@ def test_data_sharing_no_class_with_the_model_is_one_line():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """An untrained tiny 16x16 digits model (classes 0-9) and a real folder of classes 0, 1, 2 with
+    """An untrained tiny 16x16 toy model (classes 0-9) and a real folder of classes 0, 1, 2 with
     3 sources per class (sub-folders below the class folders) and a class the model does not have."""
     folder = tmp_path_factory.mktemp("real_eval")
     cfg = compose_config("train", TINY)
@@ -86,8 +85,8 @@ def tiny(tmp_path_factory):
         for source in ["kit_a", "kit_b", "kit_c"]:
             (folder / "real" / name / source).mkdir(parents=True)
             for i in range(2):
-                pixels = np.clip(60 * c + rng.normal(40, 10, (16, 16)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / "real" / name / source / f"{i}.png")
+                values = np.clip(0.5 * c - 0.7 + rng.normal(0, 0.08, (1, 16, 16)), -1, 1).astype(np.float32)
+                np.save(folder / "real" / name / source / f"{i}.npy", values)
     return bundle, folder / "real"
 
 
@@ -117,7 +116,7 @@ def test_evaluate_on_real_data_reports_real_figures(tiny, tmp_path, capsys):
     assert {"class_kept", "true_class_kept", "diversity"} <= set(report["vary"][0])
     assert [row["label"] for row in report["vary"]] == ["auto", "given"]  # vary.label's default: both
     assert report["convert"][0]["target"] == "2"
-    assert grading["judge_training"] == {"augment": ["crop", "flip", "jitter"], "balanced": True, "epochs": 1}
+    assert grading["judge_training"] == {"augment": [], "balanced": True, "epochs": 1}  # the toy offers none
     assert "judged on real data held out by source: 18 items from 3 sources in 2 folds" in printed
     assert "label=auto names the true class of" in printed
 
@@ -204,4 +203,4 @@ def test_an_unknown_judge_augmentation_is_one_line(tiny, tmp_path, capsys):
     assert main(["evaluate", f"ckpt={bundle}", "data=folder", f"data.dataset.root={real}", "n_per_class=1",
                  "steps=2", "classifier.epochs=1", "real_folds=2", "classifier.augment=[warp]",
                  f"out={tmp_path / 'e'}"]) == 2
-    assert "augment.transforms: ImageModality offers no transform 'warp'; it offers: " in capsys.readouterr().err
+    assert "augment.transforms: ToyModality offers no transform 'warp'; it offers: none" in capsys.readouterr().err

@@ -203,7 +203,7 @@ def test_resuming_from_a_plain_weights_file_is_one_line(tmp_path, capsys):
     torch.save(nn.Linear(2, 2).state_dict(), weights)
     with pytest.raises(UsageError, match=f"'{weights}' is not a Lightning checkpoint .*pass resume="):
         resume_checkpoint(config(resume=str(weights)))
-    assert main(["train", "modality=image", "data=digits", f"resume={weights}", f"out={tmp_path / 'run'}"]) == 2
+    assert main(["train", "modality=toy", "data=toy_blobs", f"resume={weights}", f"out={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"diffusionkit train: error: '{weights}' is not a Lightning checkpoint")
     assert "\n" not in err and not (tmp_path / "run").exists()
@@ -263,7 +263,7 @@ def test_resume_from_a_truncated_checkpoint_is_one_line_from_the_command(tmp_pat
     good, cut = tmp_path / "good.ckpt", tmp_path / "cut.ckpt"
     SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.randn(1000)}}, good)
     cut.write_bytes(good.read_bytes()[:-200])
-    assert main(["train", "modality=image", "data=digits", f"resume={cut}", f"out={tmp_path / 'run'}"]) == 2
+    assert main(["train", "modality=toy", "data=toy_blobs", f"resume={cut}", f"out={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"diffusionkit train: error: cannot read checkpoint '{cut}' safely: the file is incomplete")
     assert "\n" not in err and not (tmp_path / "run").exists()

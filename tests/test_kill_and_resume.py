@@ -19,8 +19,9 @@ from diffusionkit.training.diffusion_module import DiffusionModule
 
 pytestmark = pytest.mark.slow
 
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
-        "data.batch_size=16", "trainer.val_check_interval=1000", "trainer.limit_val_batches=1",
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+        "data.batch_size=16", "data.dataset.num_samples=1024", "trainer.val_check_interval=1000",
+        "trainer.limit_val_batches=1",
         "samples.every_n_steps=0", "samples.n=2", "samples.steps=2", "logger=csv", "trainer.log_every_n_steps=1"]
 EVERY = 4  # checkpoint interval (steps)
 

@@ -106,12 +106,12 @@ def test_noise_group_composes_to_the_prior_the_module_gets():
     from diffusionkit.config import compose_config
     from diffusionkit.training.build import build_diffusion_module, build_modality
 
-    cfg = compose_config("train", ["modality=image", "data=digits", "noise=mixed",
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "noise=mixed",
                                    "diffusion.noise.shared_fraction=0.25", "diffusion.noise.shared_axes=[1]"])
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10, for_training=False)
     assert isinstance(module.noise_prior, MixedNoise)
     assert (module.noise_prior.shared_fraction, module.noise_prior.shared_axes) == (0.25, (1,))
-    default = compose_config("train", ["modality=image", "data=digits"])
+    default = compose_config("train", ["modality=toy", "data=toy_blobs"])
     assert default.diffusion.noise._target_ == "diffusionkit.diffusion.noise.GaussianNoise"
 
 
@@ -119,7 +119,7 @@ def test_a_shared_axis_the_data_lacks_is_one_line_before_training(capsys, tmp_pa
     from diffusionkit.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "modality=image", "data=digits", "noise=mixed", "diffusion.noise.shared_axes=[2]",
+    assert main(["train", "modality=toy", "data=toy_blobs", "noise=mixed", "diffusion.noise.shared_axes=[2]",
                  f"out={out}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("diffusionkit train: error: diffusion.noise: shared_axes [2] do not exist in items of "

@@ -28,8 +28,8 @@ from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.item_checks import check_items
 from tests.toy_modality import GaussianClasses, ToyModality
 
-GROUPS = {"evaluate": [], "roundtrip": ["modality=image"],
-          "train": ["modality=image", "data=digits", "net=unet_small"]}
+GROUPS = {"evaluate": [], "roundtrip": ["modality=toy"],
+          "train": ["modality=toy", "data=toy_blobs", "net=unet_small"]}
 FILE = "{tmp}/a.png"  # an input that exists (never read: the bad option is refused first)
 MISSING_CKPT = "ckpt={tmp}/missing.safetensors"
 
@@ -107,7 +107,8 @@ CASES = [
     ("train", ["net.channel_mult=abc"], "net.channel_mult must be a list (its default is [1, 2, 2]), "
                                         "got net.channel_mult=abc"),
     ("train", ["stage=third"], "unknown stage 'third'; choose stage= one of: diffusion, autoencoder"),
-    ("train", ["modality.size=abc"], "modality.size must be a number (its default is 32), got modality.size=abc"),
+    ("train", ["modality.max_values=abc"], "modality.max_values must be a number (its default is 1000000), "
+                                           "got modality.max_values=abc"),
     ("train", ["net.model_channels=abc"], "net.model_channels must be a number (its default is 32), "
                                           "got net.model_channels=abc"),
     ("train", ["checkpoint.save_last=maybe"], "checkpoint.save_last must be true or false (its default is true), "
@@ -205,11 +206,11 @@ def test_out_in_a_read_only_folder_is_refused(tmp, capsys):
 def test_a_failed_command_takes_back_the_folders_it_made(tmp, capsys, monkeypatch):
     """roundtrip makes its folder before the plugin reads the input: a refusal then removes it (and the
     missing parents of out=, or the default outputs/<command>/<stamp>) because nothing was written."""
-    (tmp / "bad.png").write_bytes(b"not an image")
-    one_line(capsys, ["roundtrip", "modality=image", f"input={tmp / 'bad.png'}", f"out={tmp / 'new' / 'deep' / 'out'}"])
+    (tmp / "bad.npy").write_bytes(b"not an array")
+    one_line(capsys, ["roundtrip", "modality=toy", f"input={tmp / 'bad.npy'}", f"out={tmp / 'new' / 'deep' / 'out'}"])
     assert not (tmp / "new").exists()
     monkeypatch.chdir(tmp)
-    one_line(capsys, ["roundtrip", "modality=image", f"input={tmp / 'bad.png'}"])
+    one_line(capsys, ["roundtrip", "modality=toy", f"input={tmp / 'bad.npy'}"])
     assert not (tmp / "outputs").exists()
 
 
@@ -250,13 +251,14 @@ def test_good_values_are_read_as_the_command_uses_them():
     check_options("generate", cfg, overrides)
     assert (cfg.n, cfg.guidance, cfg.out) == (2, 2.0, "123")
     assert type(cfg.n) is int and type(cfg.guidance) is float
-    train = ["modality=image", "data=digits", "modality.size=[32,32]", "trainer.devices=auto", "+extra.key=abc"]
+    train = ["modality=toy", "data=toy_blobs", "modality.max_values=[32,32]", "trainer.devices=auto", "+extra.key=abc"]
     check_options("train", compose_config("train", train), train)  # a list for an int default, Lightning's own
 
 
 def test_media_options_are_checked_against_the_models_own(tmp_path, capsys, tiny_bundle):
-    err = one_line(capsys, ["generate", f"ckpt={tiny_bundle}", "media.size=abc", f"out={tmp_path / 'out'}"])
-    assert err == "diffusionkit generate: error: size must be a number (its default is 32), got size=abc"
+    err = one_line(capsys, ["generate", f"ckpt={tiny_bundle}", "media.max_values=abc", f"out={tmp_path / 'out'}"])
+    assert err == ("diffusionkit generate: error: max_values must be a number (its default is 1000000), "
+                   "got max_values=abc")
     assert not (tmp_path / "out").exists()
 
 
@@ -282,23 +284,23 @@ def test_a_plugin_load_error_names_the_plugin_and_the_file(tmp_path, capsys, mon
     def fails(self, path):
         raise RuntimeError("libfoo: chunk 'fmt ' is 3 bytes long\n  at decoder.c:12")
 
-    monkeypatch.setattr("diffusionkit_image.modality.ImageModality.load", fails)
-    picture = tmp_path / "x.png"
+    monkeypatch.setattr("diffusionkit_toy.modality.ToyModality.load", fails)
+    picture = tmp_path / "x.npy"
     picture.write_bytes(b"...")
     out = tmp_path / "out"
     err = one_line(capsys, ["vary", f"ckpt={tiny_bundle}", f"input={picture}", "steps=1", f"out={out}"])
-    assert err == (f"diffusionkit vary: error: cannot read input={picture}: the image plugin (ImageModality) "
+    assert err == (f"diffusionkit vary: error: cannot read input={picture}: the toy plugin (ToyModality) "
                    f"failed: RuntimeError: libfoo: chunk 'fmt ' is 3 bytes long")
     assert not out.exists()
 
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
-    """An untrained tiny grey 32x32 image model (nothing is sampled from it)."""
+    """An untrained tiny 1x32x32 toy model (nothing is sampled from it)."""
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.training.build import build_diffusion_module, build_modality
 
-    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1"])
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
     return save_bundle(tmp_path_factory.mktemp("tiny") / "model.safetensors", diffusion_weights(module),
@@ -352,7 +354,7 @@ def test_train_refuses_a_dataset_of_the_wrong_shape_in_one_line(tmp_path, capsys
     err = one_line(capsys, ["train", *GROUPS["train"], "net.attention_levels=[]", "modality.channels=1",
                             f"data.dataset._target_={__name__}.WrongShape", f"out={out}"])
     assert err == ("diffusionkit train: error: dataset WrongShape (data.dataset): item 0 has shape [1, 16, 16]; "
-                   "ImageModality expects [1, 32, 32] (channels, *spatial)")
+                   "ToyModality expects [1, 32, 32] (channels, *spatial)")
     assert not out.exists()
 
 
@@ -372,7 +374,7 @@ def console(arguments: list[str], cwd: Path, as_user: list[str] = ()) -> str:
 
 @pytest.mark.parametrize("arguments, expected", [
     (["generate", "ckpt=missing.safetensors", "n=abc"], "n must be a whole number from 1 to 100000"),
-    (["train", "modality=image", "data=digits", "modality.size=abc"], "modality.size must be a number"),
+    (["train", "modality=toy", "data=toy_blobs", "modality.max_values=abc"], "modality.max_values must be a number"),
 ])
 def test_the_console_command_prints_one_line_and_exits_2(tmp_path, arguments, expected):
     assert expected in console([*arguments, f"out={tmp_path / 'out'}"], tmp_path)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -21,8 +20,8 @@ from diffusionkit.errors import UsageError
 from diffusionkit.names import check_class_names, file_stem, inside
 from diffusionkit.training.build import build_diffusion_module, build_modality
 
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
-        "modality.channels=1", "modality.size=16"]
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+        "modality.channels=1", "modality.spatial_size=[16,16]"]
 ESCAPES = ["x/../../../../../TRAV0", "..", ".", "a\\..\\b", "", "kick\nsnare", "\x00", "k" * 101]
 
 
@@ -57,7 +56,7 @@ def test_names_become_plain_file_stems_inside_the_folder(tmp_path, name, stem):
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    """An untrained tiny 16x16 image model with three classes, one with characters a file name
+    """An untrained tiny 16x16 toy model with three classes, one with characters a file name
     must not carry."""
     folder = tmp_path_factory.mktemp("paths_model")
     cfg = compose_config("train", TINY)
@@ -100,12 +99,13 @@ def test_generate_writes_every_file_inside_out(bundle, tmp_path):
 
 
 def test_roundtrip_keeps_an_input_named_like_a_folder_inside_out(tmp_path):
-    source = tmp_path / "in" / "..png"
+    source = tmp_path / "in" / "..npy"
     source.parent.mkdir()
-    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(source, format="PNG")
+    with source.open("wb") as file:
+        np.save(file, np.full((1, 16, 16), 0.5, np.float32))
     out = tmp_path / "work" / "out"
-    assert main(["roundtrip", "modality=image", "modality.channels=1", "modality.size=16", f"input={source}",
-                 f"out={out}"]) == 0
+    assert main(["roundtrip", "modality=toy", "modality.channels=1", "modality.spatial_size=[16,16]",
+                 f"input={source}", f"out={out}"]) == 0
     files = [p for p in (tmp_path / "work").rglob("*") if p.is_file()]
     assert files and all(out in p.parents for p in files)
 
@@ -131,15 +131,15 @@ def refused(capsys, argv: list[str]) -> str:
 def test_resuming_another_modality_s_run_is_refused_and_changes_nothing(tmp_path, capsys):
     run = fake_run(tmp_path / "image_run", "diffusionkit_image.modality.ImageModality", {"w": torch.zeros(2)})
     before = snapshot(run)
-    err = refused(capsys, ["train", "modality=audio", "data=drums", "resume=true", f"out={run}",
+    err = refused(capsys, ["train", "modality=toy", "data=toy_blobs", "resume=true", f"out={run}",
                            "trainer.max_steps=1"])
     assert "is another model (it was trained with modality._target_=diffusionkit_image.modality.ImageModality, " \
-           "this command has modality._target_=diffusionkit_audio.modality.AudioModality)" in err
+           "this command has modality._target_=diffusionkit_toy.modality.ToyModality)" in err
     assert snapshot(run) == before
 
 
 def test_resuming_weights_of_another_shape_is_refused_before_writing(tmp_path, capsys):
-    run = fake_run(tmp_path / "run", "diffusionkit_image.modality.ImageModality", {"net.w": torch.zeros(2)})
+    run = fake_run(tmp_path / "run", "diffusionkit_toy.modality.ToyModality", {"net.w": torch.zeros(2)})
     before = snapshot(run)
     err = refused(capsys, ["train", *TINY, "resume=true", f"out={run}", "trainer.max_steps=1"])
     assert f"resume: '{run / 'checkpoints' / 'last.ckpt'}' does not fit this model (" in err

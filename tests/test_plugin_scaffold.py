@@ -43,8 +43,8 @@ def test_plugins_new_writes_a_complete_package_and_prints_the_next_commands(tmp_
     ("Sensor", "plugin name 'Sensor' must be lower-case letters, digits and '_', starting with a letter"),
     ("2d", "plugin name '2d' must be"),
     ("class", "plugin name 'class' must be"),
-    ("image", "a plugin named 'image' is already installed; choose another name"),
-    ("shapes", "'shapes' is already a data option (data=shapes); choose another name"),
+    ("toy", "a plugin named 'toy' is already installed; choose another name"),
+    ("toy_blobs", "'toy_blobs' is already a data option (data=toy_blobs); choose another name"),
 ])
 def test_plugin_names_are_checked(tmp_path, capsys, name, message):
     assert main(["plugins", "new", name, f"dir={tmp_path / 'p'}"]) == 2
@@ -90,6 +90,7 @@ def test_scaffold_install_test_train_and_generate_with_no_edit(tmp_path):
     # site first; the rest of PYTHONPATH stays, so a checkout on it (a worktree) is the diffusionkit under test
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
+    env.pop("DIFFUSIONKIT_PLUGINS", None)  # the plugin just installed must be visible (the core's session hides others)
 
     def run(*args: str, cwd=tmp_path) -> str:
         done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)

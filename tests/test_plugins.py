@@ -12,11 +12,11 @@ from diffusionkit.config import compose_config
 @pytest.fixture
 def extra_plugin(tmp_path, monkeypatch):
     """Install (in-process) a fake plugin package whose import fails and whose conf/ offers
-    data/digits (a clash with the image plugin) and data/broken_set."""
+    data/toy_blobs (a clash with the toy plugin) and data/broken_set."""
     package = tmp_path / "dk_broken_plugin"
     (package / "conf" / "data").mkdir(parents=True)
     (package / "__init__.py").write_text("raise ImportError('needs libfoo')\n")
-    (package / "conf" / "data" / "digits.yaml").write_text("data: {}\n")
+    (package / "conf" / "data" / "toy_blobs.yaml").write_text("data: {}\n")
     (package / "conf" / "data" / "broken_set.yaml").write_text("# @package _global_\ndata:\n  marker: 7\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     real = plugins.entry_points
@@ -25,28 +25,28 @@ def extra_plugin(tmp_path, monkeypatch):
     return fake
 
 
-def test_discovery_finds_the_image_plugin_without_importing_it():
-    (image,) = [p for p in plugins.discover() if p.name == "image"]
-    assert image.distribution == "diffusionkit-image"
-    assert image.options["modality"] == ["image"]
-    assert {"digits", "shapes"} <= set(image.options["data"])
-    assert (image.conf_dir / "modality" / "image.yaml").is_file()
+def test_discovery_finds_the_toy_plugin_without_importing_it():
+    (toy,) = [p for p in plugins.discover() if p.name == "toy"]
+    assert toy.distribution == "diffusionkit-toy"
+    assert toy.options["modality"] == ["toy", "toy_1d"]
+    assert toy.options["data"] == ["toy_blobs"]
+    assert (toy.conf_dir / "modality" / "toy.yaml").is_file()
 
 
 def test_a_broken_plugin_is_reported_by_name_and_the_others_keep_working(extra_plugin):
     table = plugin_table()
     broken = next(line for line in table if line.startswith("broken"))
     assert "BROKEN (ImportError: needs libfoo)" in broken
-    image = next(line for line in table if line.startswith("image"))
-    assert "BROKEN" not in image
-    assert compose_config("train", ["modality=image", "data=shapes"]).modality.channels == 3
-    assert compose_config("train", ["modality=image", "data=broken_set"]).data.marker == 7
+    toy = next(line for line in table if line.startswith("toy"))
+    assert "BROKEN" not in toy
+    assert compose_config("train", ["modality=toy", "data=toy_blobs"]).modality.channels == 1
+    assert compose_config("train", ["modality=toy", "data=broken_set"]).data.marker == 7
 
 
 def test_option_clashes_are_detected_and_name_both_owners(extra_plugin):
     clashes = [line for line in plugin_table() if line.startswith("warning")]
     # discovery order is the search-path order: the first plugin by name wins
-    assert clashes == ["warning: config 'data/digits' is offered by both broken and diffusionkit-image; "
+    assert clashes == ["warning: config 'data/toy_blobs' is offered by both broken and diffusionkit-toy; "
                        "broken wins, rename one of them"]
 
 

@@ -153,13 +153,13 @@ def test_config_rebuilds_same_network():
 def test_factorized_config_file():
     from diffusionkit.config import compose_config
 
-    cfg = compose_config("train", ["modality=image", "data=shapes", "net=unet_factorized"])
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_factorized"])
     assert cfg.net.factorized is True and cfg.net.temporal_downsample is True
     net = instantiate(cfg.net, model_channels=8, num_heads=2)(spatial_rank=3, in_channels=1)
     assert isinstance(net.middle[1], SpaceTimeAttention)
     with pytest.raises(ValueError, match="factorized=True"):
         instantiate(cfg.net)(spatial_rank=2, in_channels=3)
-    default = compose_config("train", ["modality=image", "data=shapes"]).net
+    default = compose_config("train", ["modality=toy", "data=toy_blobs"]).net
     assert default.factorized is False and default.temporal_downsample is True
 
 

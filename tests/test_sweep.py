@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
@@ -19,14 +18,14 @@ from diffusionkit.config import compose_config
 from diffusionkit.sweep import expand
 from diffusionkit.training.build import build_diffusion_module, build_modality
 
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
         "modality.channels=1"]
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    """An untrained tiny grey image model (a bundle; its zero-initialised weights randomised, so
-    that noise and strength change what it makes) and an input picture."""
+    """An untrained tiny toy model (a bundle; its zero-initialised weights randomised, so that
+    noise and strength change what it makes) and an input array."""
     folder = tmp_path_factory.mktemp("sweep_model")
     cfg = compose_config("train", TINY)
     torch.manual_seed(0)
@@ -36,8 +35,8 @@ def model(tmp_path_factory):
             if not p.any():
                 p.normal_(0.0, 0.05)
     bundle = save_bundle(folder / "model.safetensors", diffusion_weights(module), run_metadata(cfg, list("0123456789")))
-    Image.fromarray((np.arange(32 * 32).reshape(32, 32) % 251).astype(np.uint8)).save(folder / "input.png")
-    return bundle, folder / "input.png"
+    np.save(folder / "input.npy", (np.arange(32 * 32).reshape(1, 32, 32) % 251 / 125 - 1).astype(np.float32))
+    return bundle, folder / "input.npy"
 
 
 def sweep(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
@@ -55,7 +54,7 @@ def test_a_local_sweep_writes_one_folder_per_combination(model, tmp_path):
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
     recipes = [yaml.safe_load((job / "recipe.yaml").read_text())["command"] for job in jobs]
     assert [(r["seed"], r["strength"]) for r in recipes] == [(0, 0.5), (0, 0.9), (1, 0.5), (1, 0.9)]
-    made = [np.asarray(Image.open(job / "variation_000.png")) for job in jobs]
+    made = [np.load(job / "variation_000.npy") for job in jobs]
     assert all(not np.array_equal(a, b) for i, a in enumerate(made) for b in made[i + 1:])  # each its own
 
 
@@ -79,7 +78,7 @@ def test_a_failing_job_is_one_line_and_the_others_still_run(model, tmp_path):
                       "'snare'; this model's classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9",
                       "diffusionkit generate: 1 of 2 jobs failed"]
     (sweep_dir,) = (tmp_path / "outputs" / "generate").iterdir()
-    assert (sweep_dir / "0" / "grid.png").is_file()
+    assert (sweep_dir / "0" / "grid.npy").is_file()
 
 
 def test_the_sweep_expands_like_hydras_basic_sweeper():
@@ -98,7 +97,7 @@ def test_cfg_of_a_sweep_shows_its_first_job_and_the_folder_it_writes_to(capsys):
 
 def test_the_slurm_launcher_composes_when_the_cluster_extra_is_installed(capsys):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    cfg = compose_config("train", ["modality=image", "data=digits", "trainer=ddp", "trainer.num_nodes=2",
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "trainer=ddp", "trainer.num_nodes=2",
                                    "hydra/launcher=submitit_slurm", "hydra.launcher.nodes=2",
                                    "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4"],
                          hydra_node=True)
@@ -117,5 +116,5 @@ def test_jobs_run_in_other_processes_through_submitit(model, tmp_path):
                    "-m", "seed=0,1")
     assert result.returncode == 0, result.stderr[-2000:]
     (sweep_dir,) = (tmp_path / "outputs" / "generate").iterdir()
-    assert all((sweep_dir / job / "grid.png").is_file() for job in ("0", "1"))
+    assert all((sweep_dir / job / "grid.npy").is_file() for job in ("0", "1"))
     assert yaml.safe_load((sweep_dir / "1" / "recipe.yaml").read_text())["command"]["seed"] == 1

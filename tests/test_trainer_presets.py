@@ -14,7 +14,7 @@ from diffusionkit.training.checkpoint_io import SafeCheckpointIO
 from diffusionkit.training.trainer_options import apply_module_options, build_trainer, to_channels_last
 from tests.toy_modality import ToyModality
 
-BASE = ["modality=image", "data=digits"]
+BASE = ["modality=toy", "data=toy_blobs"]
 
 
 def trainer_config(*overrides: str):
@@ -70,7 +70,7 @@ def test_channels_last_converts_2d_and_3d_conv_weights_and_leaves_1d_alone():
 
 
 def test_module_options_reach_a_diffusion_module_without_changing_its_outputs_or_names(monkeypatch):
-    cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
+    cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "trainer=gpu", "trainer.compile=true"])
     torch.manual_seed(0)
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
@@ -117,7 +117,7 @@ def test_a_preset_for_hardware_this_machine_lacks_is_one_line(capsys, tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    assert main(["train", "modality=image", "data=digits", "trainer=gpu", f"out={tmp_path / 'run'}"]) == 2
+    assert main(["train", "modality=toy", "data=toy_blobs", "trainer=gpu", f"out={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("diffusionkit train: error: trainer: ") and "\n" not in err
     assert err.endswith("; without a GPU use trainer=cpu or trainer=ddp_cpu")

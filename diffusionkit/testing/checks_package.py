@@ -6,10 +6,13 @@ import importlib
 import inspect
 
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from diffusionkit.config import core_options
 from diffusionkit.modality import CONTRACT_VERSION, ConcatCondition, Modality
 from diffusionkit.plugins import contract_problem, discover, import_error, option_clashes
+from diffusionkit import trusted_targets
+from diffusionkit.trusted_targets import TargetRefused, check_config
 
 from .failures import Blocked, describe_error
 from .subject import CheckResult, PluginUnderTest, failed, passed, skipped
@@ -73,7 +76,29 @@ def check_option_names(subject: PluginUnderTest) -> list[CheckResult]:
     return passed("config options", f"{count} options, none clashing with the core's or another plugin's")
 
 
+def _check_bundle_safe(subject: PluginUnderTest, group: str, option: str) -> None:
+    """The run config with this option passes the bundle check (else every model trained with it
+    would be refused when loaded)."""
+    if group == "modality":
+        cfg = subject.compose(data=subject.main_data, modality=option)
+    elif group == "data":
+        cfg = subject.compose(data=option)
+    else:
+        cfg = subject.compose(f"{group}={option}", data=subject.main_data)
+    try:
+        check_config(OmegaConf.to_container(cfg, resolve=True), "run")
+    except TargetRefused as err:
+        raise OptionProblem(f"a model trained with it could not be loaded: {err}") from None
+
+
 def _check_option(subject: PluginUnderTest, group: str, option: str) -> str:
+    """Build one option, then check that a model trained with it would load; return what was built."""
+    built = _build_option(subject, group, option)
+    _check_bundle_safe(subject, group, option)
+    return built
+
+
+def _build_option(subject: PluginUnderTest, group: str, option: str) -> str:
     """Compose (and, for modality/data/cond, instantiate) one option; return what was built."""
     if group == "modality":
         modality = subject.modality(subject.main_data, option)
@@ -107,7 +132,11 @@ def _check_option(subject: PluginUnderTest, group: str, option: str) -> str:
 
 def check_config_options(subject: PluginUnderTest) -> list[CheckResult]:
     """Every option the plugin ships composes with its modality and data; modality, data and
-    cond options also instantiate."""
+    cond options also instantiate; the run config of each passes the bundle check."""
+    # the registry of trusted targets is cached per process: the plugin under test may have been
+    # registered after it was first read (a plugin registered in-process by a test)
+    trusted_targets.registered_targets.cache_clear()
+    trusted_targets._registered_objects.cache_clear()
     results = []
     for group, names in sorted(subject.info.options.items()):
         for option in names:

@@ -1,5 +1,6 @@
 """A bundle's recognizer (``diffusionkit recognizer``): trained, stored as data, refused when it
-does not fit, and used by ``label=auto``."""
+does not fit, and used by ``label=auto``. Here (not in the core's tests) because it learns the image
+plugin's real digits with the image transforms."""
 
 from __future__ import annotations
 

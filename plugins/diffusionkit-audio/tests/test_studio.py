@@ -21,7 +21,7 @@ from diffusionkit.apps.studio.shelf import ModelShelf, recent_runs  # noqa: E402
 from diffusionkit.apps.studio.widgets import PLAIN, widgets_of  # noqa: E402
 from diffusionkit.cli import main  # noqa: E402
 from diffusionkit.errors import UsageError  # noqa: E402
-from tests.studio_model import CLASSES, RATE, drum_wav, tiny_audio_bundle  # noqa: E402
+from studio_model import CLASSES, RATE, drum_wav, tiny_audio_bundle  # noqa: E402
 
 FAST = {"steps": 2, "seed": 0}
 
