@@ -130,7 +130,7 @@ def test_evaluate_with_edit_scores(drums_run, tmp_path):
     assert saved == report
     assert {"generated_accuracy", "frechet_distance", "vary", "convert"} <= set(saved)
     assert 0.0 <= saved["generated_accuracy"] <= 1.0 and np.isfinite(saved["frechet_distance"])
-    assert [row["strength"] for row in saved["vary"]] == [0.3]
+    assert [(row["label"], row["strength"]) for row in saved["vary"]] == [("auto", 0.3), ("given", 0.3)]
     (convert,) = saved["convert"]
     assert (convert["source"], convert["target"]) == ("kick", "snare")
     assert -1.0 <= convert["envelope_correlation"] <= 1.0
