@@ -69,11 +69,11 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
 
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
+    from diffusionkit.build import build_diffusion_model, build_modality
 
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=0)
     with open_dict(cfg):
         del cfg.modality["max_pixels"]
     path = save_bundle(tmp_path / "old.safetensors", diffusion_weights(module), run_metadata(cfg, []))
@@ -94,13 +94,13 @@ def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
 
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
+    from diffusionkit.build import build_diffusion_model, build_modality
 
     run = tmp_path / "secret_machine_folder"
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.size=16",
                                    f"out={run}", f"resume={run / 'checkpoints' / 'last.ckpt'}"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=0)
     path = save_bundle(tmp_path / "model.safetensors", diffusion_weights(module), run_metadata(cfg, ["a"]))
     with safe_open(str(path), "pt") as bundle:
         metadata = bundle.metadata()
