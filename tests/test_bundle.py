@@ -67,9 +67,9 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     still takes it, as every other constructor parameter; unknown names are still refused."""
     from omegaconf import OmegaConf, open_dict
 
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.build import build_diffusion_model, build_modality
 
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])
@@ -92,9 +92,9 @@ def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
 
     from safetensors import safe_open
 
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.build import build_diffusion_model, build_modality
 
     run = tmp_path / "secret_machine_folder"
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",

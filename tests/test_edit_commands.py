@@ -19,11 +19,11 @@ from diffusionkit.bundle import file_sha256
 from diffusionkit.cli import main, run_command
 from diffusionkit.config import compose_config
 from diffusionkit.diffusion.guidance import strength_tail
+from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.objectives import training_target
 from diffusionkit.diffusion.samplers import invert_ddim, sample_ddim
 from diffusionkit.diffusion.schedules import NoiseSchedule, append_dims, sigmas_for_steps
 from diffusionkit.errors import UsageError
-from diffusionkit.diffusion.model import DiffusionModel
 from tests.toy_modality import ToyModality
 from tests.untrained_bundle import untrained_bundle
 

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from diffusionkit.apps.evaluate_real import real_items
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import class_weights, fit_classifier, judge_by_source, source_folds, TensorItems
-from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.training.folder_dataset import FolderDataset
 
 TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",

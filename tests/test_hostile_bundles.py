@@ -203,9 +203,9 @@ def test_a_legitimate_run_config_passes(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.build import build_diffusion_model, build_modality
 
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.size=16"])

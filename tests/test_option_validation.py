@@ -295,8 +295,8 @@ def test_a_plugin_load_error_names_the_plugin_and_the_file(tmp_path, capsys, mon
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
     """An untrained tiny grey 32x32 image model (nothing is sampled from it)."""
-    from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.build import build_diffusion_model, build_modality
+    from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 
     cfg = compose_config("train", ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1"])

@@ -13,11 +13,11 @@ import torch
 import yaml
 from PIL import Image
 
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
 from diffusionkit.sweep import expand
-from diffusionkit.build import build_diffusion_model, build_modality
 
 TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
         "modality.channels=1"]

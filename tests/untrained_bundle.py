@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.config import compose_config
-from diffusionkit.build import build_diffusion_model, build_modality
 
 
 def untrained_bundle(overrides: list[str], classes: list[str], folder: Path) -> Path:
