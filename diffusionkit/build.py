@@ -6,10 +6,13 @@ Everything here is what sampling needs, so nothing here imports Lightning; the t
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.noise import GaussianNoise
@@ -83,10 +86,31 @@ def build_net(cfg: DictConfig, modality: Modality, num_classes: int, condition: 
     )
 
 
+class _NoInitialisation(TorchFunctionMode):
+    """Skips the fills that initialise new weights (``torch.nn.init.*`` and the random in-place
+    fills beneath them). On the meta device they fill nothing, yet the first one loads torch's
+    compiler (``torch._dynamo``: seconds at a command's start)."""
+
+    TENSOR_FILLS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_})
+
+    @classmethod
+    def skipped(cls, func: Any) -> bool:
+        """A random fill, or a public in-place initialiser of ``torch.nn.init`` (``kaiming_uniform_``)."""
+        name = getattr(func, "__name__", "")
+        return func in cls.TENSOR_FILLS or (getattr(func, "__module__", None) == "torch.nn.init"
+                                            and name.endswith("_") and not name.startswith("_"))
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if self.skipped(func):
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
 def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict[str, tuple[int, ...]]:
     """The names and shapes of the weights a config's model has (``net.*``, ``latent.*``), found
     on the meta device: nothing is allocated, so a config asking for a huge model costs nothing."""
-    with torch.device("meta"):
+    with torch.device("meta"), _NoInitialisation():
         latent = build_latent_space(cfg, modality)
         net = build_net(cfg, modality, num_classes, build_condition(cfg), latent)
     parts = {"net": net, "latent": latent}
