@@ -1,5 +1,5 @@
 """Noise priors: the iid default reproduces torch's draws, the mixed prior has the variance split
-it promises, and the DiffusionModule draws every noise (training and sampling) from its prior."""
+it promises, and the DiffusionModel draws every noise (training and sampling) from its prior."""
 
 import pytest
 import torch
