@@ -60,7 +60,7 @@ def held_out_loss(bundle: Path, draws: int = 4) -> float:
     for index, batch in enumerate(data.val_dataloader()):
         for draw in range(draws):
             generator = torch.Generator().manual_seed(1000 * index + draw)
-            losses.append(float(model.module.diffusion_loss(batch, generator=generator)))
+            losses.append(float(model.module.loss(batch, generator=generator)))
     return statistics.fmean(losses)
 
 

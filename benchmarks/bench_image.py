@@ -49,6 +49,7 @@ def train_plain(args: argparse.Namespace) -> float:
     optimizer_cfg = module.configure_optimizers()
     optimizer, scheduler = optimizer_cfg["optimizer"], optimizer_cfg["lr_scheduler"]["scheduler"]
     module.train()
+    model = module.model
     batches = (batch for _ in itertools.count() for batch in datamodule.train_dataloader())  # epochs
     start = 0.0
     for step in range(args.warmup + args.steps):
@@ -56,19 +57,19 @@ def train_plain(args: argparse.Namespace) -> float:
             start = time.perf_counter()
         batch = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16-mixed"):
-            loss = module.diffusion_loss(batch)
+            loss = model.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.net.parameters(), cfg.trainer.gradient_clip_val)
+        torch.nn.utils.clip_grad_norm_(model.net.parameters(), cfg.trainer.gradient_clip_val)
         optimizer.step()
         scheduler.step()
-        module.ema.update_parameters(module.net)
+        model.update_ema()
     return args.batch * args.steps / (time.perf_counter() - start)
 
 
 def sample(args: argparse.Namespace, sampler: str) -> float:
     module, _, cfg = build_image_run(args.batch, args.extra)
-    module.eval()
+    module = module.model.eval()
     labels = torch.arange(args.n) % module.num_classes
     spacing = "karras" if sampler in ("dpmpp_2m", "euler", "heun") else "trailing"
     kwargs = dict(sampler=sampler, steps=20, spacing=spacing, guidance_scale=2.0)

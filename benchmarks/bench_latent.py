@@ -30,7 +30,7 @@ from common import print_table  # noqa: E402
 def build(size: int, latent: bool):
     from diffusionkit.config import compose_config
     from diffusionkit.latent import LatentSpace
-    from diffusionkit.training.build import build_diffusion_module, build_modality
+    from diffusionkit.build import build_diffusion_model, build_modality
 
     cfg = compose_config("train", ["modality=image", "data=shapes", f"modality.size={size}"])
     modality = build_modality(cfg)
@@ -40,7 +40,7 @@ def build(size: int, latent: bool):
         with open_dict(cfg):
             cfg.autoencoder.net = cfg.first_stage.net
             cfg.autoencoder.scale_factor = 1.0
-    module = build_diffusion_module(cfg, modality, num_classes=4)
+    module = build_diffusion_model(cfg, modality, num_classes=4)
     assert isinstance(module.latent, LatentSpace) == latent
     return module, modality
 
@@ -50,7 +50,7 @@ def time_train(module, batch: dict, steps: int) -> float:
     for i in range(steps + 2):
         if i == 2:
             start = time.perf_counter()
-        loss = module.diffusion_loss(batch)
+        loss = module.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

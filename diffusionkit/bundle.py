@@ -21,17 +21,18 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import Tensor
+from torch import Tensor, nn
 
 from diffusionkit.atomic import atomic_path
+from diffusionkit.checkpoint_file import load_checkpoint_file
+from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from diffusionkit.diffusion.model import DiffusionModel, model_state
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.names import check_class_names
 from diffusionkit.plugins import named_bundles
 from diffusionkit.recognizer import Recognizer, load_recognizer
 from diffusionkit.trusted_targets import check_config
-from diffusionkit.training.checkpoint_io import load_checkpoint_file
-from diffusionkit.training.diffusion_module import DiffusionModule
 
 FORMAT = "diffusionkit.bundle/1"
 #: the key of diffusionkit's metadata inside a Lightning checkpoint.
@@ -49,21 +50,24 @@ KIND_HINTS = {
 
 @dataclass
 class LoadedModel:
-    """A model ready to sample: its module (eval mode), modality, run config and classes."""
+    """A model ready to sample: its DiffusionModel (eval mode), modality, run config and classes,
+    and the device and precision (``fp32``/``bf16``) it samples in."""
 
-    module: DiffusionModule
+    module: DiffusionModel
     modality: Modality
     config: DictConfig
     classes: list[str]
     path: Path
     sha256: str
+    device: str = "cpu"
+    precision: str = "fp32"
     #: the classifier that names an input's class (``label=auto``), if the bundle carries one
     recognizer: Recognizer | None = None
 
     def recognize(self, x: Tensor) -> Tensor | None:
         """The class index of each item ``[n, C, *spatial]``: by the bundle's recognizer
         (:mod:`diffusionkit.recognizer`) when it has one, else by the diffusion model itself
-        (:meth:`DiffusionModule.infer_labels`); None for an unconditional model."""
+        (:meth:`DiffusionModel.infer_labels`); None for an unconditional model."""
         if self.recognizer is not None:
             return self.recognizer(x)
         return self.module.infer_labels(x.to(self.module.device))
@@ -73,7 +77,7 @@ class LoadedModel:
         ``midi=true``): options are modality config keys that leave the model space unchanged."""
         if not options:
             return self
-        from diffusionkit.training.build import build_modality
+        from diffusionkit.build import build_modality
 
         check_config({"modality": {"options": OmegaConf.to_container(OmegaConf.create(dict(options)))}},
                      "media options")  # values, never something to build
@@ -127,16 +131,18 @@ def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion"
 
 
 def bundle_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """What a bundle stores, from a training module's state dict (or a checkpoint's): the EMA
-    weights as ``net.*``, a latent model's frozen autoencoder and scale as ``latent.*`` (so the
-    bundle needs nothing else), a first stage's ``autoencoder.*``."""
+    """What a bundle stores, from a model's or a training module's state dict (or a checkpoint's,
+    old or new: see :func:`~diffusionkit.diffusion.model.model_state`): the EMA weights as
+    ``net.*``, a latent model's frozen autoencoder and scale as ``latent.*`` (so the bundle needs
+    nothing else), a first stage's ``autoencoder.*``."""
+    state = model_state(state)
     weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
     weights.update({k: v for k, v in state.items() if k.startswith(("latent.", "autoencoder."))})
     return weights
 
 
-def diffusion_weights(module: DiffusionModule) -> dict[str, Tensor]:
-    """The bundle weights of a diffusion module (see :func:`bundle_weights`)."""
+def diffusion_weights(module: nn.Module) -> dict[str, Tensor]:
+    """The bundle weights of a DiffusionModel or of its training module (see :func:`bundle_weights`)."""
     return bundle_weights(module.state_dict())
 
 
@@ -183,8 +189,11 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return bundle_weights(state), metadata
 
 
-def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, str], DictConfig]:
-    """Weights, metadata and (checked) config of a bundle or checkpoint of the given kind."""
+def read_run(path: str | Path, kind: str, for_training: bool = True) -> tuple[dict[str, Tensor], dict[str, str],
+                                                                             DictConfig]:
+    """Weights, metadata and (checked) config of a bundle or checkpoint of the given kind; read
+    not ``for_training``, the config's training-only parts are checked by name alone (see
+    :func:`~diffusionkit.trusted_targets.check_config`)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"checkpoint '{path}' not found; pass ckpt=<model.safetensors or a .ckpt file>")
@@ -197,11 +206,11 @@ def read_run(path: str | Path, kind: str) -> tuple[dict[str, Tensor], dict[str, 
     if found != kind:
         raise UsageError(f"'{path}' holds a {found} model where a {kind} model is needed"
                          + (KIND_HINTS.get(found, "")))
-    config = _checked_config(path, metadata.get("config", ""))
+    config = _checked_config(path, metadata.get("config", ""), for_training)
     return weights, metadata, config
 
 
-def _checked_config(path: Path, text: str) -> DictConfig:
+def _checked_config(path: Path, text: str, for_training: bool = True) -> DictConfig:
     """A bundle's config, parsed with YAML's safe loader and checked (see :func:`check_config`).
     Anchors and aliases are refused before parsing (a config written by diffusionkit has none,
     and nested aliases expand exponentially: a 2.5 KB "billion laughs" takes minutes)."""
@@ -217,7 +226,7 @@ def _checked_config(path: Path, text: str) -> DictConfig:
         raise UsageError(f"'{path}' holds an unreadable config ({str(err).splitlines()[0]})") from None
     if not isinstance(config, DictConfig):
         raise UsageError(f"'{path}' holds no config mapping; it is not a diffusionkit bundle")
-    check_config(OmegaConf.to_container(config, resolve=False), f"bundle '{path}'")
+    check_config(OmegaConf.to_container(config, resolve=False), f"bundle '{path}'", for_training)
     return config
 
 
@@ -275,18 +284,21 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     raise UsageError(f"checkpoint '{ckpt}' not found; pass ckpt=<model.safetensors or a .ckpt file>{names}")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+def load_model(path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32") -> LoadedModel:
     """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``) or a bundle
-    a plugin ships (by name) to sample."""
-    from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for, weight_shapes
+    a plugin ships (by name) to sample on ``device`` (``auto``: CUDA where present) in
+    ``precision`` (``fp32``, ``bf16`` autocast, or ``auto``; see :mod:`diffusionkit.devices`)."""
+    from diffusionkit.build import build_diffusion_model, build_modality, num_classes_for, weight_shapes
 
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     path = resolve_checkpoint(path)
-    weights, metadata, config = read_run(path, "diffusion")
+    weights, metadata, config = read_run(path, "diffusion", for_training=False)
     classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
     _check_item_size(path, modality.shape)
     _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
-    module = build_diffusion_module(config, modality, num_classes=num_classes_for(classes), for_training=False)
+    module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes))
     try:
         module.net.load_state_dict(subset(weights, "net"))
         module.ema.module.load_state_dict(subset(weights, "net"))
@@ -296,4 +308,5 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         raise UsageError(f"weights in '{path}' do not fit its config: {str(err).splitlines()[0]}") from None
     recognizer = load_recognizer(path, weights, metadata, modality, len(classes))
     module.to(device).eval()
-    return LoadedModel(module, modality, config, classes, path, file_sha256(path), recognizer)
+    module.autocast_dtype = AUTOCAST_DTYPES[precision]
+    return LoadedModel(module, modality, config, classes, path, file_sha256(path), str(device), precision, recognizer)

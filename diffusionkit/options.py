@@ -20,6 +20,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from diffusionkit.devices import PRECISIONS, device_problem
 from diffusionkit.diffusion.objectives import PREDICTIONS, WEIGHTINGS
 from diffusionkit.diffusion.samplers import SAMPLERS
 from diffusionkit.diffusion.schedules import SPACINGS
@@ -232,6 +233,21 @@ class NewFolder(Kind):
 
 
 @dataclass(frozen=True)
+class DeviceName(Kind):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether this machine has it is the command's to say)."""
+
+    accepts = "a device name"
+
+    def read(self, value: Any) -> str:
+        if device_problem(value):
+            raise Refused()
+        return value
+
+    def explain(self, name: str, value: Any, hint: str, reason: str) -> str:
+        return device_problem(shown(value)) or super().explain(name, value, hint, reason)
+
+
+@dataclass(frozen=True)
 class Option:
     """One option of a command: its dotted config key, the kind of value, what it means."""
 
@@ -303,11 +319,12 @@ SAMPLER = (Option("sampler.name", Choice(tuple(SAMPLERS))), Option("sampler.spac
 GUIDANCE = Option("guidance", Number(0, MAX_GUIDANCE), "classifier-free guidance scale; 1 = off")
 STRENGTH = Option("strength", Number(0, 1), "0 = the input itself, 1 = a new sample")
 INPUT = Option("input", ExistingFile())
+RUNTIME = (Option("device", DeviceName()), Option("precision", Choice(PRECISIONS)))
 
 SAMPLER_SETTINGS = table(
     Option("ckpt", PathText()),
     Option("steps", Whole(1, MAX_STEPS), "sampling steps"),
-    GUIDANCE, SEED, OUT, *SAMPLER,
+    GUIDANCE, SEED, OUT, *SAMPLER, *RUNTIME,
     Option("batch_size", Whole(1), "items sampled at once"),
 )
 SAMPLING = table(Option("n", Whole(1, MAX_ITEMS), "how many items to make"), *SAMPLER_SETTINGS.values())
@@ -334,7 +351,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
                     Option("port", Whole(0, 65535), "a TCP port; 0 = any free one"), OUT,
                     Option("runs", PathText(), "the folder searched for recent runs"),
                     Option("max_upload_mb", Number(0, 4096, low_open=True), "the largest upload in MB"),
-                    Option("max_items", Whole(1, 64), "the most items one request makes")),
+                    Option("max_items", Whole(1, 64), "the most items one request makes"), *RUNTIME),
     "evaluate": table(
         *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
         Option("classifier.epochs", Whole(1), "null = 8 self-judged, 20 with data=", nullable=True), Option("classifier.batch_size", Whole(1)),

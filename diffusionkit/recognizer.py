@@ -1,7 +1,7 @@
 """A bundle's recogniser: the small classifier that names the class of an input (``label=auto``).
 
 A conditional diffusion model can name the class of an input by itself (the diffusion classifier,
-:meth:`DiffusionModule.infer_labels`), but on recordings from sources it never heard that guess
+:meth:`DiffusionModel.infer_labels`), but on recordings from sources it never heard that guess
 is weak (31% of real one-shots from unseen drum kits for the starter). A bundle may therefore
 carry a recogniser: the judges' :class:`~diffusionkit.evaluation.Classifier`, trained on the
 model's own training data with the modality's augmentations and a class-balanced loss (what

@@ -17,6 +17,10 @@ other keys are checked too: ``_args_`` (positional arguments) never appears in a
 ``_partial_``/``_recursive_`` are booleans, ``_convert_`` one of Hydra's modes, and a value with
 an interpolation (``${...}``, which could read the environment or rewrite a target at build
 time) is refused: a bundle stores its config resolved.
+
+A model loaded to sample never builds the parts only training builds (:data:`TRAINING_ONLY`:
+Lightning's trainer and logger); there a target must be one of the very strings an installed
+config names, and is not resolved, so sampling imports no Lightning.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ ROLES: dict[str, str | None] = {
     "logger": "lightning.pytorch.loggers.Logger",
 }
 CONVERT_MODES = {"none", "partial", "object", "all"}
+#: the places only training builds: checked by name alone when a config is loaded to sample.
+TRAINING_ONLY = ("trainer", "trainer.strategy", "logger")
 
 
 class TargetRefused(UsageError):
@@ -206,7 +212,13 @@ def _walk(node: Any, where: str, visit: Callable[[str, Any, str], None]) -> None
             _walk(value, f"{where}[{index}]", visit)
 
 
-def _visit(key: str, value: Any, where: str) -> None:
+def _check_unbuilt(name: str) -> None:
+    """A target at a place the loader never builds: one of the strings an installed config names."""
+    if name not in registered_targets():
+        raise TargetRefused(f"'{name}' is not a target any installed config names")
+
+
+def _visit(key: str, value: Any, where: str, for_training: bool = True) -> None:
     place = where or "the top level"
     if "${" in key or (isinstance(value, str) and "${" in value):
         raise TargetRefused(f"'{key}' at {place} holds an interpolation ({value!r}); a bundle's config is stored "
@@ -218,16 +230,20 @@ def _visit(key: str, value: Any, where: str) -> None:
                 raise TargetRefused(f"_target_ at {place}: nothing is built there (a bundle may build only at "
                                     f"{', '.join(ROLES)})")
             try:
-                check_target(value, ROLES[where])
+                if for_training or where not in TRAINING_ONLY:
+                    check_target(value, ROLES[where])
+                else:
+                    _check_unbuilt(value)
             except TargetRefused as err:
                 raise TargetRefused(f"_target_ at {place}: {err}") from None
 
 
-def check_config(config: Any, source: str) -> None:
+def check_config(config: Any, source: str, for_training: bool = True) -> None:
     """Refuse, in one line naming ``source`` and the offending entry, a config (plain containers,
-    unresolved) that names anything it may not build; nothing is instantiated before this."""
+    unresolved) that names anything it may not build; nothing is instantiated before this.
+    Not ``for_training``: the places only training builds are checked by name (see the module)."""
     try:
-        _walk(config, "", _visit)
+        _walk(config, "", functools.partial(_visit, for_training=for_training))
     except TargetRefused as err:
         raise TargetRefused(f"{source}: refusing to load it: {err}; a bundle is data and may build only the "
                             f"classes diffusionkit and its installed plugins register") from None

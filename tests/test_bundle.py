@@ -67,13 +67,13 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     still takes it, as every other constructor parameter; unknown names are still refused."""
     from omegaconf import OmegaConf, open_dict
 
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
 
     cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.spatial_size=[16,16]"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=0)
     with open_dict(cfg):
         del cfg.modality["max_values"]
     path = save_bundle(tmp_path / "old.safetensors", diffusion_weights(module), run_metadata(cfg, []))
@@ -92,15 +92,15 @@ def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
 
     from safetensors import safe_open
 
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
 
     run = tmp_path / "secret_machine_folder"
     cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.spatial_size=[16,16]",
                                    f"out={run}", f"resume={run / 'checkpoints' / 'last.ckpt'}"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=0)
     path = save_bundle(tmp_path / "model.safetensors", diffusion_weights(module), run_metadata(cfg, ["a"]))
     with safe_open(str(path), "pt") as bundle:
         metadata = bundle.metadata()

@@ -24,7 +24,7 @@ RECORDING_CLI = textwrap.dedent("""
 
     def recording_fit(cfg, module, datamodule, folder, *args):
         trainer = fit(cfg, module, datamodule, folder, *args)
-        torch.save(module.ema.module.state_dict(), folder / f"ema_rank{trainer.global_rank}.pt")
+        torch.save(module.model.ema.module.state_dict(), folder / f"ema_rank{trainer.global_rank}.pt")
         return trainer
 
     train._fit = recording_fit

@@ -1,4 +1,5 @@
-"""DiffusionModule: it learns class-conditional toy data, keeps EMA weights, samples every way."""
+"""DiffusionModel, trained by its DiffusionModule: it learns class-conditional toy data, keeps EMA
+weights, samples every way."""
 
 from functools import partial
 
@@ -6,6 +7,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.schedules import NoiseSchedule
 from diffusionkit.nets.unet import UNet
 from diffusionkit.training.datamodule import ModalityDataModule
@@ -13,22 +15,26 @@ from diffusionkit.training.diffusion_module import DiffusionModule
 from tests.toy_modality import GaussianClasses
 
 
-def tiny_module(rank: int = 1, size: int = 8, num_classes: int = 2, **kw) -> DiffusionModule:
+def tiny_model(rank: int = 1, size: int = 8, num_classes: int = 2, **kw) -> DiffusionModel:
     torch.manual_seed(0)
     net = UNet(rank, 1, model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
                num_classes=num_classes)
-    return DiffusionModule(net, NoiseSchedule("linear"), (1, *[size] * rank), num_classes=num_classes,
-                           optimizer=partial(torch.optim.AdamW, lr=3e-3), ema_decay=0.9, **kw)
+    return DiffusionModel(net, NoiseSchedule("linear"), (1, *[size] * rank), num_classes=num_classes,
+                          ema_decay=0.9, **kw)
+
+
+def tiny_module(rank: int = 1, size: int = 8, num_classes: int = 2, **kw) -> DiffusionModule:
+    return DiffusionModule(tiny_model(rank, size, num_classes, **kw), optimizer=partial(torch.optim.AdamW, lr=3e-3))
 
 
 @pytest.fixture(scope="module")
-def trained() -> DiffusionModule:
+def trained() -> DiffusionModel:
     module = tiny_module(prediction="v", loss_weighting="min_snr")
     data = ModalityDataModule(GaussianClasses((1, 8), n=256), batch_size=64, val_fraction=0.0)
     trainer = pl.Trainer(max_steps=300, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")
     trainer.fit(module, datamodule=data)
-    return module.eval()
+    return module.eval().model
 
 
 def test_class_conditional_samples_sit_at_their_class_level(trained):
@@ -68,16 +74,16 @@ def test_inpainting_keeps_the_known_region(trained):
 
 @pytest.mark.parametrize("rank,size", [(1, 8), (2, 8), (3, 4)])
 def test_loss_and_sample_shapes_for_every_rank(rank, size):
-    module = tiny_module(rank, size)
+    model = tiny_model(rank, size)
     batch = {"x": torch.randn(3, 1, *[size] * rank), "label": torch.tensor([0, 1, 0])}
-    loss = module.diffusion_loss(batch)
+    loss = model.loss(batch)
     assert loss.ndim == 0 and torch.isfinite(loss)
-    assert module.sample(2, steps=2).shape == (2, 1, *[size] * rank)
+    assert model.sample(2, steps=2).shape == (2, 1, *[size] * rank)
 
 
 def test_unknown_prediction_is_refused():
     with pytest.raises(ValueError, match="unknown prediction 'noise'; choose one of: eps, x0, v"):
-        tiny_module(prediction="noise")
+        tiny_model(prediction="noise")
 
 
 def test_ema_warm_up_follows_the_weights_early_and_settles_at_the_decay():

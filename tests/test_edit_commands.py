@@ -19,11 +19,11 @@ from diffusionkit.cli import main
 from diffusionkit.commands import run_command
 from diffusionkit.config import compose_config
 from diffusionkit.diffusion.guidance import strength_tail
+from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.objectives import training_target
 from diffusionkit.diffusion.samplers import invert_ddim, sample_ddim
 from diffusionkit.diffusion.schedules import NoiseSchedule, append_dims, sigmas_for_steps
 from diffusionkit.errors import UsageError
-from diffusionkit.training.diffusion_module import DiffusionModule
 from tests.toy_modality import ToyModality
 from tests.untrained_bundle import untrained_bundle
 
@@ -102,9 +102,9 @@ def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
 
 
 def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_path, monkeypatch):
-    from diffusionkit.training.diffusion_module import DiffusionModule
+    from diffusionkit.diffusion.model import DiffusionModel
 
-    monkeypatch.setattr(DiffusionModule, "infer_labels", lambda self, x0: torch.tensor([7]))
+    monkeypatch.setattr(DiffusionModel, "infer_labels", lambda self, x0: torch.tensor([7]))
     auto = run("vary", model, tmp_path / "auto", f"input={model.a}", "n=2", "strength=0.5", "steps=3")
     named = run("vary", model, tmp_path / "named", f"input={model.a}", "n=2", "strength=0.5", "steps=3",
                 "label=seven")
@@ -410,8 +410,8 @@ class ExactGaussianNet(nn.Module):
 
 
 def test_module_invert_with_strength_then_sample_with_noise_reproduces_the_input():
-    module = DiffusionModule(ExactGaussianNet(SCHEDULE), SCHEDULE, (1, 8), prediction="v",
-                             clip_denoised=None).eval()
+    module = DiffusionModel(ExactGaussianNet(SCHEDULE), SCHEDULE, (1, 8), prediction="v",
+                            clip_denoised=None).eval()
     data = gaussian_data((16, 1, 8))
     steps = 200
     for strength in (0.4, 1.0):

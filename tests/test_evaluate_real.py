@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from diffusionkit.apps.evaluate_real import real_items
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import class_weights, fit_classifier, judge_by_source, source_folds, TensorItems
-from diffusionkit.training.build import build_diffusion_module, build_modality
 from diffusionkit.training.folder_dataset import FolderDataset
 
 TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
@@ -77,7 +77,7 @@ def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("real_eval")
     cfg = compose_config("train", TINY)
     torch.manual_seed(0)
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=10)
     bundle = save_bundle(folder / "model.safetensors", diffusion_weights(module),
                          run_metadata(cfg, [str(d) for d in range(10)]))
     rng = np.random.default_rng(0)

@@ -203,13 +203,13 @@ def test_a_legitimate_run_config_passes(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
 
     cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1", "modality.spatial_size=[16,16]"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=0)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=0)
     folder = tmp_path_factory.mktemp("tiny")
     return save_bundle(folder / "model.safetensors", diffusion_weights(module), run_metadata(cfg, []))
 

@@ -66,13 +66,13 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_and_its_loss_curve_cont
 
 
 def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
-    train_loss = DiffusionModule.diffusion_loss
+    train_step = DiffusionModule.training_step
 
-    def nan_from_step_7(self, batch, generator=None):
-        loss = train_loss(self, batch, generator)
-        return loss * float("nan") if self.training and self.global_step >= 6 else loss
+    def nan_from_step_7(self, batch, batch_idx):
+        loss = train_step(self, batch, batch_idx)
+        return loss * float("nan") if self.global_step >= 6 else loss
 
-    monkeypatch.setattr(DiffusionModule, "diffusion_loss", nan_from_step_7)
+    monkeypatch.setattr(DiffusionModule, "training_step", nan_from_step_7)
     run = tmp_path / "run"
     assert main(["train", *TINY, f"out={run}", "checkpoint.every_n_train_steps=3", "trainer.max_steps=20"]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,11 +1,11 @@
 """Noise priors: the iid default reproduces torch's draws, the mixed prior has the variance split
-it promises, and the DiffusionModule draws every noise (training and sampling) from its prior."""
+it promises, and the DiffusionModel draws every noise (training and sampling) from its prior."""
 
 import pytest
 import torch
 
 from diffusionkit.diffusion.noise import GAUSSIAN, MixedNoise
-from tests.test_diffusion_module import tiny_module
+from tests.test_diffusion_module import tiny_model
 
 
 def correlation_along(noise: torch.Tensor, dim: int) -> float:
@@ -75,9 +75,9 @@ def shared_along_first_axis(x: torch.Tensor) -> bool:
 
 @pytest.mark.parametrize("prior,shared", [(MixedNoise(shared_fraction=1.0), True), (None, False)])
 def test_training_noise_comes_from_the_prior(prior, shared):
-    module = tiny_module(2, 8, noise_prior=prior)
+    module = tiny_model(2, 8, noise_prior=prior)
     module.net = ZeroNet()
-    module.diffusion_loss({"x": torch.zeros(4, 1, 8, 8), "label": torch.tensor([0, 1, 0, 1])})
+    module.loss({"x": torch.zeros(4, 1, 8, 8), "label": torch.tensor([0, 1, 0, 1])})
     (x_t,) = module.net.inputs
     assert shared_along_first_axis(x_t) is shared  # zero data: x_t is sigma times the noise
 
@@ -93,7 +93,7 @@ HALF_KNOWN[:, :, :4] = 1
 ])
 @pytest.mark.parametrize("prior,shared", [(MixedNoise(shared_fraction=1.0), True), (None, False)])
 def test_every_sampling_draw_comes_from_the_prior(kwargs, calls, prior, shared):
-    module = tiny_module(2, 8, prediction="x0", noise_prior=prior)
+    module = tiny_model(2, 8, prediction="x0", noise_prior=prior)
     module.ema.module = ZeroNet()
     module.sample(3, torch.tensor([0, 1, 0]), steps=4, spacing="trailing",
                   generator=torch.Generator().manual_seed(0), **kwargs)
@@ -104,11 +104,11 @@ def test_every_sampling_draw_comes_from_the_prior(kwargs, calls, prior, shared):
 
 def test_noise_group_composes_to_the_prior_the_module_gets():
     from diffusionkit.config import compose_config
-    from diffusionkit.training.build import build_diffusion_module, build_modality
+    from diffusionkit.build import build_diffusion_model, build_modality
 
     cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "noise=mixed",
                                    "diffusion.noise.shared_fraction=0.25", "diffusion.noise.shared_axes=[1]"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10, for_training=False)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=10)
     assert isinstance(module.noise_prior, MixedNoise)
     assert (module.noise_prior.shared_fraction, module.noise_prior.shared_axes) == (0.25, (1,))
     default = compose_config("train", ["modality=toy", "data=toy_blobs"])

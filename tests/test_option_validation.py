@@ -297,12 +297,12 @@ def test_a_plugin_load_error_names_the_plugin_and_the_file(tmp_path, capsys, mon
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
     """An untrained tiny 1x32x32 toy model (nothing is sampled from it)."""
+    from diffusionkit.build import build_diffusion_model, build_modality
     from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
-    from diffusionkit.training.build import build_diffusion_module, build_modality
 
     cfg = compose_config("train", ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16",
                                    "net.attention_levels=[]", "modality.channels=1"])
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=10)
     return save_bundle(tmp_path_factory.mktemp("tiny") / "model.safetensors", diffusion_weights(module),
                        run_metadata(cfg, list("0123456789")))
 

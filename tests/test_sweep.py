@@ -12,11 +12,11 @@ import pytest
 import torch
 import yaml
 
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.cli import main
 from diffusionkit.config import compose_config
 from diffusionkit.sweep import expand
-from diffusionkit.training.build import build_diffusion_module, build_modality
 
 TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
         "modality.channels=1"]
@@ -29,7 +29,7 @@ def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep_model")
     cfg = compose_config("train", TINY)
     torch.manual_seed(0)
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=10)
     with torch.no_grad():
         for p in module.ema.module.parameters():
             if not p.any():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
+from diffusionkit.build import build_diffusion_model, build_modality
 from diffusionkit.bundle import diffusion_weights, run_metadata, save_bundle
 from diffusionkit.config import compose_config
-from diffusionkit.training.build import build_diffusion_module, build_modality
 
 
 def untrained_bundle(overrides: list[str], classes: list[str], folder: Path) -> Path:
@@ -17,7 +17,7 @@ def untrained_bundle(overrides: list[str], classes: list[str], folder: Path) -> 
     inputs and labels change what it predicts."""
     cfg = compose_config("train", overrides)
     torch.manual_seed(0)
-    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=len(classes))
+    module = build_diffusion_model(cfg, build_modality(cfg), num_classes=len(classes))
     with torch.no_grad():
         for p in module.ema.module.parameters():
             if not p.any():

@@ -102,7 +102,12 @@ def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]
     keyword arguments they make. A named input is the model's conditioning file
     (``sketch=FILE``) or one of its modality's media options (``output_rate=44100``,
     ``midi=true``; also accepted as ``media.<key>=``)."""
-    return prepared_model(load_model(cfg.ckpt), cfg, n)
+    return prepared_model(load_model(cfg.ckpt, **runtime(cfg)), cfg, n)
+
+
+def runtime(cfg: DictConfig) -> dict[str, str]:
+    """The ``device=`` and ``precision=`` a command's config asks for (see :mod:`diffusionkit.devices`)."""
+    return {"device": str(cfg.get("device", "auto")), "precision": str(cfg.get("precision", "auto"))}
 
 
 def prepared_model(model: LoadedModel, cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]:
@@ -166,6 +171,8 @@ def write_recipe(out: Path, cfg: DictConfig, model: LoadedModel, **extra: Any) -
         "seed": cfg.get("seed"),
         "checkpoint": {"path": str(model.path.resolve()), "sha256": model.sha256},
         "classes": model.classes,
+        "device": model.device,
+        "precision": model.precision,
         **extra,
         "model_config": OmegaConf.to_container(model.config, resolve=True),
     }

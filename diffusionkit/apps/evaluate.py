@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from diffusionkit.apps.common import output_dir, require_values, sample_in_batches, write_recipe
+from diffusionkit.apps.common import output_dir, require_values, runtime, sample_in_batches, write_recipe
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.bundle import LoadedModel, load_model
@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> dict:
     with open_dict(cfg):
         cfg.pop("data", None)
     require_values(cfg)
-    model = load_model(cfg.ckpt)
+    model = load_model(cfg.ckpt, **runtime(cfg))
     classes = model.classes
     if len(classes) < 2:
         raise UsageError("evaluate judges class-conditional models; this model has no classes")

@@ -112,6 +112,10 @@ def check_weights_fit(module: Module, checkpoint: Path | None) -> None:
     stored = load_checkpoint_file(checkpoint, mmap=True).get("state_dict") or {}
     if not isinstance(stored, dict):
         raise UsageError(f"resume: '{checkpoint}': its state_dict is not a mapping of names to tensors")
+    if hasattr(module, "on_load_checkpoint"):  # the names Lightning will load (an older checkpoint's, renamed)
+        upgraded = {"state_dict": dict(stored)}
+        module.on_load_checkpoint(upgraded)
+        stored = upgraded["state_dict"]
     for name, tensor in module.state_dict().items():
         found = stored.get(name)
         found = found if isinstance(found, Tensor) else None

@@ -124,15 +124,16 @@ def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: P
     check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
     write_data_report(dataset, run_dir)
-    if module.latent is not None:
+    latent = module.model.latent
+    if latent is not None:
         if first_stage is None:
             raise UsageError("a latent model needs its first stage: autoencoder=pretrained autoencoder.bundle=PATH")
-        module.latent.load_state_dict(first_stage)
+        latent.load_state_dict(first_stage)
         if cfg.autoencoder.cache_latents:
             key = hashlib.sha256((file_sha256(Path(cfg.autoencoder.bundle).expanduser())
                                   + OmegaConf.to_yaml(cfg.data.dataset, resolve=True)).encode()).hexdigest()
             cache = cfg.autoencoder.cache_path or run_dir / "latents.safetensors"
-            dataset = cached_latents(dataset, module.latent, cache, key, batch_size=cfg.data.batch_size)
+            dataset = cached_latents(dataset, latent, cache, key, batch_size=cfg.data.batch_size)
     samples = SampleLogger(modality, num_classes, run_dir / "samples", every_n_steps=cfg.samples.every_n_steps,
                            n=cfg.samples.n, steps=cfg.samples.steps, guidance=cfg.samples.guidance,
                            sampler=OmegaConf.to_container(cfg.sampler))

@@ -7,12 +7,13 @@ variance-exploding form, ``x`` is [B, C, *spatial] and ``sigma`` is [B].
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Callable, Protocol
 
 import torch
 from torch import Tensor
 
-from diffusionkit.diffusion.objectives import check_prediction, predicted_x0
+from diffusionkit.diffusion.objectives import Parameterization, parameterization
 from diffusionkit.diffusion.schedules import NoiseSchedule, append_dims
 
 
@@ -26,17 +27,30 @@ class VPDenoiser:
     """Wrap a network trained on a discrete VP schedule as a VE :class:`Denoiser`.
 
     ``net(x_vp, t, **cond)`` takes the VP input and continuous timesteps ``t`` [B] (floats
-    interpolated from sigma) and predicts ``prediction`` ("eps", "x0" or "v"). The VE input
-    is scaled by ``c_in = 1 / sqrt(1 + sigma^2)`` = alpha, and sigma_vp = sigma * c_in.
+    interpolated from sigma) and predicts ``prediction`` ("eps", "x0" or "v", or a
+    :class:`Parameterization`). The VE input is scaled by ``c_in = 1 / sqrt(1 + sigma^2)`` = alpha,
+    and sigma_vp = sigma * c_in. With ``autocast`` (e.g. ``torch.bfloat16``) the net runs under
+    mixed precision and its output is cast back to the input's dtype.
     """
 
-    def __init__(self, net: Callable[..., Tensor], schedule: NoiseSchedule, prediction: str) -> None:
+    def __init__(self, net: Callable[..., Tensor], schedule: NoiseSchedule, prediction: str | Parameterization,
+                 autocast: torch.dtype | None = None) -> None:
         self.net = net
         self.schedule = schedule
-        self.prediction = check_prediction(prediction)
+        self.parameterization = parameterization(prediction)
+        self.autocast = autocast
+
+    @property
+    def prediction(self) -> str:
+        return self.parameterization.name
 
     def __call__(self, x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor:
         c_in = append_dims(torch.rsqrt(1 + sigma**2), x.ndim).to(x.dtype)
         x_vp = x * c_in
-        out = self.net(x_vp, self.schedule.sigma_to_t(sigma), **cond)
-        return predicted_x0(self.prediction, out, x_vp, c_in, append_dims(sigma, x.ndim).to(x.dtype) * c_in)
+        with self._precision(x):
+            out = self.net(x_vp, self.schedule.sigma_to_t(sigma), **cond)
+        sigma_vp = append_dims(sigma, x.ndim).to(x.dtype) * c_in
+        return self.parameterization.x0(out.to(x.dtype), x_vp, c_in, sigma_vp)
+
+    def _precision(self, x: Tensor):
+        return nullcontext() if self.autocast is None else torch.autocast(x.device.type, dtype=self.autocast)

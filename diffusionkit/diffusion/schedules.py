@@ -137,9 +137,14 @@ class NoiseSchedule(torch.nn.Module):
         alpha_bar = self.alphas_cumprod[t]
         return alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
 
+    def alpha_sigma_like(self, t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`alpha_sigma` shaped and typed to broadcast over ``x`` [B, C, *spatial]."""
+        alpha, sigma = (append_dims(c, x.ndim).to(x.dtype) for c in self.alpha_sigma(t))
+        return alpha, sigma
+
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         """The forward process ``x_t = alpha x0 + sigma noise`` for ``t`` [B] and x0 of any rank."""
-        alpha, sigma = (append_dims(c, x0.ndim).to(x0.dtype) for c in self.alpha_sigma(t))
+        alpha, sigma = self.alpha_sigma_like(t, x0)
         return alpha * x0 + sigma * noise
 
     def snr(self, t: Tensor) -> Tensor:

@@ -99,12 +99,12 @@ class SampleLogger(PeriodicMedia):
         self.sampler = sampler or {"name": "dpmpp_2m", "spacing": "karras", "options": {}}
 
     def make_batch(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
-        n, concat = self.n, None
-        if getattr(module, "condition", None) is not None:
-            concat = module.condition.from_data(_first_batch(trainer, self.n, module.device))
+        n, concat, model = self.n, None, module.model
+        if model.condition is not None:
+            concat = model.condition.from_data(_first_batch(trainer, self.n, module.device))
             n = concat.shape[0]
         labels = torch.arange(n, device=module.device) % self.num_classes if self.num_classes else None
-        return module.sample(
+        return model.sample(
             n, labels, sampler=self.sampler["name"], steps=self.steps, spacing=self.sampler["spacing"],
             guidance_scale=self.guidance, sampler_options=dict(self.sampler.get("options") or {}),
             concat=concat, generator=torch.Generator(device="cpu").manual_seed(0))

@@ -1,303 +1,67 @@
-"""The Lightning side of (latent) denoising diffusion: training loss, EMA, and the sampling API.
+"""The Lightning side of a diffusion model: a thin trainer around a :class:`DiffusionModel`.
 
-Training follows DDPM (Ho et al. 2020) with a choice of prediction target and loss weighting;
-labels are dropped to a null class for classifier-free guidance (Ho & Salimans 2022); an
-exponential moving average of the weights (Karras et al. 2024 discuss its value) is what
-samples are drawn from. Sampling runs any sampler of :mod:`diffusionkit.diffusion.samplers`
-over one denoiser, started from noise, part-way from an input (SDEdit) or with a known region.
-With a frozen :class:`~diffusionkit.latent.LatentSpace`, all of this happens on scaled latents
-(Rombach et al. 2022): data is encoded on the way in and decoded on the way out, so callers
-always pass and receive data-space tensors.
+The model (loss, EMA, sampling) is :mod:`diffusionkit.diffusion.model`; this module adds what
+training needs: the optimiser and its schedule, logging, and the EMA update after each
+optimiser step. Checkpoints hold the model's weights under ``model.``; one written before the
+model was split out (names without the prefix) resumes too.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel
+from torch import Tensor
 
-from diffusionkit.diffusion import guidance, objectives, samplers
-from diffusionkit.diffusion.denoiser import VPDenoiser
-from diffusionkit.diffusion.noise import GAUSSIAN, GaussianNoise
-from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
-from diffusionkit.latent import LatentSpace
-from diffusionkit.modality import ConcatCondition
-from diffusionkit.nets.conditioning import drop_labels
+from diffusionkit.diffusion.model import DiffusionModel, ema_with_warmup, trainer_state
+
+__all__ = ["DiffusionModule", "ema_with_warmup"]
 
 
 class DiffusionModule(pl.LightningModule):
-    """Trains ``net`` to denoise model-space (or latent) data and samples from its EMA copy.
-
-    Args:
-        net: the denoising network, called as ``net(x_t, t, labels=..., concat=...)``.
-        schedule: the discrete noise schedule of the forward process.
-        sample_shape: shape of one data item, ``(channels, *spatial)``.
-        prediction: what the net predicts: ``eps``, ``x0`` or ``v``.
-        loss_weighting: ``uniform`` or ``min_snr`` (Hang et al. 2023).
-        num_classes: number of classes (0: unconditional); index ``num_classes`` is null.
-        label_dropout: probability of replacing a label by the null class while training.
-        condition: an optional concatenated condition derived from each clean batch.
-        clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
-            right for data in [-1, 1], off for unbounded (latent) spaces.
-        latent: a frozen latent space to diffuse in (None: diffuse in data space).
-        noise_prior: the distribution of the forward process's noise, used for training and for
-            every draw while sampling (None: independent Gaussian noise).
-        optimizer, lr_scheduler: factories (Hydra ``_partial_``) over parameters / optimizer.
-    """
+    """Trains ``model`` (a :class:`DiffusionModel`) with the optimiser and learning-rate schedule
+    that ``optimizer`` and ``lr_scheduler`` make (Hydra ``_partial_`` factories over the net's
+    parameters / the optimiser)."""
 
     def __init__(
         self,
-        net: nn.Module,
-        schedule: NoiseSchedule,
-        sample_shape: Sequence[int],
-        prediction: str = "eps",
-        loss_weighting: str = "uniform",
-        min_snr_gamma: float = 5.0,
-        num_classes: int = 0,
-        label_dropout: float = 0.1,
-        condition: ConcatCondition | None = None,
-        ema_decay: float = 0.999,
-        clip_denoised: float | None = 1.0,
-        latent: LatentSpace | None = None,
-        noise_prior: GaussianNoise | None = None,
+        model: DiffusionModel,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_scheduler: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
-        if prediction not in objectives.PREDICTIONS:
-            raise ValueError(f"unknown prediction '{prediction}'; choose one of: {', '.join(objectives.PREDICTIONS)}")
-        self.net = net
-        self.schedule = schedule
-        self.ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
-        self.ema.requires_grad_(False)  # updated from the weights, never by gradients (DDP would wait for them)
-        self.latent = latent
-        self.data_shape = tuple(int(s) for s in sample_shape)
-        #: the shape the diffusion runs in: the data's, or its latent's
-        self.sample_shape = latent.latent_shape(self.data_shape) if latent is not None else self.data_shape
-        self.prediction = prediction
-        self.loss_weighting = loss_weighting
-        self.min_snr_gamma = min_snr_gamma
-        self.num_classes = num_classes
-        self.label_dropout = label_dropout
-        self.condition = condition
-        self.clip_denoised = clip_denoised
-        self.noise_prior = noise_prior if noise_prior is not None else GAUSSIAN
+        self.model = model
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
 
-    # ------------------------------------------------------------------ training
-    def diffusion_loss(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
-        """The weighted denoising loss on one batch (noise levels drawn uniformly).
-
-        The batch holds data ``"x"``, or pre-encoded latents ``"z"`` (a latent cache)."""
-        x0 = batch["z"] if "z" in batch else self.to_diffusion_space(batch["x"])
-        t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device, generator=generator)
-        noise = self.noise_prior.sample(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        alpha, sigma = (v.to(x0.dtype).view(-1, *[1] * (x0.ndim - 1)) for v in self.schedule.alpha_sigma(t))
-        x_t = alpha * x0 + sigma * noise
-        output = self.net(x_t, t, **self._training_conditions(batch, x0, generator))
-        target = objectives.training_target(self.prediction, x0, noise, alpha, sigma)
-        weight = objectives.loss_weight(self.loss_weighting, self.schedule.snr(t), self.prediction, self.min_snr_gamma)
-        return objectives.weighted_mse(output, target, weight.to(output.dtype))
-
-    def _training_conditions(self, batch: dict[str, Tensor], x0: Tensor,
-                             generator: torch.Generator | None) -> dict[str, Tensor]:
-        cond: dict[str, Tensor] = {}
-        if self.num_classes:
-            labels = batch["label"]
-            if self.training and self.label_dropout > 0:
-                labels = drop_labels(labels, self.label_dropout, self.num_classes, generator=generator)
-            cond["labels"] = labels
-        if self.condition is not None:
-            if "x" not in batch:
-                raise ValueError("a concatenated condition is derived from data: it cannot train from a latent cache")
-            cond["concat"] = self.match_spatial(self.condition.from_data(batch["x"]))
-        return cond
-
-    # ------------------------------------------------------------------ latent space
-    @torch.no_grad()
-    def to_diffusion_space(self, x: Tensor) -> Tensor:
-        """Data -> the space the diffusion runs in (scaled latents, or the data itself)."""
-        return x if self.latent is None else self.latent.encode(x)
-
-    @torch.no_grad()
-    def to_data_space(self, z: Tensor) -> Tensor:
-        return z if self.latent is None else self.latent.decode(z)
-
-    def mask_to_diffusion_space(self, mask: Tensor) -> Tensor:
-        """A data-space mask (1 = known) for the diffusion space: in latent space a position is
-        known where any channel of its area is (then resized), so it spans all latent channels."""
-        if self.latent is None:
-            return mask
-        return self.match_spatial(mask.amax(dim=1, keepdim=True).float()).gt(0.5).to(mask.dtype)
-
-    def match_spatial(self, signal: Tensor) -> Tensor:
-        """Resize a data-space signal (a condition or mask) to the diffusion space's spatial size
-        by area averaging; a no-op in data space."""
-        size = tuple(self.sample_shape[1:])
-        return signal if tuple(signal.shape[2:]) == size else F.interpolate(signal, size=size, mode="area")
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self.diffusion_loss(batch)
+        loss = self.model.loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         # A fixed generator per batch makes validation losses comparable across the run.
         generator = torch.Generator(device=self.device).manual_seed(batch_idx)
-        loss = self.diffusion_loss(batch, generator=generator)
+        loss = self.model.loss(batch, generator=generator)
         self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         # Updating the EMA right after the weights (not in on_train_batch_end) means a checkpoint
         # written by a callback at the end of this batch already holds this step's average.
         super().optimizer_step(*args, **kwargs)
-        self.ema.update_parameters(self.net)
+        self.model.update_ema()
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("no optimizer configured: set optim.optimizer in the config")
-        optimizer = self.optimizer_factory(self.net.parameters())
+        optimizer = self.optimizer_factory(self.model.net.parameters())
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # ------------------------------------------------------------------ sampling
-    def denoiser(self, use_ema: bool = True) -> VPDenoiser:
-        """The network as a k-diffusion style denoiser ``D(x, sigma, **cond) -> x0``."""
-        net = self.ema.module if use_ema else self.net
-        return VPDenoiser(net, self.schedule, self.prediction)
-
-    def null_labels(self, n: int) -> Tensor:
-        return torch.full((n,), self.num_classes, dtype=torch.long, device=self.device)
-
-    def _guided(self, n: int, labels: Tensor | None, concat: Tensor | None, guidance_scale: float,
-                use_ema: bool):
-        cond: dict[str, Tensor] = {}
-        uncond: dict[str, Tensor] = {}
-        if concat is not None:
-            cond["concat"] = uncond["concat"] = concat
-        if self.num_classes:
-            cond["labels"] = labels if labels is not None else self.null_labels(n)
-            uncond["labels"] = self.null_labels(n)
-        denoiser = self.denoiser(use_ema)
-        if labels is None or guidance_scale == 1.0 or not self.num_classes:
-            denoiser = guidance.conditioned(denoiser, cond)
-        else:
-            denoiser = guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
-        return denoiser if self.clip_denoised is None else guidance.clipped(denoiser, self.clip_denoised)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        labels: Tensor | None = None,
-        *,
-        sampler: str = "dpmpp_2m",
-        steps: int = 20,
-        spacing: str = "karras",
-        guidance_scale: float = 1.0,
-        sampler_options: dict[str, Any] | None = None,
-        concat: Tensor | None = None,
-        init: Tensor | None = None,
-        strength: float = 1.0,
-        known: Tensor | None = None,
-        mask: Tensor | None = None,
-        noise: Tensor | None = None,
-        generator: torch.Generator | None = None,
-        use_ema: bool = True,
-    ) -> Tensor:
-        """Draw ``n`` data items ``[n, *data_shape]``; every tensor argument is in data space.
-
-        ``labels`` ([n] long) conditions on classes, guided with ``guidance_scale``;
-        ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
-        ``known`` and ``mask`` (1 = keep) keep a region of ``known`` at every step;
-        ``noise`` replaces the random start (e.g. the result of :meth:`invert` with the same
-        ``steps``, ``spacing`` and ``strength``: sampling then runs that part of the schedule).
-        """
-        sample_fn = samplers.get_sampler(sampler)
-        device = self.device
-        shape = (n, *self.sample_shape)
-        sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
-        concat = None if concat is None else self.match_spatial(concat.to(device))
-        denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
-        # One draw serves the start and the known region, so that under a correlated prior the
-        # known part's noise is correlated with the rest exactly as in training.
-        start_noise = self.noise_prior.sample(shape, generator=generator, device=device)
-        if known is not None and mask is not None:
-            denoiser = guidance.inpainting(denoiser, self.to_diffusion_space(known.to(device)),
-                                           self.mask_to_diffusion_space(mask.to(device)), start_noise)
-        if noise is not None:
-            x, sigmas = noise.to(device), guidance.strength_tail(sigmas, strength)
-        elif init is not None:
-            x, sigmas = guidance.sdedit_start(self.to_diffusion_space(init.to(device)), sigmas, strength, start_noise)
-        else:
-            x = start_noise * sigmas[0]
-        z = sample_fn(denoiser, x, sigmas, generator=generator, noise_prior=self.noise_prior,
-                      **(sampler_options or {}))
-        return self.to_data_space(z)
-
-    @torch.no_grad()
-    def infer_labels(self, x0: Tensor, levels: int = 6, seed: int = 0, use_ema: bool = True) -> Tensor | None:
-        """The class of each data item ``[n, *data_shape]`` by the diffusion classifier of Li et al.
-        2023 ("Your Diffusion Model is Secretly a Zero-Shot Classifier"): the label under which the
-        denoiser predicts the added noise best, summed over ``levels`` noise levels with the same
-        noise for every class. An unconditional model returns None."""
-        if not self.num_classes:
-            return None
-        chunk = max(1, 64 // self.num_classes)  # every item is run under every class at once
-        if len(x0) > chunk:
-            return torch.cat([self.infer_labels(part, levels, seed, use_ema) for part in x0.split(chunk)])
-        z0 = self.to_diffusion_space(x0.to(self.device))
-        sigmas = sigmas_for_steps(self.schedule, levels + 1, "linspace")[1:-1].to(self.device)
-        noise = self.noise_prior.sample((len(sigmas) * len(z0), *z0.shape[1:]), device=self.device,
-                                        generator=torch.Generator(device=self.device).manual_seed(seed))
-        noise = noise.view(len(sigmas), *z0.shape)
-        denoiser = self.denoiser(use_ema)
-        n, classes = len(z0), self.num_classes
-        labels = torch.arange(classes, device=self.device).repeat_interleave(n)  # every item under every class
-        errors = torch.zeros(classes * n, device=self.device)
-        for sigma, eps in zip(sigmas, noise):
-            x = (z0 + sigma * eps).repeat(classes, *[1] * (z0.ndim - 1))
-            eps_hat = (x - denoiser(x, sigma.expand(len(x)), labels=labels)) / sigma
-            errors += (eps_hat - eps.repeat(classes, *[1] * (z0.ndim - 1))).square().flatten(1).mean(1)
-        return errors.view(classes, n).argmin(0).cpu()
-
-    @torch.no_grad()
-    def invert(
-        self,
-        x0: Tensor,
-        labels: Tensor | None = None,
-        *,
-        steps: int = 50,
-        spacing: str = "trailing",
-        concat: Tensor | None = None,
-        strength: float = 1.0,
-        use_ema: bool = True,
-    ) -> Tensor:
-        """Deterministic DDIM inversion (Song et al. 2021): data -> the noisy latent (diffusion
-        space) that regenerates it through ``sample(noise=..., strength=...)`` with the same
-        ``steps`` and ``spacing``. ``strength`` < 1 inverts only the first part of the schedule."""
-        sigmas = guidance.strength_tail(sigmas_for_steps(self.schedule, steps, spacing), strength).to(self.device)
-        concat = None if concat is None else self.match_spatial(concat.to(self.device))
-        denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
-        return samplers.invert_ddim(denoiser, self.to_diffusion_space(x0.to(self.device)), sigmas)
-
-
-def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
-    """EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first
-    updates (the warm-up of Tarvainen & Valpola 2017's mean teacher, used by diffusers), so a
-    short run's average is not dominated by the initial weights."""
-
-    @torch.no_grad()
-    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
-        n = float(num_averaged)
-        beta = min(decay, (1.0 + n) / (10.0 + n))
-        torch._foreach_lerp_(averaged, current, 1.0 - beta)
-
-    return update
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resume a checkpoint written before the model was split out: its weights get ``model.``."""
+        if isinstance(checkpoint.get("state_dict"), dict):
+            checkpoint["state_dict"] = trainer_state(checkpoint["state_dict"])

@@ -64,7 +64,8 @@ def apply_module_options(module: pl.LightningModule, trainer_cfg: DictConfig, sp
     if trainer_cfg.get("channels_last"):
         to_channels_last(module, spatial_rank)
     if trainer_cfg.get("compile"):
+        owner = getattr(module, "model", module)  # a DiffusionModule's networks live in its DiffusionModel
         for name in ("net", "autoencoder"):
-            network = getattr(module, name, None)
+            network = getattr(owner, name, None)
             if isinstance(network, nn.Module):
                 network.compile()

@@ -44,13 +44,14 @@ def build(cfg: DictConfig, out: Path):
         import gradio  # noqa: F401
     except ImportError:
         raise UsageError(MISSING_GRADIO) from None
+    from diffusionkit.apps.common import runtime
     from diffusionkit.apps.studio.engine import Limits, Studio
     from diffusionkit.apps.studio.page import Page
     from diffusionkit.apps.studio.shelf import ModelShelf, first_choice
     from diffusionkit.plugins import declared_file_widgets
 
     choice = first_choice(cfg.ckpt)
-    shelf = ModelShelf(Path(str(cfg.runs)).expanduser(), extra=[str(cfg.ckpt)] if cfg.ckpt else [])
+    shelf = ModelShelf(Path(str(cfg.runs)).expanduser(), extra=[str(cfg.ckpt)] if cfg.ckpt else [], **runtime(cfg))
     shelf.select(choice)
     studio = Studio(out, shelf, Limits(upload_bytes=int(float(cfg.max_upload_mb) * 2**20), items=int(cfg.max_items)))
     return studio, Page(studio, declared_file_widgets()).build()

@@ -18,7 +18,6 @@ from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, l
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
-from .transcription import transcribe
 
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
@@ -121,6 +120,8 @@ class AudioModality(Modality):
         written = [self.write(wave, stem.with_name(stem.name + ".wav")),
                    write_picture(self.picture(x), stem.with_name(stem.name + ".png"))]
         if self.midi:
+            from .transcription import transcribe  # pitch tracking's libraries load only for midi=true
+
             notes = transcribe(wave.mean(axis=0), self.sample_rate)
             written.append(write_midi(notes, stem.with_name(stem.name + ".mid")))
         return written

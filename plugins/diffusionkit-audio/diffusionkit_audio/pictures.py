@@ -6,9 +6,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.utils import make_grid
+
+#: the white gutter around and between a grid's pictures, in pixels.
+GUTTER = 2
 
 #: anchor colours of a dark-to-bright palette (black, purple, red, orange, pale yellow).
 _ANCHORS = np.array([[0, 0, 4], [80, 18, 123], [182, 54, 121], [251, 136, 97], [252, 253, 191]], dtype=np.float32)
@@ -27,10 +28,19 @@ def colourise(db: np.ndarray, floor_db: float, ceiling_db: float, min_height: in
 
 
 def picture_grid(pictures: list[np.ndarray]) -> np.ndarray:
-    """A near-square grid of equally sized uint8 ``[H, W, 3]`` pictures, white gutters."""
-    batch = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)
-    grid = make_grid(batch, nrow=math.ceil(math.sqrt(len(pictures))), padding=2, pad_value=255)
-    return grid.permute(1, 2, 0).numpy()
+    """A near-square grid of equally sized uint8 ``[H, W, 3]`` pictures, white gutters (the layout of
+    torchvision's ``make_grid``, without importing torchvision: a single picture is returned as is)."""
+    if len(pictures) == 1:
+        return np.asarray(pictures[0])
+    columns = min(len(pictures), math.ceil(math.sqrt(len(pictures))))
+    rows = math.ceil(len(pictures) / columns)
+    height, width, depth = pictures[0].shape
+    grid = np.full((rows * (height + GUTTER) + GUTTER, columns * (width + GUTTER) + GUTTER, depth), 255, np.uint8)
+    for index, picture in enumerate(pictures):
+        row, column = divmod(index, columns)
+        top, left = GUTTER + row * (height + GUTTER), GUTTER + column * (width + GUTTER)
+        grid[top:top + height, left:left + width] = picture
+    return grid
 
 
 def write_picture(rgb: np.ndarray, path: Path) -> Path:
