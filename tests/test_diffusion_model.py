@@ -26,8 +26,8 @@ from tests.test_diffusion_module import tiny_model, tiny_module
 from tests.untrained_bundle import untrained_bundle
 
 CLASSES = ["zero", "one", "two"]
-TINY = ["modality=image", "data=digits", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
-        "modality.channels=1", "modality.size=16"]
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+        "modality.channels=1", "modality.spatial_size=[16,16]"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -49,10 +49,10 @@ print("LOADED", loaded, "EXIT", code)
 
 @pytest.mark.parametrize("command", ["generate", "vary"])
 def test_a_sampling_command_imports_no_lightning(bundle, tmp_path, command):
-    extra = [f"input={tmp_path / 'in.png'}"] if command == "vary" else []
+    extra = [f"input={tmp_path / 'in.npy'}"] if command == "vary" else []
     if extra:
         run_command("generate", [f"ckpt={bundle}", f"out={tmp_path / 'in'}", "n=1", "steps=1", "label=one"])
-        (tmp_path / "in" / "000_one.png").rename(tmp_path / "in.png")
+        (tmp_path / "in" / "000_one.npy").rename(tmp_path / "in.npy")
     argv = [command, f"ckpt={bundle}", f"out={tmp_path / 'out'}", "n=1", "steps=2", *extra]
     done = subprocess.run([sys.executable, "-c", IMPORTS_AFTER, *argv], capture_output=True, text=True, cwd=REPO,
                           timeout=300)
@@ -70,10 +70,10 @@ def test_the_same_seed_on_the_same_device_writes_the_same_files(bundle, tmp_path
     first = generate(bundle, tmp_path / "a", "device=cpu")
     second = generate(bundle, tmp_path / "b", "device=cpu")
     other = generate(bundle, tmp_path / "c", "device=cpu", "seed=6")
-    pictures = sorted(p.name for p in first.glob("*.png"))
-    assert pictures == ["000_zero.png", "001_one.png", "002_two.png", "grid.png"]
-    assert all((first / name).read_bytes() == (second / name).read_bytes() for name in pictures)
-    assert (first / "000_zero.png").read_bytes() != (other / "000_zero.png").read_bytes()
+    files = sorted(p.name for p in first.glob("*.npy"))
+    assert files == ["000_zero.npy", "001_one.npy", "002_two.npy", "grid.npy"]
+    assert all((first / name).read_bytes() == (second / name).read_bytes() for name in files)
+    assert (first / "000_zero.npy").read_bytes() != (other / "000_zero.npy").read_bytes()
     recipe = yaml.safe_load((first / "recipe.yaml").read_text())
     assert (recipe["device"], recipe["precision"]) == ("cpu", "fp32")
     assert (recipe["command"]["device"], recipe["command"]["precision"]) == ("cpu", "auto")
