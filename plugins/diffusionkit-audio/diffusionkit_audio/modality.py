@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -18,6 +19,17 @@ from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, l
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
+
+#: decoded items an AudioModality remembers, and their most values in all (64 MB of float32; see
+#: :meth:`AudioModality.decode`).
+DECODES_KEPT, DECODED_VALUES = 64, 1 << 24
+
+
+def _content_key(item: Tensor) -> str:
+    """A digest of an item's shape and values."""
+    digest = hashlib.blake2b(item.contiguous().numpy().tobytes(), digest_size=16)
+    digest.update(str(tuple(item.shape)).encode())
+    return digest.hexdigest()
 
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
@@ -73,6 +85,7 @@ class AudioModality(Modality):
             raise ValueError(f"AudioModality: clip_seconds must be more than 0 and at most 60, got {clip_seconds!r}")
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
         self._input_rate: int | None = None
+        self._decoded: dict[str, np.ndarray] = {}  # content key -> waveform, oldest first
         self.midi = bool(midi)
         if not float(max_seconds) > 0:
             raise ValueError(f"AudioModality: max_seconds must be > 0, got {max_seconds!r}")
@@ -94,10 +107,28 @@ class AudioModality(Modality):
     def decode(self, x: Tensor) -> np.ndarray:
         """Model-space ``[C, F, T]`` (or a batch) -> waveform ``[audio_channels, samples]`` at the model rate.
 
-        The length follows the frame count, so longer spectrograms (``extend``) decode to longer audio."""
-        frames = x.shape[-1]
-        wave = self.codec.decode(x.detach().float().cpu(), (frames - 1) * self.codec.hop_length)
-        return wave.numpy()
+        The length follows the frame count, so longer spectrograms (``extend``) decode to longer audio.
+        The last :data:`DECODES_KEPT` decoded items are remembered by content, so a command that
+        writes each item and then the grid of them decodes every item once (phase retrieval is
+        most of a command's time)."""
+        x = x.detach().float().cpu()
+        items = x.reshape(-1, *x.shape[-3:])
+        keys = [_content_key(item) for item in items]
+        found = {key: self._decoded[key] for key in keys if key in self._decoded}
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        if missing:
+            waves = self.codec.decode(items[missing], (x.shape[-1] - 1) * self.codec.hop_length).numpy()
+            for i, wave in zip(missing, waves):
+                found[keys[i]] = wave
+                self._remember(keys[i], wave)
+        waves = np.stack([found[key] for key in keys])
+        return waves.reshape(*x.shape[:-3], *waves.shape[1:])
+
+    def _remember(self, key: str, wave: np.ndarray) -> None:
+        """Keep a decoded item, dropping the oldest beyond :data:`DECODES_KEPT` / :data:`DECODED_VALUES`."""
+        self._decoded[key] = wave
+        while len(self._decoded) > DECODES_KEPT or sum(w.size for w in self._decoded.values()) > DECODED_VALUES:
+            self._decoded.pop(next(iter(self._decoded)))
 
     def load_wave(self, path: str | Path) -> np.ndarray:
         """A file as the model hears it: ``[audio_channels, num_samples]`` at the model rate."""

@@ -274,3 +274,17 @@ def test_roundtrip_command_with_an_unknown_codec_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("diffusionkit roundtrip: error: AudioModality: unknown audio codec 'foo'; "
                    "choose modality.codec= one of: mel, stft")
+
+
+def test_each_item_is_decoded_once_when_its_file_and_then_the_grid_are_written(tmp_path):
+    modality = AudioModality(sample_rate=16000, codec="mel")
+    batch = torch.randn(3, *modality.shape, generator=torch.Generator().manual_seed(0)) * 0.3
+    decoded, decode = [], modality.codec.decode
+    modality.codec.decode = lambda x, samples: decoded.append(len(x)) or decode(x, samples)
+    single = modality.decode(batch[1])
+    modality.save(batch[0], tmp_path / "first")
+    whole = modality.decode(batch)
+    assert decoded == [1, 1, 1]  # item 1, item 0 for its file, item 2 for the grid
+    assert np.array_equal(whole[1], single) and whole.shape == (3, 1, modality.num_samples)
+    modality.decode(batch + 0.01)  # other content is decoded afresh
+    assert decoded[-1] == 3
