@@ -29,7 +29,7 @@ from diffusionkit.evaluation import Classifier, fit_classifier
 from diffusionkit.modality import Modality
 from diffusionkit.training.augment import Augmenter
 
-__all__ = ["Classifier", "PREFIX", "Recognizer", "fit_recognizer", "load_recognizer", "recognizer_entries"]
+__all__ = ["PREFIX", "Recognizer", "fit_recognizer", "load_recognizer", "recognizer_entries"]
 
 #: the weights' prefix and the metadata key of a bundle's recogniser.
 PREFIX = "recognizer"

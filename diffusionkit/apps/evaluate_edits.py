@@ -68,13 +68,12 @@ def vary_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: to
     n = int(cfg.vary.n)
     settings = cfg.copy()
     settings.guidance = cfg.vary.guidance
+    init = sources.repeat_interleave(n, dim=0)
     rows = []
     for mode in vary_label_modes(cfg.vary.label):
-        conditioning = {"auto": lambda: model.recognize(sources), "given": lambda: true_labels,
-                        None: lambda: None}[mode]()
+        conditioning = model.recognize(sources) if mode == "auto" else true_labels if mode == "given" else None
+        labels = None if conditioning is None else conditioning.repeat_interleave(n)
         for strength in cfg.vary.strengths:
-            init = sources.repeat_interleave(n, dim=0)
-            labels = None if conditioning is None else conditioning.repeat_interleave(n)
             variations = sample_in_batches(model, len(init), labels, settings, cfg.batch_size, generator,
                                            init=init, strength=float(strength))
             heard = judge.predict(variations, _repeat(folds, n))

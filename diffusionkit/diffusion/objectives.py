@@ -125,11 +125,6 @@ def parameterization(prediction: str | Parameterization) -> Parameterization:
     return PARAMETERIZATIONS[prediction]()
 
 
-def check_prediction(prediction: str) -> str:
-    """Return ``prediction`` if known, else raise ValueError listing the options."""
-    return parameterization(prediction).name
-
-
 def training_target(prediction: str, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
     """The regression target for a network predicting ``prediction`` at x_t = alpha x0 + sigma eps."""
     return parameterization(prediction).target(x0, eps, alpha, sigma)
