@@ -20,6 +20,8 @@ from diffusionkit.errors import UsageError
 from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition, Modality
 from diffusionkit.nets.autoencoder import AutoencoderKL
+from diffusionkit.nets.conditioned_net import ConditionedNet, conditioning_widths
+from diffusionkit.nets.conditioners import LABEL, ClassLabel, ConcatSignal, Conditioner
 
 
 def num_classes_for(classes: list[str]) -> int:
@@ -37,6 +39,28 @@ def build_condition(cfg: DictConfig) -> ConcatCondition | None:
     if not cond or "_target_" not in cond:
         return None
     return instantiate(cond)
+
+
+def build_conditioners(cfg: DictConfig, num_classes: int) -> dict[str, Conditioner]:
+    """The model's named conditions: class labels (``"label"``, dropped with
+    ``diffusion.label_dropout``) for a class-conditional model, the concatenated condition of
+    ``cond=...`` under its input name (dropped with ``diffusion.cond_dropout``, default 0:
+    always given), and every entry of ``conditioners:`` (a plugin's or a
+    config's own :class:`~diffusionkit.nets.conditioners.Conditioner`)."""
+    conditioners: dict[str, Conditioner] = {}
+    if num_classes:
+        conditioners[LABEL] = ClassLabel(num_classes, drop=float(cfg.diffusion.get("label_dropout", 0.1)))
+    condition = build_condition(cfg)
+    if condition is not None:
+        conditioners[condition.input_name] = ConcatSignal(condition, drop=float(cfg.diffusion.get("cond_dropout", 0.0)))
+    for name, spec in (cfg.get("conditioners") or {}).items():
+        if name in conditioners:
+            raise UsageError(f"conditioners.{name}: the name '{name}' is taken by the model's own {name} condition")
+        conditioner = instantiate(spec)
+        if not isinstance(conditioner, Conditioner):
+            raise UsageError(f"conditioners.{name} builds a {type(conditioner).__name__}, not a Conditioner")
+        conditioners[str(name)] = conditioner
+    return conditioners
 
 
 def build_autoencoder(net_cfg: DictConfig, modality: Modality) -> AutoencoderKL:
@@ -75,14 +99,14 @@ def _item_shape(modality: Modality, latent: LatentSpace | None) -> tuple[int, ..
     return tuple(latent.latent_shape(modality.shape)) if latent is not None else tuple(modality.shape)
 
 
-def build_net(cfg: DictConfig, modality: Modality, num_classes: int, condition: ConcatCondition | None,
+def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Conditioner],
               latent: LatentSpace | None) -> nn.Module:
-    """The denoising network, sized from the modality (or its latent), classes and condition."""
+    """The denoising backbone, sized from the modality (or its latent) and what the conditioners
+    feed it (concatenated channels, a context's width)."""
     return instantiate(cfg.net)(
         spatial_rank=modality.spatial_rank,
         in_channels=_item_shape(modality, latent)[0],
-        num_classes=num_classes,
-        concat_channels=condition.channels if condition is not None else 0,
+        **conditioning_widths(conditioners),
     )
 
 
@@ -112,27 +136,26 @@ def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict
     on the meta device: nothing is allocated, so a config asking for a huge model costs nothing."""
     with torch.device("meta"), _NoInitialisation():
         latent = build_latent_space(cfg, modality)
-        net = build_net(cfg, modality, num_classes, build_condition(cfg), latent)
+        conditioners = build_conditioners(cfg, num_classes)
+        net = ConditionedNet(build_net(cfg, modality, conditioners, latent), conditioners)
     parts = {"net": net, "latent": latent}
     return {f"{prefix}.{name}": tuple(t.shape) for prefix, part in parts.items() if part is not None
             for name, t in part.state_dict().items()}
 
 
 def build_diffusion_model(cfg: DictConfig, modality: Modality, num_classes: int) -> DiffusionModel:
-    """The DiffusionModel of a config: the net is sized from the modality, data and condition."""
-    condition = build_condition(cfg)
+    """The DiffusionModel of a config: the net is sized from the modality, data and conditions."""
+    conditioners = build_conditioners(cfg, num_classes)
     latent = build_latent_space(cfg, modality)
     diffusion = cfg.diffusion
     return DiffusionModel(
-        net=build_net(cfg, modality, num_classes, condition, latent),
+        net=build_net(cfg, modality, conditioners, latent),
         schedule=instantiate(diffusion.schedule),
         sample_shape=modality.shape,
         prediction=diffusion.prediction,
         loss_weighting=diffusion.loss_weighting,
         min_snr_gamma=diffusion.min_snr_gamma,
-        num_classes=num_classes,
-        label_dropout=diffusion.label_dropout,
-        condition=condition,
+        conditioners=conditioners,
         ema_decay=diffusion.ema_decay,
         clip_denoised=diffusion.get("clip_denoised"),
         latent=latent,

@@ -27,6 +27,7 @@ from diffusionkit.atomic import atomic_path
 from diffusionkit.checkpoint_file import load_checkpoint_file
 from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
 from diffusionkit.diffusion.model import DiffusionModel, model_state
+from diffusionkit.nets.conditioned_net import upgrade_legacy_names
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.names import check_class_names
@@ -294,6 +295,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", precision: 
     precision = resolve_precision(precision, device)
     path = resolve_checkpoint(path)
     weights, metadata, config = read_run(path, "diffusion", for_training=False)
+    weights = upgrade_legacy_names(weights, "net.")
     classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
     _check_item_size(path, modality.shape)

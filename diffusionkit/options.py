@@ -172,6 +172,18 @@ class NotText(Kind):
 
 
 @dataclass(frozen=True)
+class Word(Kind):
+    """A name: one word of text (a condition's name)."""
+
+    accepts: str = "a name"
+
+    def read(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip() or len(value.split()) != 1:
+            raise Refused()
+        return value
+
+
+@dataclass(frozen=True)
 class Each(Kind):
     """A list whose every element is of one kind."""
 
@@ -325,6 +337,7 @@ SAMPLER_SETTINGS = table(
     Option("ckpt", PathText()),
     Option("steps", Whole(1, MAX_STEPS), "sampling steps"),
     GUIDANCE, SEED, OUT, *SAMPLER, *RUNTIME,
+    Option("guide", Each(Word()), "the model's condition names, e.g. guide=[label]", nullable=True),
     Option("batch_size", Whole(1), "items sampled at once"),
 )
 SAMPLING = table(Option("n", Whole(1, MAX_ITEMS), "how many items to make"), *SAMPLER_SETTINGS.values())
@@ -382,6 +395,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("diffusion.prediction", Choice(PREDICTIONS)),
         Option("diffusion.loss_weighting", Choice(WEIGHTINGS)),
         Option("diffusion.label_dropout", Number(0, 1), "the share of labels dropped for guidance"),
+        Option("diffusion.cond_dropout", Number(0, 1), "the share of concatenated conditions dropped for guidance"),
         Option("diffusion.ema_decay", Number(0, 1)),
     ),
 }

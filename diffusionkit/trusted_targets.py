@@ -69,6 +69,8 @@ ROLES: dict[str, str | None] = {
     "trainer.strategy": None,
     "logger": "lightning.pytorch.loggers.Logger",
 }
+#: places named by a pattern: ``conditioners.<name>`` builds a model's own conditioner
+ROLE_PATTERNS: dict[str, str] = {"conditioners.*": "diffusionkit.nets.conditioners.Conditioner"}
 CONVERT_MODES = {"none", "partial", "object", "all"}
 #: the places only training builds: checked by name alone when a config is loaded to sample.
 TRAINING_ONLY = ("trainer", "trainer.strategy", "logger")
@@ -226,16 +228,27 @@ def _visit(key: str, value: Any, where: str, for_training: bool = True) -> None:
     if key.startswith("_") and key.endswith("_") and len(key) > 2:
         _check_hydra_key(key, value, place)
         if key == "_target_":
-            if where not in ROLES:
+            role = role_at(where)
+            if role is False:
                 raise TargetRefused(f"_target_ at {place}: nothing is built there (a bundle may build only at "
-                                    f"{', '.join(ROLES)})")
+                                    f"{', '.join([*ROLES, *ROLE_PATTERNS])})")
             try:
                 if for_training or where not in TRAINING_ONLY:
-                    check_target(value, ROLES[where])
+                    check_target(value, role)
                 else:
                     _check_unbuilt(value)
             except TargetRefused as err:
                 raise TargetRefused(f"_target_ at {place}: {err}") from None
+
+
+def role_at(where: str) -> str | None | bool:
+    """What must be built at a config path (a base class path, or None: any allowed
+    constructor), or False where nothing may be built."""
+    if where in ROLES:
+        return ROLES[where]
+    head, _, name = where.rpartition(".")
+    pattern = f"{head}.*"
+    return ROLE_PATTERNS[pattern] if pattern in ROLE_PATTERNS and name else False
 
 
 def check_config(config: Any, source: str, for_training: bool = True) -> None:

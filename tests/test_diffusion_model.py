@@ -170,8 +170,14 @@ def test_training_noises_with_the_schedule_add_noise(monkeypatch):
 # --- checkpoints written before the split ----------------------------------------------------
 
 def old_checkpoint_state(module) -> dict[str, torch.Tensor]:
-    """What the same trainer's checkpoint held before the model was split out (no ``model.``)."""
-    return {k.removeprefix("model."): v.clone() for k, v in module.state_dict().items()}
+    """What the same trainer's checkpoint held before the model was split out (no ``model.``) and
+    before conditioners were parts (the backbone's names bare, the class embedding its own)."""
+    renamed = {}
+    for key, value in module.state_dict().items():
+        key = key.removeprefix("model.").replace(".backbone.", ".")
+        key = key.replace(".conditioners.label.embedder.embedding.weight", ".class_embed.embedding.weight")
+        renamed[key] = value.clone()
+    return renamed
 
 
 def test_an_old_lightning_checkpoint_resumes_into_the_thin_trainer(tmp_path):
@@ -181,6 +187,7 @@ def test_an_old_lightning_checkpoint_resumes_into_the_thin_trainer(tmp_path):
             p.add_(1.0)
     checkpoint = {"state_dict": old_checkpoint_state(source)}
     assert "net.input_conv.weight" in checkpoint["state_dict"] and "ema.n_averaged" in checkpoint["state_dict"]
+    assert "ema.module.class_embed.embedding.weight" in checkpoint["state_dict"]
     path = tmp_path / "old.ckpt"
     torch.save(checkpoint, path)
     check_weights_fit(target, path)  # the resume check reads it as Lightning will
@@ -192,7 +199,7 @@ def test_an_old_lightning_checkpoint_resumes_into_the_thin_trainer(tmp_path):
 def test_state_names_map_both_ways():
     state = tiny_module(1, 8).state_dict()
     old = model_state(state)
-    assert all(not k.startswith("model.") for k in old) and "ema.module.input_conv.weight" in old
+    assert all(not k.startswith("model.") for k in old) and "ema.module.backbone.input_conv.weight" in old
     assert trainer_state(old).keys() == state.keys() and trainer_state(state).keys() == state.keys()
     assert model_state(old).keys() == old.keys()
 

@@ -9,6 +9,7 @@ import torch
 
 from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.schedules import NoiseSchedule
+from diffusionkit.nets.conditioners import ClassLabel
 from diffusionkit.nets.unet import UNet
 from diffusionkit.training.datamodule import ModalityDataModule
 from diffusionkit.training.diffusion_module import DiffusionModule
@@ -17,9 +18,9 @@ from tests.toy_modality import GaussianClasses
 
 def tiny_model(rank: int = 1, size: int = 8, num_classes: int = 2, **kw) -> DiffusionModel:
     torch.manual_seed(0)
-    net = UNet(rank, 1, model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
-               num_classes=num_classes)
-    return DiffusionModel(net, NoiseSchedule("linear"), (1, *[size] * rank), num_classes=num_classes,
+    net = UNet(rank, 1, model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,))
+    conditioners = {"label": ClassLabel(num_classes, drop=kw.pop("label_dropout", 0.1))} if num_classes else {}
+    return DiffusionModel(net, NoiseSchedule("linear"), (1, *[size] * rank), conditioners=conditioners,
                           ema_decay=0.9, **kw)
 
 

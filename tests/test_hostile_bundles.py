@@ -261,11 +261,31 @@ def test_each_place_builds_only_its_own_kind(payload, tmp_path, name, reason):
         load_model(write_bundle(tmp_path / "evil.safetensors", cases[name]))
 
 
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_a_hostile_conditioner_is_refused_and_runs_nothing(payload, tmp_path, name):
+    """``conditioners.<name>`` is a place a bundle builds, so every attack is tried there too."""
+    marker, _, cases = payload
+    with pytest.raises(UsageError) as err:
+        load_model(write_bundle(tmp_path / "evil.safetensors", {"loudness": cases[name]}, where="conditioners"))
+    assert len(str(err.value).splitlines()) == 1 and not marker.exists()
+
+
+@pytest.mark.parametrize("fragment, reason", [
+    ({"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 2}, "'torch.nn.Linear' is not a Conditioner"),
+    ({"_target_": "tests.test_conditioners.Loudness"}, "is outside diffusionkit, its installed plugins"),
+    ({"x": {"_target_": "diffusionkit.nets.conditioners.ScalarEmbedding"}}, "conditioners.loudness.x: nothing is built"),
+])
+def test_a_conditioner_must_be_a_registered_conditioner(tmp_path, fragment, reason):
+    with pytest.raises(UsageError, match=reason.replace(".", "\\.")):
+        load_model(write_bundle(tmp_path / "evil.safetensors", {"loudness": fragment}, where="conditioners"))
+
+
 @pytest.mark.parametrize("overrides", [
     ["modality=toy", "data=toy_blobs", "trainer=fsdp", "logger=csv"],
     ["modality=toy_1d", "data=toy_blobs", "noise=mixed", "augment=default"],
     ["modality=toy", "data=toy_blobs", "experiment=digits_autoencoder"],
     ["modality=toy", "data=toy_blobs", "first_stage=patchgan", "stage=autoencoder", "optim=adamw_cosine"],
+    ["modality=toy", "data=toy_blobs", "+conditioners@conditioners.loudness=scalar"],
 ])
 def test_the_configs_the_project_composes_pass_the_bundle_check(overrides):
     """Every place a real run config builds something is one the check knows (else every bundle

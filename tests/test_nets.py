@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from diffusionkit.nets import UNet, drop_labels, timestep_embedding
+from diffusionkit.nets import UNet, timestep_embedding
 from diffusionkit.nets.layers import SelfAttention, norm
 
 
@@ -60,14 +60,29 @@ def test_concat_changes_output_not_shape():
     assert not torch.allclose(a, b)
 
 
-def test_labels_change_output_and_none_means_null():
+def test_vector_changes_output_and_must_match_the_embedding():
     torch.manual_seed(0)
-    net = perturb(tiny(1, num_classes=3))
+    net = perturb(tiny(1))
     x, t = rand(2, 3, 16), torch.tensor([7, 7])
-    a = net(x, t, labels=torch.tensor([0, 0]))
-    b = net(x, t, labels=torch.tensor([1, 2]))
-    assert not torch.allclose(a[0], b[0]) and not torch.allclose(a[1], b[1])
-    torch.testing.assert_close(net(x, t), net(x, t, labels=torch.tensor([3, 3])))
+    a = net(x, t, vector=rand(2, net.embedding_dim, seed=1))
+    assert not torch.allclose(a, net(x, t, vector=rand(2, net.embedding_dim, seed=2)))
+    torch.testing.assert_close(net(x, t), net(x, t, vector=torch.zeros(2, net.embedding_dim)))
+    with pytest.raises(ValueError, match=rf"vector must be of shape \[2, {net.embedding_dim}\], got \[2, 5\]"):
+        net(x, t, vector=rand(2, 5))
+
+
+def test_context_reaches_the_output_by_cross_attention():
+    torch.manual_seed(0)
+    net = perturb(tiny(2, context_dim=6))
+    x, t = rand(2, 3, 8, 8), torch.tensor([3, 9])
+    a = net(x, t, context=rand(2, 5, 6, seed=1))
+    assert a.shape == x.shape
+    assert not torch.allclose(a, net(x, t, context=rand(2, 5, 6, seed=2)))
+    assert net(x, t, context=rand(2, 1, 6)).shape == x.shape  # any sequence length
+    with pytest.raises(ValueError, match="pass context"):
+        net(x, t)
+    with pytest.raises(ValueError, match="context_dim=0"):
+        tiny(2)(x, t, context=rand(2, 5, 6))
 
 
 def test_float_and_int_timesteps():
@@ -90,19 +105,6 @@ def test_timestep_embedding():
     assert timestep_embedding(t, 7).shape == (4, 7)
 
 
-def test_drop_labels():
-    labels = torch.arange(1000) % 10
-    g = torch.Generator().manual_seed(0)
-    assert torch.equal(drop_labels(labels, 0.0, 10, g), labels)
-    assert torch.equal(drop_labels(labels, 1.0, 10, g), torch.full_like(labels, 10))
-    dropped = drop_labels(labels, 0.5, 10, g)
-    assert 400 < (dropped == 10).sum() < 600
-    kept = dropped != 10
-    assert torch.equal(dropped[kept], labels[kept])
-    with pytest.raises(ValueError, match="1.5"):
-        drop_labels(labels, 1.5, 10)
-
-
 def test_spatial_size_error_names_numbers():
     net = tiny(2, channel_mult=(1, 2, 2), attention_levels=())
     with pytest.raises(ValueError, match=r"spatial size 6 .* multiple of\s+4"):
@@ -110,7 +112,7 @@ def test_spatial_size_error_names_numbers():
 
 
 def test_channel_and_conditioning_errors():
-    net = tiny(2, concat_channels=2, num_classes=4)
+    net = tiny(2, concat_channels=2)
     x, t = rand(1, 3, 8, 8), torch.tensor([1])
     with pytest.raises(ValueError, match=r"expected 3 input channels, got 4"):
         net(rand(1, 4, 8, 8), t, concat=rand(1, 2, 8, 8))
@@ -118,8 +120,6 @@ def test_channel_and_conditioning_errors():
         net(x, t)
     with pytest.raises(ValueError, match=r"\[1, 2, 8, 8\].*\[1, 1, 8, 8\]"):
         net(x, t, concat=rand(1, 1, 8, 8))
-    with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        net(x, t, labels=torch.tensor([5]), concat=rand(1, 2, 8, 8))
     with pytest.raises(ValueError, match="spatial"):
         net(rand(1, 3, 8), t, concat=rand(1, 2, 8))
     with pytest.raises(ValueError, match="concat_channels=0"):
@@ -130,8 +130,8 @@ def test_channel_and_conditioning_errors():
 
 def test_gradients_reach_first_conv():
     torch.manual_seed(0)
-    net = perturb(tiny(3, num_classes=2, concat_channels=1))
-    out = net(rand(2, 3, 2, 4, 4), torch.tensor([0.1, 0.9]), labels=torch.tensor([0, 1]),
+    net = perturb(tiny(3, concat_channels=1))
+    out = net(rand(2, 3, 2, 4, 4), torch.tensor([0.1, 0.9]), vector=rand(2, net.embedding_dim, seed=3),
               concat=rand(2, 1, 2, 4, 4))
     out.square().mean().backward()
     assert net.input_conv.weight.grad is not None and net.input_conv.weight.grad.abs().sum() > 0
@@ -141,7 +141,7 @@ def test_gradients_reach_first_conv():
 
 def test_config_rebuilds_same_network():
     torch.manual_seed(0)
-    net = perturb(tiny(2, num_classes=3, concat_channels=1, out_channels=2))
+    net = perturb(tiny(2, concat_channels=1, out_channels=2))
     twin = UNet(**net.config)
     twin.load_state_dict(net.state_dict())
     x, t, c = rand(1, 3, 8, 8), torch.tensor([4]), rand(1, 1, 8, 8)

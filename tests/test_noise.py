@@ -76,9 +76,9 @@ def shared_along_first_axis(x: torch.Tensor) -> bool:
 @pytest.mark.parametrize("prior,shared", [(MixedNoise(shared_fraction=1.0), True), (None, False)])
 def test_training_noise_comes_from_the_prior(prior, shared):
     module = tiny_model(2, 8, noise_prior=prior)
-    module.net = ZeroNet()
+    module.net.backbone = ZeroNet()
     module.loss({"x": torch.zeros(4, 1, 8, 8), "label": torch.tensor([0, 1, 0, 1])})
-    (x_t,) = module.net.inputs
+    (x_t,) = module.net.backbone.inputs
     assert shared_along_first_axis(x_t) is shared  # zero data: x_t is sigma times the noise
 
 
@@ -94,10 +94,10 @@ HALF_KNOWN[:, :, :4] = 1
 @pytest.mark.parametrize("prior,shared", [(MixedNoise(shared_fraction=1.0), True), (None, False)])
 def test_every_sampling_draw_comes_from_the_prior(kwargs, calls, prior, shared):
     module = tiny_model(2, 8, prediction="x0", noise_prior=prior)
-    module.ema.module = ZeroNet()
+    module.ema.module.backbone = ZeroNet()
     module.sample(3, torch.tensor([0, 1, 0]), steps=4, spacing="trailing",
                   generator=torch.Generator().manual_seed(0), **kwargs)
-    inputs = module.ema.module.inputs
+    inputs = module.ema.module.backbone.inputs
     assert len(inputs) == calls
     assert [shared_along_first_axis(x) for x in inputs] == [shared] * calls
 

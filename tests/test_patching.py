@@ -40,10 +40,10 @@ def test_patch_size_errors_name_the_problem():
 def test_patched_unet_keeps_shapes_and_checks_sizes():
     torch.manual_seed(0)
     net = UNet(3, 1, model_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(), num_heads=2,
-               factorized=True, patch_size=[1, 2, 2], num_classes=2)
+               factorized=True, patch_size=[1, 2, 2])
     assert net.input_conv.in_channels == 4 and net.out[-1].out_channels == 4
     x = torch.randn(2, 1, 4, 8, 8)
-    assert net(x, torch.tensor([1, 2]), labels=torch.tensor([0, 1])).shape == x.shape
+    assert net(x, torch.tensor([1, 2]), vector=torch.randn(2, net.embedding_dim)).shape == x.shape
     assert net.downsample_factors == (2, 4, 4)
     with pytest.raises(ValueError, match=r"spatial size 6 .* multiple of 4 = patch_size"):
         net(torch.randn(1, 1, 4, 8, 6), torch.tensor([1]))

@@ -44,11 +44,11 @@ def count(net: nn.Module) -> int:
 @pytest.mark.parametrize("factorized", [False, True], ids=["full", "factorized"])
 def test_output_shape_with_labels_and_concat(factorized, temporal_downsample):
     torch.manual_seed(0)
-    net = perturb(tiny(factorized=factorized, temporal_downsample=temporal_downsample, num_classes=3,
+    net = perturb(tiny(factorized=factorized, temporal_downsample=temporal_downsample,
                        concat_channels=2, channel_mult=(1, 2, 2)))
     t_len = 4 if temporal_downsample else 3  # without temporal downsampling T needs no multiple of 4
     x = rand(2, 3, t_len, 8, 12)
-    out = net(x, torch.tensor([1, 500]), labels=torch.tensor([0, 3]), concat=rand(2, 2, t_len, 8, 12, seed=1))
+    out = net(x, torch.tensor([1, 500]), vector=rand(2, net.embedding_dim, seed=3), concat=rand(2, 2, t_len, 8, 12, seed=1))
     assert out.shape == x.shape
     assert torch.isfinite(out).all()
 
@@ -118,8 +118,8 @@ def test_layer_factory_factors():
 
 def test_gradients_reach_temporal_weights():
     torch.manual_seed(0)
-    net = perturb(tiny(factorized=True, num_classes=2, concat_channels=1))
-    out = net(rand(2, 3, 4, 4, 4), torch.tensor([0.1, 0.9]), labels=torch.tensor([0, 1]), concat=rand(2, 1, 4, 4, 4))
+    net = perturb(tiny(factorized=True, concat_channels=1))
+    out = net(rand(2, 3, 4, 4, 4), torch.tensor([0.1, 0.9]), vector=rand(2, net.embedding_dim, seed=3), concat=rand(2, 1, 4, 4, 4))
     out.square().mean().backward()
     assert not [n for n, p in net.named_parameters() if p.grad is None]
     temporal = [(n, p) for n, p in net.named_parameters() if "temporal" in n and n.endswith("weight")]
@@ -142,7 +142,7 @@ def test_zero_initialised_factorized_branch_still_learns():
 
 def test_config_rebuilds_same_network():
     torch.manual_seed(0)
-    net = perturb(tiny(factorized=True, temporal_downsample=False, num_classes=3))
+    net = perturb(tiny(factorized=True, temporal_downsample=False))
     assert net.config["factorized"] is True and net.config["temporal_downsample"] is False
     twin = UNet(**net.config)
     twin.load_state_dict(net.state_dict())

@@ -75,14 +75,14 @@ def test_module_options_reach_a_diffusion_module_without_changing_its_outputs_or
     torch.manual_seed(0)
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=10)
     x, t, labels = torch.randn(2, 1, 32, 32), torch.tensor([10, 500]), torch.tensor([1, 2])
-    before, names = module.model.net(x, t, labels=labels), list(module.state_dict())
+    before, names = module.model.net(x, t, label=labels), list(module.state_dict())
     compiled = []
     monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
     apply_module_options(module, cfg.trainer, spatial_rank=2)
-    assert compiled == ["UNet"]  # the trained net only; sampling from the EMA copy stays eager
-    assert module.model.net.input_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert compiled == ["ConditionedNet"]  # the trained net and its conditioners; sampling's EMA copy stays eager
+    assert module.model.net.backbone.input_conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert list(module.state_dict()) == names
-    assert torch.allclose(module.model.net(x, t, labels=labels), before, atol=1e-5)
+    assert torch.allclose(module.model.net(x, t, label=labels), before, atol=1e-5)
 
 
 def test_a_1d_modality_takes_the_gpu_preset_too():

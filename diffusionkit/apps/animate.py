@@ -18,13 +18,13 @@ from diffusionkit.plugin_calls import read_media
 
 
 def run(cfg: DictConfig) -> Path:
-    def animate(model, source, labels, generator, concat):
+    def animate(model, source, labels, generator, conditioning):
         mask = end_steps_mask(model.modality, int(cfg.keep), 1 if cfg.last else 0)
         if cfg.last:  # the written source shows both kept ends
             axis = edit_axis(model.modality)
             final = read_media(model.modality, cfg.last, "last")
             source.narrow(axis, source.shape[axis] - 1, 1).copy_(final.narrow(axis, final.shape[axis] - 1, 1))
         return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                                 known=repeat(source, cfg.n), mask=mask, **concat)
+                                 known=repeat(source, cfg.n), mask=mask, conditions=conditioning)
 
     return run_edit(cfg, "animate", "animated", animate)

@@ -14,6 +14,7 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 from diffusionkit.names import inside
+from diffusionkit.nets.conditioners import LABEL
 from diffusionkit.options import check_like_defaults
 from diffusionkit.out_folder import make_folder
 from diffusionkit.plugin_calls import plugin_call
@@ -81,20 +82,48 @@ def sample_in_batches(model: LoadedModel, n: int, labels: Tensor | None, cfg: Di
                       generator: torch.Generator, **kwargs: Any) -> Tensor:
     """``model.module.sample`` over ``n`` items in chunks, with the sampler settings of ``cfg``.
 
-    Tensor keyword arguments with a batch axis of length ``n`` are chunked alongside.
+    Tensor keyword arguments with a batch axis of length ``n`` (also those in ``conditions=``)
+    are chunked alongside.
     """
+    guide = guided_names(model, labels, kwargs.get("conditions"), cfg.get("guide"))
     chunks = []
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        chunk_kwargs = {k: (v[start:stop] if isinstance(v, Tensor) and v.shape[:1] == (n,) else v)
-                        for k, v in kwargs.items()}
+        chunk_kwargs = {k: _items(v, n, start, stop) for k, v in kwargs.items()}
         chunks.append(model.module.sample(
             stop - start, None if labels is None else labels[start:stop].to(model.module.device),
             sampler=cfg.sampler.name, steps=cfg.steps, spacing=cfg.sampler.spacing,
             guidance_scale=cfg.guidance, sampler_options=dict(cfg.sampler.get("options") or {}),
-            generator=generator, **chunk_kwargs,
+            generator=generator, guide=guide, **chunk_kwargs,
         ).float().cpu())
     return torch.cat(chunks)
+
+
+def guided_names(model: LoadedModel, labels: Tensor | None, conditions: dict[str, Tensor] | None,
+                 guide: Any) -> list[str] | None:
+    """The command's ``guide=`` (the conditions guidance acts on) checked against the model and
+    what was given: None where the option is unset (every given condition with a learned null)."""
+    if guide is None:
+        return None
+    names = [str(name) for name in guide]
+    try:
+        model.module.guided_conditions(labels, conditions, names)
+    except ValueError as err:
+        raise UsageError(f"guide={names}: {err}") from None
+    return names
+
+
+def _items(value: Any, n: int, start: int, stop: int) -> Any:
+    """Items ``start:stop`` of a tensor with a batch axis of length ``n`` (also inside a dict of
+    them, such as ``conditions=``); anything else as it is."""
+    if isinstance(value, dict):
+        return {k: _items(v, n, start, stop) for k, v in value.items()}
+    return value[start:stop] if isinstance(value, Tensor) and value.shape[:1] == (n,) else value
+
+
+def first_items(conditions: dict[str, Tensor] | None, n: int) -> dict[str, Tensor]:
+    """The first ``n`` items of each condition."""
+    return {k: v[:n] for k, v in (conditions or {}).items()}
 
 
 def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]:
@@ -114,26 +143,31 @@ def prepared_model(model: LoadedModel, cfg: DictConfig, n: int) -> tuple[LoadedM
     """An already loaded model with the named inputs of ``cfg`` applied (see :func:`open_model`);
     a long-lived process (``diffusionkit studio``) keeps one model and prepares it per request."""
     inputs = dict(cfg.get("inputs") or {})
-    condition = model.module.condition
-    files = {k: inputs.pop(k) for k in list(inputs) if condition is not None and k == condition.input_name}
-    also = f"{condition.input_name}=FILE" if condition is not None else ""
+    named = [name for name in model.module.conditioners if name != LABEL]
+    given = {k: inputs.pop(k) for k in list(inputs) if k in named}
+    also = ", ".join(f"{name}={model.module.conditioners[name].input_hint}" for name in named)
     media = {**dict(cfg.get("media") or {}), **inputs}
     check_like_defaults(media, model.config.modality)
     model = model.with_media(media, also_takes=also)
-    return model, condition_inputs(model, files, n)
+    return model, condition_inputs(model, given, n)
 
 
-def condition_inputs(model: LoadedModel, files: dict, n: int) -> dict[str, Tensor]:
-    """The concatenated condition read from the user's named file (e.g. ``sketch=FILE``)."""
-    condition = model.module.condition
-    if condition is None:
-        return {}
-    if condition.input_name not in files:
-        raise UsageError(f"this model is conditioned on a {condition.input_name}: pass {condition.input_name}=FILE")
-    path = files[condition.input_name]
-    with plugin_call(condition, f"cannot read {condition.input_name}={path}"):
-        concat = condition.load(path, model.modality)
-    return {"concat": concat.unsqueeze(0).expand(n, *concat.shape).to(model.module.device)}
+def condition_inputs(model: LoadedModel, given: dict[str, Any], n: int) -> dict[str, Tensor]:
+    """The model's named conditions (other than class labels) from the command's ``<name>=...``
+    (a sketch's file, a number...), each repeated for ``n`` items. A condition the model was
+    trained always to have (``drop=0``) must be given; another one left out is unconditioned."""
+    conditions: dict[str, Tensor] = {}
+    for name, conditioner in model.module.conditioners.items():
+        if name == LABEL:
+            continue
+        if name not in given:
+            if conditioner.drop == 0:
+                raise UsageError(f"this model is conditioned on a {name}: pass {name}={conditioner.input_hint}")
+            continue
+        with plugin_call(getattr(conditioner, "source", conditioner), f"cannot read {name}={given[name]}"):
+            value = conditioner.read_input(str(given[name]), model.modality)
+        conditions[name] = value.unsqueeze(0).expand(n, *value.shape).to(model.module.device)
+    return conditions
 
 
 def item_names(n: int, labels: Tensor | None, classes: list[str]) -> list[str]:

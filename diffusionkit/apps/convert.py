@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, open_dict
 
-from diffusionkit.apps.common import repeat, resolve_label, sample_in_batches
+from diffusionkit.apps.common import first_items, repeat, resolve_label, sample_in_batches
 from diffusionkit.apps.edits import run_edit
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
@@ -25,18 +25,18 @@ def inversion_settings(cfg: DictConfig) -> DictConfig:
 
 
 def convert(model: LoadedModel, sources: torch.Tensor, target: int, cfg: DictConfig, generator: torch.Generator,
-            **concat: torch.Tensor) -> torch.Tensor:
+            conditioning: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """One conversion of each source ``[k, C, *spatial]`` to class ``target`` by ``cfg.method``."""
     k = len(sources)
     labels = torch.full((k,), target, dtype=torch.long)
     if cfg.method == "sdedit":
         return sample_in_batches(model, k, labels, cfg, cfg.batch_size, generator,
-                                 init=sources, strength=float(cfg.strength), **concat)
+                                 init=sources, strength=float(cfg.strength), conditions=conditioning)
     cfg = inversion_settings(cfg)
     noise = model.module.invert(sources, steps=cfg.steps, spacing=cfg.sampler.spacing,
-                                strength=float(cfg.strength), concat=concat.get("concat")).cpu()
+                                strength=float(cfg.strength), conditions=conditioning).cpu()
     return sample_in_batches(model, k, labels, cfg, cfg.batch_size, generator,
-                             noise=noise, strength=float(cfg.strength), **concat)
+                             noise=noise, strength=float(cfg.strength), conditions=conditioning)
 
 
 def check_method(cfg: DictConfig) -> None:
@@ -50,12 +50,12 @@ def conversion_count(cfg: DictConfig) -> int:
 
 
 def conversions(cfg: DictConfig, model: LoadedModel, source: torch.Tensor, labels: torch.Tensor | None,
-                generator: torch.Generator, concat: dict[str, torch.Tensor]) -> torch.Tensor:
+                generator: torch.Generator, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
     """The command's edit: :func:`conversion_count` conversions of ``source`` to ``cfg.target``."""
     check_method(cfg)
     n = conversion_count(cfg)
     target = resolve_label(cfg.target, model.classes)
-    return convert(model, repeat(source, n), target, cfg, generator, **{k: v[:n] for k, v in concat.items()})
+    return convert(model, repeat(source, n), target, cfg, generator, first_items(conditioning, n))
 
 
 def target_name(cfg: DictConfig, model: LoadedModel) -> str:

@@ -17,7 +17,7 @@ from diffusionkit.errors import UsageError
 from diffusionkit.modality import Modality
 from diffusionkit.plugin_calls import read_media
 
-#: ``edit(model, source, labels, generator, concat) -> items``: the part each command adds.
+#: ``edit(model, source, labels, generator, conditioning) -> items``: the part each command adds.
 Edit = Callable[[LoadedModel, Tensor, "Tensor | None", torch.Generator, dict[str, Tensor]], Tensor]
 
 
@@ -39,10 +39,10 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     is made only once the items exist, so a refused option leaves nothing behind."""
     require_values(cfg)
     check_output(cfg.out)
-    model, concat = open_model(cfg, cfg.n)
+    model, conditioning = open_model(cfg, cfg.n)
     source = read_media(model.modality, cfg.input)
     labels = source_labels(model, source, cfg.label, cfg.n)
-    items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), concat)
+    items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), conditioning)
     out = output_dir(command, cfg.out)
     written = model.modality.save(source, out / "source")
     name = prefix(model) if callable(prefix) else prefix

@@ -22,6 +22,7 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.errors import UsageError
 from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
 from diffusionkit.evaluation import SELF_EPOCHS, Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
+from diffusionkit.nets.conditioners import LABEL
 
 
 def run(cfg: DictConfig) -> dict:
@@ -34,8 +35,9 @@ def run(cfg: DictConfig) -> dict:
     classes = model.classes
     if len(classes) < 2:
         raise UsageError("evaluate judges class-conditional models; this model has no classes")
-    if model.module.condition is not None:
-        raise UsageError("evaluate does not yet judge models with a concatenated condition (e.g. sketch)")
+    required = [name for name, c in model.module.conditioners.items() if name != LABEL and c.drop == 0]
+    if required:
+        raise UsageError(f"evaluate does not yet judge models that always need a {required[0]}")
     modality = model.modality
     judge, grading = real_judge(model, real, cfg) if real else self_judge(model, cfg)
     out = output_dir("evaluate", cfg.out)

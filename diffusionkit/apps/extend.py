@@ -15,7 +15,7 @@ from diffusionkit.errors import UsageError
 
 
 def extend(model: LoadedModel, source: torch.Tensor, cfg: DictConfig, labels: torch.Tensor | None,
-           generator: torch.Generator, **concat: torch.Tensor) -> torch.Tensor:
+           generator: torch.Generator, conditioning: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """``[n, C, ...]``: ``source`` followed by ``cfg.times`` generated continuations, each window
     started from the last ``cfg.context`` of what came before (RePaint-style masking)."""
     axis = edit_axis(model.modality) + 1  # batch axis first
@@ -25,18 +25,18 @@ def extend(model: LoadedModel, source: torch.Tensor, cfg: DictConfig, labels: to
         known = torch.stack([w[0] for w in windows])
         mask, keep = windows[0][1], windows[0][2]
         window = sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                                   known=known, mask=mask, **concat)
+                                   known=known, mask=mask, conditions=conditioning)
         current = torch.cat([current, window.narrow(axis, keep, window.shape[axis] - keep)], dim=axis)
     return current
 
 
 def extended(cfg: DictConfig, model: LoadedModel, source: torch.Tensor, labels: torch.Tensor | None,
-             generator: torch.Generator, concat: dict[str, torch.Tensor]) -> torch.Tensor:
+             generator: torch.Generator, conditioning: dict[str, torch.Tensor]) -> torch.Tensor:
     """The command's edit: ``source`` continued by ``cfg.times`` windows (see :func:`extend`)."""
     if int(cfg.times) < 1:
         raise UsageError(f"times must be at least 1, got {cfg.times}")
     check_context(float(cfg.context))
-    return extend(model, source, cfg, labels, generator, **concat)
+    return extend(model, source, cfg, labels, generator, conditioning)
 
 
 def run(cfg: DictConfig) -> Path:

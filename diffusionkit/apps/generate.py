@@ -13,17 +13,17 @@ from diffusionkit.apps.common import (finish, labels_for, open_model, output_dir
 from diffusionkit.bundle import LoadedModel
 
 
-def generated(cfg: DictConfig, model: LoadedModel, concat: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+def generated(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
     """``cfg.n`` new items (of ``cfg.label``, else of every class in turn) and their labels."""
     labels = labels_for(cfg.n, cfg.label, model.classes)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator, **concat), labels
+    return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator, conditions=conditioning), labels
 
 
 def run(cfg: DictConfig) -> Path:
     require_values(cfg)
-    model, concat = open_model(cfg, cfg.n)
+    model, conditioning = open_model(cfg, cfg.n)
     labels_for(cfg.n, cfg.label, model.classes)  # an unknown label is refused before the folder is made
     out = output_dir("generate", cfg.out)
-    samples, labels = generated(cfg, model, concat)
+    samples, labels = generated(cfg, model, conditioning)
     return finish(out, cfg, model, save_items(model, samples, labels, out))

@@ -15,11 +15,11 @@ from diffusionkit.bundle import LoadedModel
 
 
 def inpainted(cfg: DictConfig, model: LoadedModel, source: Tensor, labels: Tensor | None,
-              generator: torch.Generator, concat: dict[str, Tensor]) -> Tensor:
+              generator: torch.Generator, conditioning: dict[str, Tensor]) -> Tensor:
     """``cfg.n`` versions of ``source`` with ``[cfg.start, cfg.end)`` of its edit axis regenerated."""
     keep = 1.0 - region_mask(model.modality, float(cfg.start), float(cfg.end))
     return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                             known=repeat(source, cfg.n), mask=keep, **concat)
+                             known=repeat(source, cfg.n), mask=keep, conditions=conditioning)
 
 
 def run(cfg: DictConfig) -> Path:

@@ -15,10 +15,10 @@ from diffusionkit.bundle import LoadedModel
 
 
 def variations(cfg: DictConfig, model: LoadedModel, source: Tensor, labels: Tensor | None,
-               generator: torch.Generator, concat: dict[str, Tensor]) -> Tensor:
+               generator: torch.Generator, conditioning: dict[str, Tensor]) -> Tensor:
     """``cfg.n`` variations of ``source`` ``[C, *spatial]`` at ``cfg.strength`` (the command's edit)."""
     return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator,
-                             init=repeat(source, cfg.n), strength=float(cfg.strength), **concat)
+                             init=repeat(source, cfg.n), strength=float(cfg.strength), conditions=conditioning)
 
 
 def run(cfg: DictConfig) -> Path:

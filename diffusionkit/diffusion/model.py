@@ -1,7 +1,9 @@
 """One (latent) denoising diffusion model as a plain ``nn.Module``: loss, EMA, and sampling.
 
 Training follows DDPM (Ho et al. 2020) with a choice of parameterization and loss weighting;
-labels are dropped to a null class for classifier-free guidance (Ho & Salimans 2022); an
+each named condition (:mod:`diffusionkit.nets.conditioners`: class labels, a sketch, a scalar...)
+is dropped to its null value with its own probability, so classifier-free guidance (Ho &
+Salimans 2022) can act on any subset of them; an
 exponential moving average of the weights (Karras et al. 2024 discuss its value) is what
 samples are drawn from. Sampling runs any sampler of :mod:`diffusionkit.diffusion.samplers`
 over one denoiser, started from noise, part-way from an input (SDEdit) or with a known region.
@@ -15,7 +17,7 @@ runs on it; ``diffusionkit.training.diffusion_module`` wraps it for training.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +29,11 @@ from diffusionkit.diffusion.denoiser import Denoiser, VPDenoiser
 from diffusionkit.diffusion.noise import GAUSSIAN, GaussianNoise
 from diffusionkit.diffusion.objectives import Parameterization, parameterization, weighted_mse
 from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
-from diffusionkit.nets.conditioning import drop_labels
+from diffusionkit.nets.conditioned_net import ConditionedNet, upgrade_legacy_names
+from diffusionkit.nets.conditioners import CONCAT, LABEL, ClassLabel, Conditioner
 
 if TYPE_CHECKING:
     from diffusionkit.latent import LatentSpace
-    from diffusionkit.modality import ConcatCondition
 
 #: the attribute a trainer keeps its DiffusionModel under: the prefix of its checkpoints' weights
 TRAINER_PREFIX = "model."
@@ -44,15 +46,14 @@ class DiffusionModel(nn.Module):
     """Denoises model-space (or latent) data with ``net``, and samples from its EMA copy.
 
     Args:
-        net: the denoising network, called as ``net(x_t, t, **conditions)`` with the conditions
-            of :meth:`_conditions` (today ``labels=`` and ``concat=``).
+        net: the denoising backbone, called as ``net(x_t, t, vector=, concat=, context=)``
+            (see :class:`~diffusionkit.nets.conditioned_net.ConditionedNet`, which feeds it).
         schedule: the discrete noise schedule of the forward process.
         sample_shape: shape of one data item, ``(channels, *spatial)``.
         prediction: what the net predicts: ``eps``, ``x0`` or ``v`` (or a Parameterization).
         loss_weighting: ``uniform`` or ``min_snr`` (Hang et al. 2023).
-        num_classes: number of classes (0: unconditional); index ``num_classes`` is null.
-        label_dropout: probability of replacing a label by the null class while training.
-        condition: an optional concatenated condition derived from each clean batch.
+        conditioners: the model's named conditions (class labels under ``"label"``); each is
+            dropped to its null value with its own probability while training.
         ema_decay: the EMA's decay (reached after a warm-up, see :func:`ema_with_warmup`).
         clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
             right for data in [-1, 1], off for unbounded (latent) spaces.
@@ -69,9 +70,7 @@ class DiffusionModel(nn.Module):
         prediction: str | Parameterization = "eps",
         loss_weighting: str = "uniform",
         min_snr_gamma: float = 5.0,
-        num_classes: int = 0,
-        label_dropout: float = 0.1,
-        condition: ConcatCondition | None = None,
+        conditioners: Mapping[str, Conditioner] | None = None,
         ema_decay: float = 0.999,
         clip_denoised: float | None = 1.0,
         latent: LatentSpace | None = None,
@@ -79,9 +78,9 @@ class DiffusionModel(nn.Module):
     ) -> None:
         super().__init__()
         self.parameterization = parameterization(prediction)
-        self.net = net
+        self.net = ConditionedNet(net, conditioners)
         self.schedule = schedule
-        self.ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)  # updated from the weights, never by gradients (DDP would wait for them)
         self.latent = latent
         self.data_shape = tuple(int(s) for s in sample_shape)
@@ -89,9 +88,6 @@ class DiffusionModel(nn.Module):
         self.sample_shape = latent.latent_shape(self.data_shape) if latent is not None else self.data_shape
         self.loss_weighting = loss_weighting
         self.min_snr_gamma = min_snr_gamma
-        self.num_classes = num_classes
-        self.label_dropout = label_dropout
-        self.condition = condition
         self.clip_denoised = clip_denoised
         self.noise_prior = noise_prior if noise_prior is not None else GAUSSIAN
         #: the dtype the net runs in under autocast while sampling (None: its weights' own)
@@ -108,31 +104,60 @@ class DiffusionModel(nn.Module):
         return self.schedule.alphas_cumprod.device
 
     # ------------------------------------------------------------------ conditions
-    def _conditions(self, n: int, labels: Tensor | None = None, concat: Tensor | None = None) -> dict[str, Tensor]:
-        """What the net is called with besides ``(x_t, t)`` for ``n`` items: class ``labels``
-        (None: the null class) for a class-conditional model, and a data-space ``concat``
-        signal resized to the diffusion space. The one place conditions reach the net."""
-        conditions: dict[str, Tensor] = {}
-        if self.num_classes:
-            conditions["labels"] = labels if labels is not None else self.null_labels(n)
-        if concat is not None:
-            conditions["concat"] = self.match_spatial(concat.to(self.device))
-        return conditions
+    @property
+    def conditioners(self) -> Mapping[str, Conditioner]:
+        """The model's named conditions (see :mod:`diffusionkit.nets.conditioners`)."""
+        return self.net.conditioners  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes of a class-conditional model (0: it has no class labels)."""
+        label = self.conditioners[LABEL] if LABEL in self.conditioners else None
+        return label.num_classes if isinstance(label, ClassLabel) else 0
+
+    def _conditions(self, n: int, labels: Tensor | None = None, conditions: Mapping[str, Tensor] | None = None,
+                    dropped: Collection[str] = ()) -> dict[str, Tensor]:
+        """What the net is called with besides ``(x_t, t)`` for ``n`` items: each conditioner's
+        values (class ``labels`` under ``"label"``; data-space ``concat`` signals resized to the
+        diffusion space), its null value where absent or ``dropped``. The one place conditions
+        reach the net."""
+        values = dict(conditions or {})
+        if labels is not None:
+            values[LABEL] = labels
+        unknown = sorted(set(values) - set(self.conditioners))
+        if unknown:
+            raise ValueError(f"unknown conditions {unknown}; this model's are {sorted(self.conditioners)}")
+        out: dict[str, Tensor] = {}
+        for name, conditioner in self.conditioners.items():
+            value = values.get(name)
+            if value is None or name in dropped:
+                out[name] = conditioner.null_value(n, self.sample_shape, self.device)
+            else:
+                value = value.to(self.device)
+                out[name] = self.match_spatial(value) if conditioner.kind == CONCAT else value
+        return out
 
     def null_labels(self, n: int) -> Tensor:
         return torch.full((n,), self.num_classes, dtype=torch.long, device=self.device)
 
+    def conditions_from_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Every conditioner's values for a clean batch, as given (nothing dropped)."""
+        return {name: conditioner.from_batch(batch) for name, conditioner in self.conditioners.items()}
+
     def _training_conditions(self, batch: dict[str, Tensor], x0: Tensor,
                              generator: torch.Generator | None) -> dict[str, Tensor]:
-        labels = batch["label"] if self.num_classes else None
-        if labels is not None and self.training and self.label_dropout > 0:
-            labels = drop_labels(labels, self.label_dropout, self.num_classes, generator=generator)
-        concat = None
-        if self.condition is not None:
-            if "x" not in batch:
-                raise ValueError("a concatenated condition is derived from data: it cannot train from a latent cache")
-            concat = self.condition.from_data(batch["x"])
-        return self._conditions(len(x0), labels, concat)
+        """The batch's conditions, each item's dropped to its null value with its conditioner's
+        probability while training (for classifier-free guidance)."""
+        conditions = self._conditions(len(x0), conditions=self.conditions_from_batch(batch))
+        if not self.training:
+            return conditions
+        for name, conditioner in self.conditioners.items():
+            if conditioner.drop > 0:
+                values = conditions[name]
+                device = generator.device if generator is not None else values.device
+                dropped = (torch.rand((len(values),), generator=generator, device=device) < conditioner.drop)
+                conditions[name] = conditioner.drop_values(values, dropped.to(values.device), self.sample_shape)
+        return conditions
 
     # ------------------------------------------------------------------ training
     def loss(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
@@ -182,15 +207,34 @@ class DiffusionModel(nn.Module):
         net = self.ema.module if use_ema else self.net
         return VPDenoiser(net, self.schedule, self.parameterization, autocast=self.autocast_dtype)
 
-    def _guided(self, n: int, labels: Tensor | None, concat: Tensor | None, guidance_scale: float,
-                use_ema: bool) -> Denoiser:
-        cond = self._conditions(n, labels, concat)
+    def guided_conditions(self, labels: Tensor | None, conditions: Mapping[str, Tensor] | None,
+                          guide: Collection[str] | None = None) -> set[str]:
+        """The conditions classifier-free guidance acts on: ``guide`` (checked), or by default
+        every given condition that was dropped in training (so has a learned null)."""
+        given = {name for name, value in (conditions or {}).items() if value is not None}
+        given |= {LABEL} if labels is not None else set()
+        if guide is None:
+            return {name for name in given if name in self.conditioners and self.conditioners[name].drop > 0}
+        guide = set(guide)
+        for name in sorted(guide):
+            if name not in self.conditioners:
+                raise ValueError(f"cannot guide on '{name}': this model's conditions are {sorted(self.conditioners)}")
+            if self.conditioners[name].drop == 0:
+                raise ValueError(f"cannot guide on '{name}': the model was trained with it always given (drop=0)")
+            if name not in given:
+                raise ValueError(f"cannot guide on '{name}': no {name} was given")
+        return guide
+
+    def _guided(self, n: int, labels: Tensor | None, conditions: Mapping[str, Tensor] | None, guidance_scale: float,
+                use_ema: bool, guide: Collection[str] | None = None) -> Denoiser:
+        cond = self._conditions(n, labels, conditions)
+        guided = self.guided_conditions(labels, conditions, guide)
         denoiser = self.denoiser(use_ema)
-        if labels is None or guidance_scale == 1.0 or not self.num_classes:
+        if not guided or guidance_scale == 1.0:
             denoiser = guidance.conditioned(denoiser, cond)
         else:
-            denoiser = guidance.classifier_free_guidance(denoiser, cond, self._conditions(n, None, concat),
-                                                         guidance_scale)
+            uncond = self._conditions(n, labels, conditions, dropped=guided)
+            denoiser = guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
         return denoiser if self.clip_denoised is None else guidance.clipped(denoiser, self.clip_denoised)
 
     @torch.no_grad()
@@ -204,7 +248,8 @@ class DiffusionModel(nn.Module):
         spacing: str = "karras",
         guidance_scale: float = 1.0,
         sampler_options: dict[str, Any] | None = None,
-        concat: Tensor | None = None,
+        conditions: Mapping[str, Tensor] | None = None,
+        guide: Collection[str] | None = None,
         init: Tensor | None = None,
         strength: float = 1.0,
         known: Tensor | None = None,
@@ -215,7 +260,9 @@ class DiffusionModel(nn.Module):
     ) -> Tensor:
         """Draw ``n`` data items ``[n, *data_shape]``; every tensor argument is in data space.
 
-        ``labels`` ([n] long) conditions on classes, guided with ``guidance_scale``;
+        ``labels`` ([n] long) conditions on classes and ``conditions`` on the model's other
+        named conditions (data-space values); ``guidance_scale`` guides on ``guide`` (default:
+        the given conditions that were dropped in training, see :meth:`guided_conditions`);
         ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
         ``known`` and ``mask`` (1 = keep) keep a region of ``known`` at every step;
         ``noise`` replaces the random start (e.g. the result of :meth:`invert` with the same
@@ -225,7 +272,7 @@ class DiffusionModel(nn.Module):
         device = self.device
         shape = (n, *self.sample_shape)
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
-        denoiser = self._guided(n, labels, concat, guidance_scale, use_ema)
+        denoiser = self._guided(n, labels, conditions, guidance_scale, use_ema, guide)
         # One draw serves the start and the known region, so that under a correlated prior the
         # known part's noise is correlated with the rest exactly as in training.
         start_noise = self.noise_prior.sample(shape, generator=generator, device=device)
@@ -277,7 +324,7 @@ class DiffusionModel(nn.Module):
         *,
         steps: int = 50,
         spacing: str = "trailing",
-        concat: Tensor | None = None,
+        conditions: Mapping[str, Tensor] | None = None,
         strength: float = 1.0,
         use_ema: bool = True,
     ) -> Tensor:
@@ -285,7 +332,7 @@ class DiffusionModel(nn.Module):
         space) that regenerates it through ``sample(noise=..., strength=...)`` with the same
         ``steps`` and ``spacing``. ``strength`` < 1 inverts only the first part of the schedule."""
         sigmas = guidance.strength_tail(sigmas_for_steps(self.schedule, steps, spacing), strength).to(self.device)
-        denoiser = self._guided(x0.shape[0], labels, concat, 1.0, use_ema)
+        denoiser = self._guided(x0.shape[0], labels, conditions, 1.0, use_ema)
         return samplers.invert_ddim(denoiser, self.to_diffusion_space(x0.to(self.device)), sigmas)
 
 
@@ -313,7 +360,11 @@ def model_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def trainer_state(state: dict[str, Any]) -> dict[str, Any]:
     """A trainer's state dict from one written before the trainer wrapped the model (the model's
-    parts at the top level get :data:`TRAINER_PREFIX`); a current one is returned as it is."""
-    if any(k.startswith(TRAINER_PREFIX) for k in state):
-        return dict(state)
-    return {(TRAINER_PREFIX + k if k.startswith(MODEL_PARTS) else k): v for k, v in state.items()}
+    parts at the top level get :data:`TRAINER_PREFIX`) or before conditioners were parts of the
+    net (:func:`~diffusionkit.nets.conditioned_net.upgrade_legacy_names`); a current one is
+    returned as it is."""
+    if not any(k.startswith(TRAINER_PREFIX) for k in state):
+        state = {(TRAINER_PREFIX + k if k.startswith(MODEL_PARTS) else k): v for k, v in state.items()}
+    for net in ("net.", "ema.module."):  # and a net's from before conditioners were parts
+        state = upgrade_legacy_names(state, TRAINER_PREFIX + net)
+    return dict(state)

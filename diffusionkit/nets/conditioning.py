@@ -1,8 +1,8 @@
-"""Conditioning signals: time step embeddings and class labels with a null class.
+"""Embeddings: sinusoidal time step features and class labels with a null class.
 
-Sinusoidal time embeddings as in Ho et al. 2020 (DDPM, after Vaswani et al. 2017);
-the learned null class and label dropout implement classifier-free guidance
-(Ho & Salimans 2022).
+Sinusoidal time embeddings as in Ho et al. 2020 (DDPM, after Vaswani et al. 2017); the learned
+null class serves classifier-free guidance (Ho & Salimans 2022), whose label dropout is the
+class-label conditioner's (:mod:`diffusionkit.nets.conditioners`).
 """
 
 from __future__ import annotations
@@ -65,15 +65,3 @@ class ClassEmbedder(nn.Module):
             )
         return self.embedding(labels)
 
-
-def drop_labels(labels: Tensor, p: float, num_classes: int, generator: torch.Generator | None = None) -> Tensor:
-    """Replace each label by the null index ``num_classes`` with probability ``p``.
-
-    Label dropout during training lets one network learn both the conditional and the
-    unconditional model that classifier-free guidance combines (Ho & Salimans 2022).
-    """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"label drop probability must be in [0, 1], got {p}")
-    device = generator.device if generator is not None else labels.device
-    drop = (torch.rand(labels.shape, generator=generator, device=device) < p).to(labels.device)
-    return torch.where(drop, torch.full_like(labels, num_classes), labels)

@@ -149,3 +149,29 @@ class SelfAttention(nn.Module):
         h = F.scaled_dot_product_attention(q, k, v)  # [B, heads, N, C/heads]
         h = self.proj(h.transpose(-1, -2).reshape(b, c, -1))
         return x + h.reshape(b, c, *spatial)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from every spatial position to a context sequence ``[B, L,
+    context_dim]``, residual, as in the transformer blocks of latent diffusion (Rombach et al.
+    2022): queries from the normalised features, keys and values from the context. The output
+    projection is zero-initialised so the block starts as the identity."""
+
+    def __init__(self, ch: int, context_dim: int, num_heads: int) -> None:
+        super().__init__()
+        if num_heads < 1 or ch % num_heads:
+            raise ValueError(f"attention channels {ch} are not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.norm = norm(ch)
+        self.q = nn.Linear(ch, ch, bias=False)
+        self.kv = nn.Linear(context_dim, 2 * ch, bias=False)
+        self.proj = zero_module(nn.Linear(ch, ch))
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        b, c, *spatial = x.shape
+        heads = self.num_heads
+        q = self.q(self.norm(x).reshape(b, c, -1).transpose(1, 2))  # [B, N, C]
+        k, v = self.kv(context.to(q.dtype)).chunk(2, dim=-1)  # [B, L, C] each
+        q, k, v = (part.reshape(b, part.shape[1], heads, c // heads).transpose(1, 2) for part in (q, k, v))
+        h = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
+        return x + self.proj(h).transpose(1, 2).reshape(b, c, *spatial)

@@ -1,8 +1,10 @@
 """The diffusion U-Net of Ho et al. 2020 (DDPM) with the ADM refinements of Dhariwal & Nichol 2021.
 
 One code path builds 1-D, 2-D and 3-D networks from ``spatial_rank``. Conditioning: a time
-step embedding, optional class labels with a learned null class for classifier-free
-guidance (Ho & Salimans 2022), and optional channels concatenated to the input.
+step embedding plus an optional conditioning vector (class labels, scalars: see
+:mod:`diffusionkit.nets.conditioners`), optional channels concatenated to the input, and an
+optional context sequence attended to by cross-attention at the attention levels (Rombach et
+al. 2022).
 For rank 3 the first spatial axis is time (``[B, C, T, H, W]``), which the ``factorized`` and
 ``temporal_downsample`` options use (:class:`UNetLayers`).
 """
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from diffusionkit.nets.conditioning import ClassEmbedder, TimestepEmbedder
-from diffusionkit.nets.layers import Downsample, ResBlock, SelfAttention, Upsample, conv_nd, norm, zero_module
+from diffusionkit.nets.conditioning import TimestepEmbedder
+from diffusionkit.nets.layers import (CrossAttention, Downsample, ResBlock, SelfAttention, Upsample, conv_nd, norm,
+                                     zero_module)
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
 from diffusionkit.nets.spacetime import FactorizedConv3d, SpaceTimeAttention
 
@@ -72,11 +75,19 @@ class UNetLayers:
 
 
 class _EmbedSequential(nn.Sequential):
-    """A sequence of layers that hands the conditioning embedding to those that take it."""
+    """A sequence of layers that hands the conditioning embedding and the cross-attention
+    context to those that take them."""
 
-    def forward(self, x: Tensor, emb: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, emb: Tensor, context: Tensor | None = None) -> Tensor:  # type: ignore[override]
         for layer in self:
-            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+            if isinstance(layer, ResBlock):
+                x = layer(x, emb)
+            elif isinstance(layer, CrossAttention):
+                if context is None:
+                    raise ValueError("this UNet attends to a context (context_dim > 0): pass context=[B, L, D]")
+                x = layer(x, context)
+            else:
+                x = layer(x)
         return x
 
 
@@ -94,6 +105,11 @@ class UNet(nn.Module):
     spatial-then-temporal attention) and ``temporal_downsample=False`` keeps T at every level;
     see :class:`UNetLayers`. Both raise a ``ValueError`` for other ranks.
 
+    ``vector [B, embedding_dim]`` is added to the time embedding; ``concat_channels`` channels are
+    concatenated to the input; with ``context_dim > 0`` every attention block is followed by
+    cross-attention to ``context [B, L, context_dim]``. The conditioners of
+    :mod:`diffusionkit.nets.conditioners` make these from class labels, sketches, text...
+
     ``patch_size`` (an int, or one per spatial axis) folds non-overlapping patches into channels
     before the first layer and back after the last (simple diffusion, Hoogeboom et al. 2023):
     ``(1, 2, 2)`` runs a video net on half-size frames with 4x the input channels.
@@ -109,8 +125,8 @@ class UNet(nn.Module):
         num_res_blocks: int = 2,
         attention_levels: Sequence[int] = (2,),
         num_heads: int = 4,
-        num_classes: int = 0,
         concat_channels: int = 0,
+        context_dim: int = 0,
         dropout: float = 0.0,
         factorized: bool = False,
         temporal_downsample: bool = True,
@@ -137,8 +153,8 @@ class UNet(nn.Module):
             num_res_blocks=num_res_blocks,
             attention_levels=list(attention_levels),
             num_heads=num_heads,
-            num_classes=num_classes,
             concat_channels=concat_channels,
+            context_dim=context_dim,
             dropout=dropout,
             factorized=factorized,
             temporal_downsample=temporal_downsample,
@@ -147,20 +163,25 @@ class UNet(nn.Module):
         self.spatial_rank = spatial_rank
         self.in_channels = in_channels
         self.concat_channels = concat_channels
-        self.num_classes = num_classes
+        self.context_dim = context_dim
         self.downsample_factor = 2 ** (len(channel_mult) - 1)
         # what each spatial size must be a multiple of (1 for T without temporal downsampling)
         levels = len(channel_mult) - 1
         self.downsample_factors = tuple(p * f**levels for p, f in zip(self.patch, layers.axis_factors))
 
         emb_dim = 4 * model_channels
+        #: the width of the time embedding, which a conditioning vector is added to
+        self.embedding_dim = emb_dim
         self.time_embed = TimestepEmbedder(model_channels, emb_dim)
-        self.class_embed = ClassEmbedder(num_classes, emb_dim) if num_classes > 0 else None
+
+        def attention(ch: int) -> list[nn.Module]:
+            cross = [CrossAttention(ch, context_dim, num_heads)] if context_dim > 0 else []
+            return [layers.attention(ch, num_heads), *cross]
 
         def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
             modules: list[nn.Module] = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
             if level in attention_levels:
-                modules.append(layers.attention(out_ch, num_heads))
+                modules.extend(attention(out_ch))
             return _EmbedSequential(*modules)
 
         ch = model_channels
@@ -178,7 +199,7 @@ class UNet(nn.Module):
 
         self.middle = _EmbedSequential(
             layers.res_block(ch, ch, emb_dim, dropout),
-            layers.attention(ch, num_heads),
+            *attention(ch),
             layers.res_block(ch, ch, emb_dim, dropout),
         )
 
@@ -195,12 +216,13 @@ class UNet(nn.Module):
             norm(ch), nn.SiLU(), zero_module(conv_nd(spatial_rank, ch, out_channels * folded, 3, padding=1))
         )
 
-    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None, concat: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, vector: Tensor | None = None, concat: Tensor | None = None,
+                context: Tensor | None = None) -> Tensor:
         """Predict from ``x [B, in_channels, *spatial]`` at time steps ``t [B]`` (int or float; a scalar is broadcast).
 
-        ``labels [B]`` lie in ``[0, num_classes]``, ``num_classes`` being the null class;
-        ``None`` means all-null. ``concat [B, concat_channels, *spatial]`` is required when
-        the network was built with ``concat_channels > 0``.
+        ``vector [B, embedding_dim]`` is added to the time embedding; ``concat [B,
+        concat_channels, *spatial]`` is required when the network was built with
+        ``concat_channels > 0``, and ``context [B, L, context_dim]`` with ``context_dim > 0``.
         """
         self._check_input(x)
         if self.concat_channels > 0:
@@ -209,21 +231,21 @@ class UNet(nn.Module):
             raise ValueError("concat was given, but this UNet was built with concat_channels=0")
         batch = x.shape[0]
         emb = self.time_embed(self._broadcast(torch.as_tensor(t, device=x.device), batch, "time steps t"))
-        if self.class_embed is not None:
-            if labels is None:
-                labels = torch.full((batch,), self.num_classes, dtype=torch.long, device=x.device)
-            emb = emb + self.class_embed(self._broadcast(labels, batch, "labels"))
-        elif labels is not None:
-            raise ValueError("labels were given, but this UNet was built with num_classes=0")
+        if vector is not None:
+            if vector.shape != emb.shape:
+                raise ValueError(f"vector must be of shape {list(emb.shape)}, got {list(vector.shape)}")
+            emb = emb + vector
+        if context is not None and not self.context_dim:
+            raise ValueError("context was given, but this UNet was built with context_dim=0")
 
         h = self.input_conv(fold_patches(x, self.patch))
         skips = [h]
         for layer in self.down:
-            h = layer(h, emb)
+            h = layer(h, emb, context)
             skips.append(h)
-        h = self.middle(h, emb)
+        h = self.middle(h, emb, context)
         for layer in self.up:
-            h = layer(torch.cat([h, skips.pop()], dim=1), emb)
+            h = layer(torch.cat([h, skips.pop()], dim=1), emb, context)
         return unfold_patches(self.out(h), self.patch)
 
     def _check_input(self, x: Tensor) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from diffusionkit.modality import Modality, Rendered
+from diffusionkit.nets.conditioners import LABEL
 
 
 #: the kinds of media without a writer that were already warned about (once per kind).
@@ -79,15 +80,20 @@ class PeriodicMedia(pl.Callback):
         self._publish(trainer, module)
 
 
+def _first_items(trainer: pl.Trainer, n: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """The first ``n`` items of the validation set (or of the training set): each tensor of the batch."""
+    loader = trainer.datamodule.val_dataloader() or trainer.datamodule.train_dataloader()
+    return {k: v[:n].to(device) for k, v in next(iter(loader)).items() if isinstance(v, torch.Tensor)}
+
+
 def _first_batch(trainer: pl.Trainer, n: int, device: torch.device) -> torch.Tensor:
     """The first ``n`` data items of the validation set (or of the training set)."""
-    loader = trainer.datamodule.val_dataloader() or trainer.datamodule.train_dataloader()
-    return next(iter(loader))["x"][:n].to(device)
+    return _first_items(trainer, n, device)["x"]
 
 
 class SampleLogger(PeriodicMedia):
     """Samples from the EMA weights with a fixed seed: every class in turn (and, for models with
-    a concatenated condition, the conditions of the first validation items)."""
+    other conditions, those of the first validation items)."""
 
     tag = "samples"
 
@@ -99,15 +105,17 @@ class SampleLogger(PeriodicMedia):
         self.sampler = sampler or {"name": "dpmpp_2m", "spacing": "karras", "options": {}}
 
     def make_batch(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
-        n, concat, model = self.n, None, module.model
-        if model.condition is not None:
-            concat = model.condition.from_data(_first_batch(trainer, self.n, module.device))
-            n = concat.shape[0]
+        n, conditions, model = self.n, None, module.model
+        named = [name for name in model.conditioners if name != LABEL]
+        if named:  # the other conditions of the first validation items
+            batch = _first_items(trainer, self.n, module.device)
+            conditions = {name: model.conditioners[name].from_batch(batch) for name in named}
+            n = len(batch["x"])
         labels = torch.arange(n, device=module.device) % self.num_classes if self.num_classes else None
         return model.sample(
             n, labels, sampler=self.sampler["name"], steps=self.steps, spacing=self.sampler["spacing"],
             guidance_scale=self.guidance, sampler_options=dict(self.sampler.get("options") or {}),
-            concat=concat, generator=torch.Generator(device="cpu").manual_seed(0))
+            conditions=conditions, generator=torch.Generator(device="cpu").manual_seed(0))
 
 
 class ReconstructionLogger(PeriodicMedia):

@@ -109,10 +109,10 @@ class Studio:
                 return self._roundtrip(model, paths["input"])
             values = {**settings, **{k: str(v) for k, v in paths.items()}, "ckpt": str(model.path), "media": media}
             cfg = self.configs.make(op.command, values)
-            model, concat = prepared_model(model, cfg, int(cfg.n))
+            model, conditioning = prepared_model(model, cfg, int(cfg.n))
             sources = {name: self._source(model, media, path, name) for name, path in paths.items()}
             heard = self._heard(model, media, paths["input"], sources["input"]) if "input" in sources else lambda: None
-            made = op.run(Request(cfg, model, concat, sources, heard))
+            made = op.run(Request(cfg, model, conditioning, sources, heard))
             folder = self._take_folder(operation)
             items = [model.modality.save(item, inside(folder, stem)) for item, stem in zip(made.items, made.stems)]
             inputs = {name: {"file": str(path), "sha256": content_hash(path)} for name, path in paths.items()}

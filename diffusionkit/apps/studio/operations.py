@@ -33,7 +33,7 @@ class Request:
 
     cfg: DictConfig
     model: LoadedModel
-    concat: dict[str, Tensor]
+    conditioning: dict[str, Tensor]
     sources: dict[str, Tensor]
     heard: Callable[[], Tensor | None]
 
@@ -66,7 +66,7 @@ def run_edit(edit: Edit, prefix: Callable[[DictConfig, LoadedModel], str] | str,
     cfg, model = request.cfg, request.model
     labels = edit_labels_of(request)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    items = edit(cfg, model, request.sources["input"], labels, generator, request.concat)
+    items = edit(cfg, model, request.sources["input"], labels, generator, request.conditioning)
     name = prefix(cfg, model) if callable(prefix) else prefix
     extra, note = {}, ""
     if cfg.label == "auto" and labels is not None:
@@ -76,13 +76,13 @@ def run_edit(edit: Edit, prefix: Callable[[DictConfig, LoadedModel], str] | str,
 
 
 def run_generate(request: Request) -> Made:
-    samples, labels = generated(request.cfg, request.model, request.concat)
+    samples, labels = generated(request.cfg, request.model, request.conditioning)
     return Made(samples, item_names(len(samples), labels, request.model.classes))
 
 
 def run_interpolate(request: Request) -> Made:
     ends = torch.stack([request.sources["a"], request.sources["b"]])
-    samples, _, weights = interpolation(request.cfg, request.model, ends, request.concat)
+    samples, _, weights = interpolation(request.cfg, request.model, ends, request.conditioning)
     return Made(samples, item_stems(weights))
 
 
