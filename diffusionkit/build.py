@@ -110,10 +110,11 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     )
 
 
-class _NoInitialisation(TorchFunctionMode):
+class NoInitialisation(TorchFunctionMode):
     """Skips the fills that initialise new weights (``torch.nn.init.*`` and the random in-place
     fills beneath them). On the meta device they fill nothing, yet the first one loads torch's
-    compiler (``torch._dynamo``: seconds at a command's start)."""
+    compiler (``torch._dynamo``: seconds at a command's start); for a model whose weights are
+    loaded next they are wasted work."""
 
     TENSOR_FILLS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_})
 
@@ -134,7 +135,7 @@ class _NoInitialisation(TorchFunctionMode):
 def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict[str, tuple[int, ...]]:
     """The names and shapes of the weights a config's model has (``net.*``, ``latent.*``), found
     on the meta device: nothing is allocated, so a config asking for a huge model costs nothing."""
-    with torch.device("meta"), _NoInitialisation():
+    with torch.device("meta"), NoInitialisation():
         latent = build_latent_space(cfg, modality)
         conditioners = build_conditioners(cfg, num_classes)
         net = ConditionedNet(build_net(cfg, modality, conditioners, latent), conditioners)

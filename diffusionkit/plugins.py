@@ -14,6 +14,7 @@ core's test session runs with ``DIFFUSIONKIT_PLUGINS=toy`` to prove it needs no 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -223,6 +224,17 @@ def option_clashes(core_options: dict[str, list[str]], plugins: list[PluginInfo]
 
 
 def owned_modules() -> tuple[str, ...]:
-    """Top-level packages of the core and the installed plugins (see :mod:`diffusionkit.trusted_targets`)."""
+    """Top-level packages of the core and the visible installed plugins (see
+    :mod:`diffusionkit.trusted_targets`), read once per process and ``DIFFUSIONKIT_PLUGINS``
+    value (:func:`forget_owned_modules` forgets them)."""
+    return _owned_modules(os.environ.get(VISIBLE_PLUGINS_ENV, ""))
+
+
+@functools.cache
+def _owned_modules(visible: str) -> tuple[str, ...]:
     return ("diffusionkit", *(p.package for p in discover()))
+
+
+def forget_owned_modules() -> None:
+    _owned_modules.cache_clear()
 

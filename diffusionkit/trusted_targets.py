@@ -32,10 +32,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
-from omegaconf import OmegaConf
+import yaml
 
 from diffusionkit.errors import UsageError
-from diffusionkit.plugins import discover, owned_modules
+from diffusionkit.plugins import discover, forget_owned_modules, owned_modules
 
 #: packages besides the core and the plugins whose classes a run config may name.
 THIRD_PARTY_ROOTS = ("torch", "lightning")
@@ -99,15 +99,26 @@ def _targets_in(node: Any) -> Iterator[str]:
 
 @functools.cache
 def registered_targets() -> frozenset[str]:
-    """Every ``_target_`` the installed config trees name, plus each plugin's Modality class."""
+    """Every ``_target_`` the installed config trees name, plus each plugin's Modality class.
+    The files are read as plain YAML (libyaml's parser where present: a command's start reads
+    them all), which gives a ``_target_`` the same string OmegaConf does."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     names = {p.target.replace(":", ".") for p in discover()}
     for folder in _conf_dirs():
         for path in folder.rglob("*.yaml"):
             try:
-                names.update(_targets_in(OmegaConf.to_container(OmegaConf.load(path), resolve=False)))
+                names.update(_targets_in(yaml.load(path.read_text(encoding="utf-8"), Loader=loader)))
             except Exception:  # an unreadable config is reported where it is composed, not here
                 continue
     return frozenset(names)
+
+
+def forget_installed() -> None:
+    """Forget what was read about the installed plugins and their configs (a plugin registered
+    in this process after the first check is then seen)."""
+    registered_targets.cache_clear()
+    _registered_objects.cache_clear()
+    forget_owned_modules()
 
 
 @functools.cache

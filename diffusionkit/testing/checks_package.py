@@ -135,8 +135,7 @@ def check_config_options(subject: PluginUnderTest) -> list[CheckResult]:
     cond options also instantiate; the run config of each passes the bundle check."""
     # the registry of trusted targets is cached per process: the plugin under test may have been
     # registered after it was first read (a plugin registered in-process by a test)
-    trusted_targets.registered_targets.cache_clear()
-    trusted_targets._registered_objects.cache_clear()
+    trusted_targets.forget_installed()
     results = []
     for group, names in sorted(subject.info.options.items()):
         for option in names:
