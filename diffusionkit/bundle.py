@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from diffusionkit.adapters import ADAPTER_KIND, MAX_SCALE, apply_adapter, base_path, read_adapter
 from diffusionkit.atomic import atomic_path
 from diffusionkit.checkpoint_file import load_checkpoint_file
 from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
@@ -64,6 +65,9 @@ class LoadedModel:
     precision: str = "fp32"
     #: the classifier that names an input's class (``label=auto``), if the bundle carries one
     recognizer: Recognizer | None = None
+    #: for an adapter (:mod:`diffusionkit.adapters`): the base bundle it was folded into, and how much
+    base: str | None = None
+    adapter_scale: float | None = None
 
     def recognize(self, x: Tensor) -> Tensor | None:
         """The class index of each item ``[n, C, *spatial]``: by the bundle's recognizer
@@ -154,6 +158,19 @@ def save_bundle(path: str | Path, weights: dict[str, Tensor], metadata: dict[str
     with atomic_path(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp), metadata=metadata)
     return path
+
+
+def bundle_kind(path: Path) -> str:
+    """The ``kind`` a ``.safetensors`` bundle's metadata names (``diffusion`` where none), read
+    without loading its tensors; unreadable files are left to :func:`read_bundle` to report."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            kind = (f.metadata() or {}).get("kind", "diffusion")
+    except (SafetensorError, OSError, ValueError):
+        return "diffusion"
+    return kind if isinstance(kind, str) else "diffusion"
 
 
 def file_sha256(path: Path) -> str:
@@ -285,22 +302,29 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     raise UsageError(f"checkpoint '{ckpt}' not found; pass ckpt=<model.safetensors or a .ckpt file>{names}")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32") -> LoadedModel:
-    """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``) or a bundle
-    a plugin ships (by name) to sample on ``device`` (``auto``: CUDA where present) in
-    ``precision`` (``fp32``, ``bf16`` autocast, or ``auto``; see :mod:`diffusionkit.devices`)."""
-    from diffusionkit.build import build_diffusion_model, build_modality, num_classes_for, weight_shapes
+def load_model(path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
+               adapter_scale: float = 1.0) -> LoadedModel:
+    """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``), a bundle
+    a plugin ships (by name) or an adapter (its base with the adapter folded in, scaled by
+    ``adapter_scale``: :mod:`diffusionkit.adapters`) to sample on ``device`` (``auto``: CUDA
+    where present) in ``precision`` (``fp32``, ``bf16`` autocast, or ``auto``; see
+    :mod:`diffusionkit.devices`)."""
+    from diffusionkit.build import (NoInitialisation, build_diffusion_model, build_modality, num_classes_for,
+                                    weight_shapes)
 
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
     path = resolve_checkpoint(path)
+    if path.suffix != ".ckpt" and path.is_file() and bundle_kind(path) == ADAPTER_KIND:
+        return _load_adapter(path, device, precision, float(adapter_scale))
     weights, metadata, config = read_run(path, "diffusion", for_training=False)
     weights = upgrade_legacy_names(weights, "net.")
     classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
     _check_item_size(path, modality.shape)
     _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
-    module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes))
+    with NoInitialisation():  # every weight is loaded below
+        module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes))
     try:
         module.net.load_state_dict(subset(weights, "net"))
         module.ema.module.load_state_dict(subset(weights, "net"))
@@ -312,3 +336,32 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", precision: 
     module.to(device).eval()
     module.autocast_dtype = AUTOCAST_DTYPES[precision]
     return LoadedModel(module, modality, config, classes, path, file_sha256(path), str(device), precision, recognizer)
+
+
+def _load_adapter(path: Path, device: str | torch.device, precision: str, scale: float) -> LoadedModel:
+    """An adapter's base with the adapter folded in (:func:`diffusionkit.adapters.apply_adapter`),
+    after checking the base is the very file it was trained on (sha256)."""
+    if not math.isfinite(scale) or abs(scale) > MAX_SCALE:
+        raise UsageError(f"adapter_scale={scale} is out of range; 0 is the base, 1 the adapter as trained")
+    weights, metadata = read_bundle(path)
+    if metadata.get("format") != FORMAT:
+        raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
+    adapter = read_adapter(path, weights, metadata)
+    base = base_path(adapter, resolve_checkpoint)
+    sha = file_sha256(base)
+    if sha != adapter.base_sha256:
+        raise UsageError(f"adapter '{path}' was trained on another base than '{base}' (its sha256 differs): "
+                         f"use the bundle it was trained on")
+    loaded = load_model(base, "cpu", precision)
+    if loaded.base is not None:
+        raise UsageError(f"adapter '{path}': its base '{base}' is itself an adapter; merge that one first")
+    if loaded.classes != adapter.classes[: len(loaded.classes)]:
+        raise UsageError(f"adapter '{path}': its classes do not start with its base's ({', '.join(loaded.classes)})")
+    apply_adapter(loaded.module, adapter, scale)
+    device = resolve_device(device)
+    loaded.module.to(device)
+    # a base's recogniser knows only the base's classes: with new ones, the model names them itself
+    recognizer = loaded.recognizer if len(adapter.classes) == len(loaded.classes) else None
+    return dataclasses.replace(loaded, classes=list(adapter.classes), path=path, sha256=file_sha256(path),
+                               device=str(device), recognizer=recognizer, base=f"{base} (sha256 {sha[:12]})",
+                               adapter_scale=scale)

@@ -34,6 +34,7 @@ COMMANDS = {
     "animate": "diffusionkit.apps.animate",
     "roundtrip": "diffusionkit.apps.roundtrip",
     "recognizer": "diffusionkit.apps.recognizer",
+    "finetune": "diffusionkit.apps.finetune",
     "studio": "diffusionkit.apps.studio",
 }
 

@@ -331,7 +331,8 @@ SAMPLER = (Option("sampler.name", Choice(tuple(SAMPLERS))), Option("sampler.spac
 GUIDANCE = Option("guidance", Number(0, MAX_GUIDANCE), "classifier-free guidance scale; 1 = off")
 STRENGTH = Option("strength", Number(0, 1), "0 = the input itself, 1 = a new sample")
 INPUT = Option("input", ExistingFile())
-RUNTIME = (Option("device", DeviceName()), Option("precision", Choice(PRECISIONS)))
+RUNTIME = (Option("device", DeviceName()), Option("precision", Choice(PRECISIONS)),
+           Option("adapter_scale", Number(-10, 10), "0 = the adapter's base, 1 = the adapter as trained"))
 
 SAMPLER_SETTINGS = table(
     Option("ckpt", PathText()),
@@ -360,6 +361,12 @@ OPTIONS: dict[str, dict[str, Option]] = {
                         Option("lr", Number(0, low_open=True)), Option("width", Whole(4, 256)),
                         Option("augment_p", Number(0, 1), "the chance each augmentation is applied"),
                         Option("draws", Whole(0, 64), "augmented takes averaged when naming a class"), SEED, OUT),
+    "finetune": table(Option("ckpt", PathText()), Option("method", Choice(("lora", "full"))),
+                      Option("rank", Whole(1, 256)), Option("alpha", Number(0, 10000, low_open=True)),
+                      Option("steps", Whole(1, 1_000_000)), Option("batch_size", Whole(1)),
+                      Option("lr", Number(0, low_open=True)), Option("augment_p", Number(0, 1)),
+                      Option("forgetting", Whole(0, MAX_ITEMS), "samples per base class judged before and after"),
+                      Option("steps_per_sample", Whole(1, MAX_STEPS)), SEED, OUT),
     "studio": table(Option("ckpt", PathText(), nullable=True), Option("host", PathText(), "an address to listen on"),
                     Option("port", Whole(0, 65535), "a TCP port; 0 = any free one"), OUT,
                     Option("runs", PathText(), "the folder searched for recent runs"),
@@ -479,7 +486,7 @@ def _raw(cfg: DictConfig, key: str) -> Any:
 
 #: parts of a command's config resolved later, against a model's own config: ``evaluate data=``
 #: names the model's modality as ``${modality}``.
-RESOLVED_LATER = {"evaluate": ("data",)}
+RESOLVED_LATER = {"evaluate": ("data",), "recognizer": ("data",), "finetune": ("data",)}
 
 
 def check_resolves(cfg: DictConfig, later: tuple[str, ...] = ()) -> None:

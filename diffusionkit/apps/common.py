@@ -134,9 +134,11 @@ def open_model(cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]
     return prepared_model(load_model(cfg.ckpt, **runtime(cfg)), cfg, n)
 
 
-def runtime(cfg: DictConfig) -> dict[str, str]:
-    """The ``device=`` and ``precision=`` a command's config asks for (see :mod:`diffusionkit.devices`)."""
-    return {"device": str(cfg.get("device", "auto")), "precision": str(cfg.get("precision", "auto"))}
+def runtime(cfg: DictConfig) -> dict[str, Any]:
+    """The ``device=`` and ``precision=`` a command's config asks for (see :mod:`diffusionkit.devices`),
+    and the ``adapter_scale=`` an adapter is folded in with (:mod:`diffusionkit.adapters`)."""
+    return {"device": str(cfg.get("device", "auto")), "precision": str(cfg.get("precision", "auto")),
+            "adapter_scale": float(cfg.get("adapter_scale", 1.0))}
 
 
 def prepared_model(model: LoadedModel, cfg: DictConfig, n: int) -> tuple[LoadedModel, dict[str, Tensor]]:
@@ -207,6 +209,7 @@ def write_recipe(out: Path, cfg: DictConfig, model: LoadedModel, **extra: Any) -
         "classes": model.classes,
         "device": model.device,
         "precision": model.precision,
+        **({"adapter": {"base": model.base, "scale": model.adapter_scale}} if model.base else {}),
         **extra,
         "model_config": OmegaConf.to_container(model.config, resolve=True),
     }

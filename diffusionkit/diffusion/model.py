@@ -80,8 +80,8 @@ class DiffusionModel(nn.Module):
         self.parameterization = parameterization(prediction)
         self.net = ConditionedNet(net, conditioners)
         self.schedule = schedule
-        self.ema = AveragedModel(self.net, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
-        self.ema.requires_grad_(False)  # updated from the weights, never by gradients (DDP would wait for them)
+        self.ema_decay = ema_decay
+        self.reset_ema()
         self.latent = latent
         self.data_shape = tuple(int(s) for s in sample_shape)
         #: the shape the diffusion runs in: the data's, or its latent's
@@ -172,6 +172,11 @@ class DiffusionModel(nn.Module):
         target = self.parameterization.target(x0, noise, *self.schedule.alpha_sigma_like(t, x0))
         weight = self.parameterization.loss_weight(self.loss_weighting, self.schedule.snr(t), self.min_snr_gamma)
         return weighted_mse(output, target, weight.to(output.dtype))
+
+    def reset_ema(self) -> None:
+        """Start the EMA afresh from the current weights (e.g. once layers were added to the net)."""
+        self.ema = AveragedModel(self.net, multi_avg_fn=ema_with_warmup(self.ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)  # updated from the weights, never by gradients (DDP would wait for them)
 
     @torch.no_grad()
     def update_ema(self) -> None:

@@ -113,6 +113,20 @@ class ClassLabel(Conditioner):
     def bind(self, embedding_dim: int) -> None:
         self.embedder = ClassEmbedder(self.num_classes, embedding_dim)
 
+    @torch.no_grad()
+    def resize(self, num_classes: int) -> None:
+        """Make room for ``num_classes`` >= today's classes: each one keeps its index and its
+        embedding, the null class moves to the new last index, and each new class starts from
+        the null class's embedding ("no class yet")."""
+        if self.embedder is None or num_classes < self.num_classes:
+            raise ValueError(f"can only add classes to a bound class-label conditioner ({self.num_classes} -> {num_classes})")
+        old = self.embedder.embedding.weight
+        table = old[-1:].repeat(num_classes + 1, 1)
+        table[: self.num_classes] = old[:-1]
+        self.embedder = ClassEmbedder(num_classes, old.shape[1]).to(old.device, old.dtype)
+        self.embedder.embedding.weight.copy_(table)
+        self.num_classes = num_classes
+
     def read_input(self, text: str, modality: Modality) -> Tensor:
         raise UsageError("class labels are named with label=<class name>")
 

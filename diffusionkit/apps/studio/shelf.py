@@ -32,14 +32,15 @@ class ModelShelf:
     Args:
         runs: the folder searched for recent runs (``outputs`` of the folder the studio starts in).
         extra: checkpoints given on the command line, listed first.
-        device, precision: where and how every model is loaded (see :func:`load_model`).
+        device, precision: where and how every model is loaded (see :func:`load_model`);
+        adapter_scale: how much of an adapter is folded into its base.
     """
 
     def __init__(self, runs: Path, extra: list[str] | None = None, device: str = "cpu",
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", adapter_scale: float = 1.0) -> None:
         self.runs = runs
         self.extra = [str(e) for e in extra or []]
-        self.device, self.precision = device, precision
+        self.device, self.precision, self.adapter_scale = device, precision, adapter_scale
         self.current: LoadedModel | None = None
         self.current_choice: str | None = None
         self._lock = threading.Lock()
@@ -55,7 +56,8 @@ class ModelShelf:
             raise UsageError("choose a model")
         with self._lock:
             if self.current is None or choice != self.current_choice:
-                self.current = load_model(choice, device=self.device, precision=self.precision)
+                self.current = load_model(choice, device=self.device, precision=self.precision,
+                                          adapter_scale=self.adapter_scale)
                 self.current_choice = choice
                 if choice not in self.extra and choice not in self.choices():
                     self.extra.append(choice)

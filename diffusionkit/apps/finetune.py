@@ -1,0 +1,203 @@
+"""``diffusionkit finetune``: adapt a bundle to a user's own samples, as a small adapter file.
+
+The base keeps its classes; the folder's other class names are added (the class-label
+conditioner grows, :meth:`~diffusionkit.nets.conditioners.ClassLabel.resize`). ``method=lora``
+trains low-rank updates of the matching layers (Hu et al. 2022, :mod:`diffusionkit.nets.lora`)
+and the class embeddings, and writes ``out/adapter.safetensors`` (:mod:`diffusionkit.adapters`);
+``method=full`` trains every weight of the net and writes a whole bundle. Forgetting is measured:
+samples of the base's classes, judged by the base's recogniser, before and after.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections import Counter
+from functools import partial
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, open_dict
+
+from diffusionkit.adapters import CLASS_TABLE, LORA_PREFIX, adapter_metadata
+from diffusionkit.apps.common import output_dir, require_values, write_recipe
+from diffusionkit.apps.evaluate_real import judge_augmenter, real_dataset
+from diffusionkit.bundle import FORMAT, LoadedModel, diffusion_weights, load_model, run_metadata, save_bundle
+from diffusionkit.diffusion.model import DiffusionModel
+from diffusionkit.errors import UsageError
+from diffusionkit.evaluation import TensorItems
+from diffusionkit.nets.conditioners import LABEL, ClassLabel
+from diffusionkit.nets.lora import adaptable_layers, add_lora, lora_weights, merged_weight
+
+#: fewer files than this in a class draws a warning (with the count)
+FEW_FILES = 5
+
+
+def run(cfg: DictConfig) -> Path:
+    data = cfg.get("data")
+    with open_dict(cfg):
+        cfg.pop("data", None)
+    require_values(cfg)
+    if not data:
+        raise UsageError("finetune needs your samples: data=folder data.dataset.root=DIR (one sub-folder per class)")
+    base = load_model(cfg.ckpt)
+    if base.base is not None:
+        raise UsageError(f"ckpt={cfg.ckpt} is an adapter; fine-tune its base, or merge it first (merge=true)")
+    x, labels, classes = samples(base, data)
+    model = base.module.train()
+    if len(classes) > len(base.classes):
+        _label(model).resize(len(classes))
+    added = prepare(model, cfg)
+    out = output_dir("finetune", cfg.out)
+    start = time.perf_counter()
+    train(model, base, x, labels, cfg)
+    seconds = time.perf_counter() - start
+    model.eval()
+    paths = write(model, base, added, classes, cfg, out)
+    report = {"seconds": round(seconds, 1), "items": len(labels), "classes": classes,
+              "new_classes": classes[len(base.classes):], "files": {k: str(v) for k, v in paths.items()},
+              "sizes_mb": {k: round(v.stat().st_size / 1e6, 3) for k, v in paths.items()}}
+    report["forgetting"] = forgetting(base, model, cfg)
+    write_recipe(out, cfg, base, result=report)
+    print_report(report, cfg)
+    return out
+
+
+def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every item of the user's data, labelled with the base's class indices, new class names
+    appended after the base's; a one-line warning for any class with fewer than FEW_FILES."""
+    dataset = real_dataset(base, data)
+    names = list(getattr(dataset, "classes", []) or [])
+    if not names:
+        raise UsageError("the data names no classes: give one sub-folder per class")
+    classes = list(base.classes) + [n for n in names if n not in base.classes]
+    x, labels = [], []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        x.append(item["x"])
+        labels.append(classes.index(names[int(item["label"])]))
+    if not x:
+        raise UsageError("the data holds no files to learn from")
+    counts = Counter(classes[i] for i in labels)
+    few = {name: n for name, n in counts.items() if n < FEW_FILES}
+    if few:
+        print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
+              f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
+    return torch.stack(x).float(), torch.tensor(labels), classes
+
+
+def _label(model: DiffusionModel) -> ClassLabel:
+    label = model.conditioners[LABEL] if LABEL in model.conditioners else None
+    if not isinstance(label, ClassLabel):
+        raise UsageError("finetune adapts class-conditional models; this model has no classes")
+    return label
+
+
+def prepare(model: DiffusionModel, cfg: DictConfig) -> dict:
+    """Make the weights fine-tuning trains trainable: the low-rank factors of the matching layers
+    and the class embeddings (``lora``), or the whole net (``full``); the EMA restarts from them."""
+    added = {}
+    if cfg.method == "lora":
+        model.net.requires_grad_(False)
+        names = adaptable_layers(model.net.backbone, str(cfg.targets))
+        if not names:
+            raise UsageError(f"targets={cfg.targets} matches no layer of this net; try targets='.*'")
+        added = add_lora(model.net.backbone, names, int(cfg.rank), float(cfg.alpha))
+        _label(model).requires_grad_(True)
+    else:
+        model.net.requires_grad_(True)
+    model.reset_ema()
+    return added
+
+
+def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, cfg: DictConfig) -> None:
+    """``cfg.steps`` optimiser steps with the modality's augmentations (Lightning does the loop)."""
+    import lightning.pytorch as pl
+
+    from diffusionkit.training.datamodule import ModalityDataModule
+    from diffusionkit.training.diffusion_module import DiffusionModule
+
+    torch.manual_seed(int(cfg.seed))
+    trainable = partial(torch.optim.AdamW, lr=float(cfg.lr), weight_decay=0.0)
+    module = DiffusionModule(model, optimizer=lambda params: trainable([p for p in params if p.requires_grad]))
+    augmenter = judge_augmenter(base, cfg)
+    data = ModalityDataModule(TensorItems(x, labels), batch_size=min(int(cfg.batch_size), len(labels)),
+                              val_fraction=0.0, seed=int(cfg.seed), augmenter=augmenter or None)
+    trainer = pl.Trainer(max_steps=int(cfg.steps), accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(LeafSpec|smaller than the logging interval|eval mode|"
+                                                  "Total length of).*")
+        trainer.fit(module, datamodule=data)
+
+
+def write(model: DiffusionModel, base: LoadedModel, added: dict, classes: list[str], cfg: DictConfig,
+          out: Path) -> dict[str, Path]:
+    """The adapter (``lora``: the EMA's factors and class table) and, on request or for
+    ``full``, the whole fine-tuned bundle."""
+    paths = {}
+    ema_net = model.ema.module
+    if cfg.method == "lora":
+        factors = lora_weights({name: ema_net.backbone.get_submodule(name) for name in added})
+        weights = {f"{LORA_PREFIX}backbone.{k}": v for k, v in factors.items()}
+        weights[CLASS_TABLE] = _label_table(ema_net)
+        metadata = adapter_metadata(_base_name(base, cfg), base.sha256, classes, int(cfg.rank), float(cfg.alpha),
+                                    format=FORMAT, method="lora", steps=str(cfg.steps))
+        paths["adapter"] = save_bundle(out / "adapter.safetensors", weights, metadata)
+    if cfg.method == "full" or cfg.get("merge"):
+        fold_lora(model, added)
+        metadata = run_metadata(base.config, classes, finetuned_from=f"{_base_name(base, cfg)} (sha256 {base.sha256})")
+        paths["bundle"] = save_bundle(out / "model.safetensors", diffusion_weights(model), metadata)
+    return paths
+
+
+def _label_table(net: torch.nn.Module) -> torch.Tensor:
+    return net.conditioners[LABEL].embedder.embedding.weight.detach().cpu().clone()
+
+
+def _base_name(base: LoadedModel, cfg: DictConfig) -> str:
+    """How the adapter names its base: a shipped bundle by its name, a file by its absolute path."""
+    given = str(cfg.ckpt)
+    return given if not Path(given).expanduser().exists() else str(Path(given).expanduser().resolve())
+
+
+@torch.no_grad()
+def fold_lora(model: DiffusionModel, added: dict) -> None:
+    """Replace each LoRA wrapper (in the net and its EMA) by its base layer with the update folded in."""
+    for net in (model.net, model.ema.module):
+        for name in added:
+            parent_name, _, child = name.rpartition(".")
+            parent = net.backbone.get_submodule(parent_name) if parent_name else net.backbone
+            wrapper = getattr(parent, child)
+            wrapper.base.weight.copy_(merged_weight(wrapper.base.weight, wrapper.down.weight, wrapper.up.weight,
+                                                    wrapper.scale))
+            setattr(parent, child, wrapper.base)
+
+
+def forgetting(base: LoadedModel, model: DiffusionModel, cfg: DictConfig) -> dict | None:
+    """Samples of each base class from the base and from the fine-tuned model (same seeds),
+    named by the base's recogniser: the share recognised as their class, before and after."""
+    n = int(cfg.forgetting)
+    if n == 0 or base.recognizer is None:
+        return None
+    fresh = load_model(cfg.ckpt)
+    labels = torch.arange(len(base.classes)).repeat_interleave(n)
+    rates = {}
+    for name, sampler in (("before", fresh.module), ("after", model)):
+        x = sampler.sample(len(labels), labels, steps=int(cfg.steps_per_sample), guidance_scale=2.0,
+                           generator=torch.Generator().manual_seed(int(cfg.seed)))
+        rates[name] = float((base.recognizer(x) == labels).float().mean())
+    return {"per_base_class": n, **{k: round(v, 3) for k, v in rates.items()}}
+
+
+def print_report(report: dict, cfg: DictConfig) -> None:
+    new = ", ".join(report["new_classes"]) or "none"
+    print(f"finetune ({cfg.method}): {report['items']} files, classes {', '.join(report['classes'])} (new: {new}), "
+          f"{cfg.steps} steps in {report['seconds']:.0f} s")
+    for kind, path in report["files"].items():
+        print(f"wrote {path} ({report['sizes_mb'][kind]:.2f} MB)")
+    if report["forgetting"]:
+        f = report["forgetting"]
+        print(f"forgetting: the base's classes recognised {f['before']:.0%} before, {f['after']:.0%} after "
+              f"({f['per_base_class']} samples per class, judged by the base's recogniser)")

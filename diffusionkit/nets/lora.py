@@ -1,0 +1,88 @@
+"""Low-rank adaptation of a net's linear and convolution layers (Hu et al. 2022, "LoRA: Low-Rank
+Adaptation of Large Language Models"), for any spatial rank.
+
+A frozen layer ``W`` gains a trainable residual ``scale * up(down(x))``: ``down`` is the layer's
+own kind (same kernel, stride, padding) with ``rank`` outputs, ``up`` a 1-wide map back with
+zero initial weights, so training starts from the base's outputs exactly. ``scale = alpha /
+rank``. After training the pair folds into the layer's weight (:func:`merged_weight`), so a
+model with an adapter samples at the base's speed and never needs this module.
+
+Why not ``peft``: its LoRA needs transformers and accelerate at import (seconds of a command's
+start and a large dependency), its layers must stay injected to load an adapter, and its
+``state_dict`` names follow its own wrapping. These few lines cover ``Conv1d/2d/3d`` and
+``Linear`` alike, and the adapter file stays plain tensors under the base's own layer names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+#: the layer kinds that can carry an adapter (grouped convolutions cannot: their weight mixes no channels)
+ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class LoRA(nn.Module):
+    """``base(x) + scale * up(down(x))`` around a frozen ``base`` layer."""
+
+    def __init__(self, base: nn.Module, rank: int, alpha: float) -> None:
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"rank must be at least 1, got {rank}")
+        self.base = base.requires_grad_(False)
+        self.scale = float(alpha) / rank
+        if isinstance(base, nn.Linear):
+            self.down = nn.Linear(base.in_features, rank, bias=False)
+            self.up = nn.Linear(rank, base.out_features, bias=False)
+        else:
+            conv = type(base)
+            self.down = conv(base.in_channels, rank, base.kernel_size, stride=base.stride, padding=base.padding,
+                             dilation=base.dilation, bias=False)
+            self.up = conv(rank, base.out_channels, 1, bias=False)
+        nn.init.kaiming_uniform_(self.down.weight, a=5**0.5)
+        nn.init.zeros_(self.up.weight)
+        self.to(base.weight.device, base.weight.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) + self.scale * self.up(self.down(x))
+
+
+def adaptable_layers(net: nn.Module, targets: str) -> list[str]:
+    """Names of ``net``'s layers that can carry an adapter and whose name matches the regular
+    expression ``targets`` (searched, e.g. ``"attention|emb_layers"``; ``".*"``: all of them)."""
+    pattern = re.compile(targets)
+    return [name for name, module in net.named_modules()
+            if isinstance(module, ADAPTABLE) and getattr(module, "groups", 1) == 1 and pattern.search(name)]
+
+
+def add_lora(net: nn.Module, names: Iterable[str], rank: int, alpha: float) -> dict[str, LoRA]:
+    """Wrap each named layer of ``net`` in :class:`LoRA` (in place); returns the wrappers by name."""
+    added = {}
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = net.get_submodule(parent_name) if parent_name else net
+        added[name] = LoRA(getattr(parent, child), rank, alpha)
+        setattr(parent, child, added[name])
+    return added
+
+
+def lora_weights(added: dict[str, LoRA]) -> dict[str, Tensor]:
+    """The trained low-rank factors as ``<layer>.lora_down`` / ``<layer>.lora_up`` tensors."""
+    weights = {}
+    for name, layer in added.items():
+        weights[f"{name}.lora_down"] = layer.down.weight.detach().cpu()
+        weights[f"{name}.lora_up"] = layer.up.weight.detach().cpu()
+    return weights
+
+
+def merged_weight(weight: Tensor, down: Tensor, up: Tensor, scale: float) -> Tensor:
+    """``weight + scale * up @ down`` for a linear layer (``[out, in]``) or a convolution
+    (``[out, in, *kernel]``, ``down: [rank, in, *kernel]``, ``up: [out, rank, 1...]``)."""
+    delta = torch.einsum("or,r...->o...", up.flatten(1).to(weight.dtype), down.to(weight.dtype))
+    if delta.shape != weight.shape:
+        raise ValueError(f"low-rank factors {list(down.shape)} x {list(up.shape)} do not fit a weight of shape "
+                         f"{list(weight.shape)}")
+    return weight + scale * delta

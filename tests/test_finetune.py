@@ -1,0 +1,155 @@
+"""``diffusionkit finetune``: a small adapter learned from a folder of the user's files, with new
+class names; every command takes it as ``ckpt=``; the base is never changed; a hostile or
+mismatched adapter is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from diffusionkit.bundle import file_sha256, load_model
+from diffusionkit.cli import main
+from diffusionkit.errors import UsageError
+from tests.untrained_bundle import untrained_bundle
+
+TINY = ["modality=toy", "data=toy_blobs", "net=unet_small", "net.model_channels=16", "net.attention_levels=[]",
+        "modality.channels=1", "modality.spatial_size=[16,16]"]
+CLASSES = ["a", "b"]
+FAST = ["steps=6", "batch_size=4", "forgetting=0", "lr=1e-2"]
+
+
+def user_folder(root: Path, per_class: dict[str, int]) -> Path:
+    """Toy files in one sub-folder per class: a flat level per class, a little noise."""
+    rng = np.random.default_rng(0)
+    for i, (name, count) in enumerate(per_class.items()):
+        (root / name).mkdir(parents=True)
+        for j in range(count):
+            level = -0.8 + 0.8 * i
+            np.save(root / name / f"{j}.npy", (level + 0.05 * rng.standard_normal((1, 16, 16))).astype(np.float32))
+    return root
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return untrained_bundle(TINY, CLASSES, tmp_path_factory.mktemp("base"))
+
+
+@pytest.fixture(scope="module")
+def tuned(base, tmp_path_factory) -> Path:
+    folder = user_folder(tmp_path_factory.mktemp("kit") / "kit", {"a": 6, "shaker": 6})
+    out = tmp_path_factory.mktemp("tuned") / "run"
+    before = file_sha256(base)
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST, "merge=true",
+                 f"out={out}"]) == 0
+    assert file_sha256(base) == before  # the base file is never changed
+    return out
+
+
+def generate(ckpt: Path, out: Path, *options: str) -> np.ndarray:
+    assert main(["generate", f"ckpt={ckpt}", "n=2", "steps=3", "seed=1", f"out={out}", *options]) == 0
+    return np.stack([np.load(p) for p in sorted(out.glob("0*.npy"))])
+
+
+def test_finetune_writes_a_small_adapter_with_the_new_class(tuned, base):
+    adapter = tuned / "adapter.safetensors"
+    weights = load_file(str(adapter))
+    from safetensors import safe_open
+
+    with safe_open(str(adapter), framework="pt") as f:
+        metadata = f.metadata()
+    assert metadata["kind"] == "adapter" and metadata["base_sha256"] == file_sha256(base)
+    assert json.loads(metadata["classes"]) == ["a", "b", "shaker"]
+    assert weights["classes.embedding"].shape[0] == 4  # three classes and the null class
+    assert any(k.endswith(".lora_down") for k in weights) and adapter.stat().st_size < 2_000_000
+    loaded = load_model(adapter)
+    assert loaded.classes == ["a", "b", "shaker"] and loaded.module.num_classes == 3
+    assert loaded.base is not None and loaded.base.startswith(str(base))
+    recipe = (tuned / "recipe.yaml").read_text()
+    assert "new_classes:\n  - shaker" in recipe and "seconds:" in recipe
+
+
+def test_every_command_takes_the_adapter_and_its_new_class(tuned, tmp_path):
+    adapter = tuned / "adapter.safetensors"
+    made = generate(adapter, tmp_path / "shaker", "label=shaker")
+    assert made.shape == (2, 1, 16, 16)
+    assert "scale: 1.0" in (tmp_path / "shaker" / "recipe.yaml").read_text()
+    np.save(tmp_path / "in.npy", np.zeros((1, 16, 16), np.float32))
+    assert main(["vary", f"ckpt={adapter}", f"input={tmp_path / 'in.npy'}", "n=1", "steps=3", "label=shaker",
+                 f"out={tmp_path / 'vary'}"]) == 0
+    assert (tmp_path / "vary" / "variation_000.npy").is_file()
+
+
+def test_adapter_scale_zero_is_the_base_and_one_is_not(tuned, base, tmp_path):
+    adapter = tuned / "adapter.safetensors"
+    from_base = generate(base, tmp_path / "base", "label=a")
+    assert np.array_equal(generate(adapter, tmp_path / "zero", "label=a", "adapter_scale=0"), from_base)
+    assert not np.allclose(generate(adapter, tmp_path / "one", "label=a"), from_base)
+
+
+def test_the_merged_bundle_samples_as_the_adapter_does(tuned, tmp_path):
+    merged = generate(tuned / "model.safetensors", tmp_path / "merged", "label=shaker")
+    folded = generate(tuned / "adapter.safetensors", tmp_path / "folded", "label=shaker")
+    np.testing.assert_allclose(merged, folded, atol=1e-4)
+
+
+def test_few_files_draw_a_one_line_warning_with_the_count(base, tmp_path, capsys):
+    folder = user_folder(tmp_path / "kit", {"a": 3, "b": 6})
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST, "steps=1",
+                 f"out={tmp_path / 'out'}"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "few files" in line]
+    assert warnings == ["warning: few files to learn from: 3 a (at least 5 per class learn better)"]
+
+
+def test_method_full_writes_a_whole_bundle(base, tmp_path):
+    folder = user_folder(tmp_path / "kit", {"b": 5})
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST, "steps=2",
+                 "method=full", f"out={tmp_path / 'out'}"]) == 0
+    assert not (tmp_path / "out" / "adapter.safetensors").exists()
+    assert load_model(tmp_path / "out" / "model.safetensors").classes == ["a", "b"]
+
+
+# --- adapters from elsewhere are data ----------------------------------------------------------
+def altered(adapter: Path, tmp_path: Path, weights: dict | None = None, **metadata: str) -> Path:
+    from safetensors import safe_open
+
+    with safe_open(str(adapter), framework="pt") as f:
+        meta = {**f.metadata(), **metadata}
+    path = tmp_path / "altered.safetensors"
+    weights = weights if weights is not None else load_file(str(adapter))
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(path), metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"base_sha256": "0" * 64}, "was trained on another base than"),
+    ({"base": "no_such_base.safetensors"}, "its base 'no_such_base.safetensors' is not found"),
+    ({"base_sha256": "not a hash"}, "its base_sha256 is not a sha256"),
+    ({"rank": "100000"}, "out of range"),
+    ({"classes": "[\"a\"]"}, "its classes do not start with its base's \\(a, b\\)"),
+    ({"classes": "[\"a\", \"b\", \"shaker\", \"bell\"]"}, "its class embeddings have shape \\[4, 64\\]"),
+])
+def test_a_mismatched_adapter_is_refused_in_one_line(tuned, tmp_path, change, message):
+    with pytest.raises(UsageError, match=message) as err:
+        load_model(altered(tuned / "adapter.safetensors", tmp_path, **change))
+    assert len(str(err.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda w: {**w, "lora.backbone.no.such.layer.lora_down": torch.zeros(8, 4),
+                "lora.backbone.no.such.layer.lora_up": torch.zeros(4, 8)}, "its base has no layer 'backbone.no.such"),
+    (lambda w: {**w, "net.input_conv.weight": torch.zeros(1)}, "holds 'net.input_conv.weight', which is no part"),
+    (lambda w: {k: (torch.full_like(v, float("nan")) if k.endswith("lora_up") else v) for k, v in w.items()},
+     "not finite numbers"),
+    (lambda w: {k: v for k, v in w.items() if not k.endswith("lora_up")}, "has only one of its two"),
+    (lambda w: {k: (v[:, :1] if k.endswith("lora_down") else v) for k, v in w.items()}, "do not fit a weight"),
+])
+def test_a_hostile_adapter_is_refused_in_one_line(tuned, tmp_path, edit, message):
+    weights = edit(load_file(str(tuned / "adapter.safetensors")))
+    with pytest.raises(UsageError, match=message) as err:
+        load_model(altered(tuned / "adapter.safetensors", tmp_path, weights=weights))
+    assert len(str(err.value).splitlines()) == 1
