@@ -153,3 +153,40 @@ def test_a_hostile_adapter_is_refused_in_one_line(tuned, tmp_path, edit, message
     with pytest.raises(UsageError, match=message) as err:
         load_model(altered(tuned / "adapter.safetensors", tmp_path, weights=weights))
     assert len(str(err.value).splitlines()) == 1
+
+
+# --- kept takes close the loop: generate -> keep -> finetune -> generate -------------------------
+def test_kept_takes_are_labelled_by_their_names_or_recipes(tmp_path):
+    from diffusionkit.training.kept_takes import class_of
+
+    recipe = {"classes": ["kick", "snare", "open_hat"], "command": {"label": "auto"}, "label_inferred": "snare"}
+    assert class_of(Path("take003_000_kick.wav"), recipe) == "kick"
+    assert class_of(Path("007_open_hat.wav"), recipe) == "open_hat"
+    assert class_of(Path("variation_000.wav"), recipe) == "snare"  # vary label=auto: what the model heard
+    assert class_of(Path("variation_000.wav"), {**recipe, "label_inferred": None, "command": {"label": 1}}) == "snare"
+    assert class_of(Path("variation_000.wav"), {"classes": ["kick"], "command": {"label": None}}) is None
+
+
+def test_generate_keep_finetune_generate(base, tmp_path, capsys):
+    made = tmp_path / "made"
+    generate(base, made, "n=4")  # 000_a, 001_b, 002_a, 003_b beside recipe.yaml
+    kept = tmp_path / "kept" / "my_pack"
+    kept.mkdir(parents=True)
+    for path in sorted(made.glob("0*.npy")):
+        (kept / f"take001_{path.name}").write_bytes(path.read_bytes())
+    (kept / "take001_recipe.yaml").write_text((made / "recipe.yaml").read_text())
+    (kept / "take002_variation_000.npy").write_bytes(next(made.glob("0*.npy")).read_bytes())  # no recipe: skipped
+    out = tmp_path / "tuned"
+    assert main(["finetune", f"ckpt={base}", "data=kept", f"data.dataset.root={kept.parent}", *FAST, "steps=2",
+                 f"out={out}"]) == 0
+    assert "4 files, classes a, b (new: none)" in capsys.readouterr().out
+    generate(out / "adapter.safetensors", tmp_path / "again", "label=b")
+
+
+def test_an_adapter_is_not_a_base_to_finetune(tuned, tmp_path, capsys):
+    folder = user_folder(tmp_path / "kit", {"a": 5})
+    assert main(["finetune", f"ckpt={tuned / 'adapter.safetensors'}", "data=folder", f"data.dataset.root={folder}",
+                 *FAST, f"out={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "is an adapter; fine-tune its base" in err
+    assert not (tmp_path / "out").exists()

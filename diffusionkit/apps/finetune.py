@@ -112,7 +112,10 @@ def prepare(model: DiffusionModel, cfg: DictConfig) -> dict:
 
 
 def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, cfg: DictConfig) -> None:
-    """``cfg.steps`` optimiser steps with the modality's augmentations (Lightning does the loop)."""
+    """``cfg.steps`` optimiser steps (Lightning does the loop) on the base's own diffusion recipe
+(schedule, parameterisation, loss weighting, label dropout: the model is the base's) with its
+training augmentations; the optimiser is fine-tuning's (``lr``: low-rank updates want more than
+a base's)."""
     import lightning.pytorch as pl
 
     from diffusionkit.training.datamodule import ModalityDataModule
@@ -121,7 +124,7 @@ def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: tor
     torch.manual_seed(int(cfg.seed))
     trainable = partial(torch.optim.AdamW, lr=float(cfg.lr), weight_decay=0.0)
     module = DiffusionModule(model, optimizer=lambda params: trainable([p for p in params if p.requires_grad]))
-    augmenter = judge_augmenter(base, cfg)
+    augmenter = recipe_augmenter(base, cfg)
     data = ModalityDataModule(TensorItems(x, labels), batch_size=min(int(cfg.batch_size), len(labels)),
                               val_fraction=0.0, seed=int(cfg.seed), augmenter=augmenter or None)
     trainer = pl.Trainer(max_steps=int(cfg.steps), accelerator="cpu", logger=False, enable_checkpointing=False,
@@ -130,6 +133,17 @@ def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: tor
         warnings.filterwarnings("ignore", message=".*(LeafSpec|smaller than the logging interval|eval mode|"
                                                   "Total length of).*")
         trainer.fit(module, datamodule=data)
+
+
+def recipe_augmenter(base: LoadedModel, cfg: DictConfig):
+    """``augment=auto``: the augmentations the base was trained with (its recorded ``augment``),
+    else all the modality offers; otherwise the ones named (or ``none``)."""
+    from diffusionkit.training.augment import build_augmenter
+
+    recorded = base.config.get("augment")
+    if cfg.get("augment", "auto") == "auto" and recorded:
+        return build_augmenter(recorded, base.modality)
+    return judge_augmenter(base, cfg)
 
 
 def write(model: DiffusionModel, base: LoadedModel, added: dict, classes: list[str], cfg: DictConfig,
