@@ -36,6 +36,10 @@ LORA_PREFIX = "lora."
 CLASS_TABLE = "classes.embedding"
 MAX_RANK = 256
 MAX_SCALE = 1000.0
+#: the longest class list text an adapter may hold
+MAX_CLASSES_TEXT = 1 << 20
+#: the number types an adapter's tensors may have
+FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,13 @@ def read_adapter(path: Path, weights: dict[str, Tensor], metadata: dict[str, str
         raise UsageError(f"{where} names no base model ('base' is missing)")
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise UsageError(f"{where}: its base_sha256 is not a sha256")
+    text = metadata.get("classes", "[]")
     try:
-        classes = check_class_names(json.loads(metadata.get("classes", "[]")), where)
+        if len(text) > MAX_CLASSES_TEXT:
+            raise ValueError("too long")
+        classes = check_class_names(json.loads(text), where)
         rank, alpha = int(metadata.get("rank", "")), float(metadata.get("alpha", ""))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise UsageError(f"{where}: its classes, rank or alpha are not readable") from None
     if not 1 <= rank <= MAX_RANK or not math.isfinite(alpha) or not 0 < abs(alpha / rank) <= MAX_SCALE:
         raise UsageError(f"{where}: rank {rank} and alpha {alpha} are out of range (rank 1..{MAX_RANK})")
@@ -84,29 +91,34 @@ def read_adapter(path: Path, weights: dict[str, Tensor], metadata: dict[str, str
         down, up = weights.get(f"{LORA_PREFIX}{layer}.lora_down"), weights.get(f"{LORA_PREFIX}{layer}.lora_up")
         if down is None or up is None:
             raise UsageError(f"{where}: layer '{layer}' has only one of its two low-rank factors")
+        if down.ndim < 2 or down.shape[0] != rank:
+            raise UsageError(f"{where}: layer '{layer}' has factors of rank {list(down.shape)[:1]}, not its rank {rank}")
         factors[layer] = (down, up)
-    table = weights.get(CLASS_TABLE)
-    for name, tensor in [(CLASS_TABLE, table), *((k, v) for k, v in weights.items() if k != CLASS_TABLE)]:
-        if tensor is not None and (not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all())):
-            raise UsageError(f"{where}: '{name}' holds values that are not finite numbers")
-    return Adapter(path, base, sha, classes, alpha / rank, factors, table)
+    for name, tensor in weights.items():
+        if tensor.dtype not in FLOATS or not bool(torch.isfinite(tensor).all()):
+            raise UsageError(f"{where}: '{name}' holds values that are not finite float numbers")
+    return Adapter(path, base, sha, classes, alpha / rank, factors, weights.get(CLASS_TABLE))
 
 
 def base_path(adapter: Adapter, resolve_checkpoint: Callable[[str], Path]) -> Path:
-    """The base bundle an adapter names: beside the adapter, as a path, or a shipped bundle
-    (``resolve_checkpoint``: how a command finds a ``ckpt=``)."""
-    named = Path(adapter.base).expanduser()
-    beside = adapter.path.parent / named
-    if not named.is_absolute() and beside.is_file():
-        return beside
+    """The base bundle an adapter names: beside the adapter (a relative name, or the file name of
+    a path: the two moved together), as a path, or a shipped bundle (``resolve_checkpoint``: how
+    a command finds a ``ckpt=``). A name that leads nowhere readable is one UsageError line."""
     try:
-        path = resolve_checkpoint(adapter.base)
-    except UsageError:
-        path = named
-    if not path.is_file():
-        raise UsageError(f"adapter '{adapter.path}': its base '{adapter.base}' is not found; put the base bundle "
-                         f"beside the adapter or install the plugin that ships it")
-    return path
+        named = Path(adapter.base).expanduser()
+        beside = [] if named.is_absolute() else [adapter.path.parent / named]
+        for candidate in (*beside, None, adapter.path.parent / named.name):
+            if candidate is None:
+                try:
+                    candidate = resolve_checkpoint(adapter.base)
+                except UsageError:
+                    continue
+            if candidate.suffix == ".safetensors" and candidate.is_file():
+                return candidate
+    except (OSError, RuntimeError, ValueError):
+        pass
+    raise UsageError(f"adapter '{adapter.path}': its base '{adapter.base}' is not found; put the base bundle "
+                     f"beside the adapter or install the plugin that ships it")
 
 
 def apply_adapter(model: DiffusionModel, adapter: Adapter, scale: float = 1.0) -> None:
@@ -133,6 +145,8 @@ def apply_adapter(model: DiffusionModel, adapter: Adapter, scale: float = 1.0) -
 
 def _apply_class_table(net: torch.nn.Module, adapter: Adapter, scale: float, where: str) -> None:
     if adapter.class_table is None:
+        if LABEL in net.conditioners and len(adapter.classes) != net.conditioners[LABEL].num_classes:
+            raise UsageError(f"{where} names {len(adapter.classes)} classes but holds no class embeddings")
         return
     label = net.conditioners[LABEL] if LABEL in net.conditioners else None
     if not isinstance(label, ClassLabel) or label.embedder is None:

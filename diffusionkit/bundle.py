@@ -348,7 +348,10 @@ def _load_adapter(path: Path, device: str | torch.device, precision: str, scale:
         raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
     adapter = read_adapter(path, weights, metadata)
     base = base_path(adapter, resolve_checkpoint)
-    sha = file_sha256(base)
+    try:
+        sha = file_sha256(base)
+    except OSError as err:
+        raise UsageError(f"adapter '{path}': cannot read its base '{base}': {err.strerror or err}") from None
     if sha != adapter.base_sha256:
         raise UsageError(f"adapter '{path}' was trained on another base than '{base}' (its sha256 differs): "
                          f"use the bundle it was trained on")
@@ -358,6 +361,8 @@ def _load_adapter(path: Path, device: str | torch.device, precision: str, scale:
     if loaded.classes != adapter.classes[: len(loaded.classes)]:
         raise UsageError(f"adapter '{path}': its classes do not start with its base's ({', '.join(loaded.classes)})")
     apply_adapter(loaded.module, adapter, scale)
+    if loaded.module.num_classes != (len(adapter.classes) if len(adapter.classes) > 1 else 0):
+        raise UsageError(f"adapter '{path}' names {len(adapter.classes)} classes, its model has {loaded.module.num_classes}")
     device = resolve_device(device)
     loaded.module.to(device)
     # a base's recogniser knows only the base's classes: with new ones, the model names them itself

@@ -105,6 +105,10 @@ def test_scalar_embedding_takes_nan_as_its_learned_null():
     assert out.shape == (2, 16)
     assert torch.equal(out[1], torch.full((16,), 3.0)) and not torch.equal(out[0], out[1])
     assert not torch.allclose(scalar(torch.tensor([0.2])), scalar(torch.tensor([0.8])))
+    scalar.name = "pitch"  # whole numbers from a dataset become floats, so their null stays NaN
+    values = scalar.from_batch({"pitch": torch.tensor([60, 62])})
+    assert values.dtype == torch.float32
+    assert scalar.drop_values(values, torch.tensor([True, False]), (1, 8))[0].isnan()
 
 
 def test_conditioned_net_sums_vectors_and_concatenates_channels():

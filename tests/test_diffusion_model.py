@@ -221,3 +221,25 @@ def test_an_old_and_a_new_checkpoint_load_as_the_same_model(tmp_path):
     assert all(torch.equal(v, new.state_dict()[k]) for k, v in old.state_dict().items())
     torch.testing.assert_close(old.sample(1, torch.tensor([2]), steps=2, generator=torch.Generator().manual_seed(0)),
                                new.sample(1, torch.tensor([2]), steps=2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_an_old_checkpoints_optimizer_state_follows_each_parameter():
+    """Before conditioners were parts, the class embedding was registered right after the time
+    embedding: an optimiser's state, kept by position, must move with it on resume."""
+    module = tiny_module(2, 8)
+    old = old_checkpoint_state(module)
+    keys = list(old)
+    for prefix in ("net.", "ema.module."):
+        table = prefix + "class_embed.embedding.weight"
+        keys.remove(table)
+        keys.insert(max(i for i, k in enumerate(keys) if k.startswith(prefix + "time_embed.")) + 1, table)
+    old_params = [k for k in keys if k.startswith("net.")]
+    state = {i: {"exp_avg": torch.zeros(old[name].shape)} for i, name in enumerate(old_params)}
+    checkpoint = {"state_dict": {k: old[k] for k in keys},
+                  "optimizer_states": [{"state": state, "param_groups": [{"params": list(range(len(state)))}]}]}
+    module.on_load_checkpoint(checkpoint)
+    now = [p.shape for p in module.model.net.parameters()]
+    moved = checkpoint["optimizer_states"][0]["state"]
+    assert sorted(moved) == list(range(len(now)))
+    assert all(moved[i]["exp_avg"].shape == now[i] for i in range(len(now)))
+    assert any(now[i] != state[i]["exp_avg"].shape for i in range(len(now)))  # the old positions did not fit

@@ -130,6 +130,10 @@ def altered(adapter: Path, tmp_path: Path, weights: dict | None = None, **metada
     ({"base": "no_such_base.safetensors"}, "its base 'no_such_base.safetensors' is not found"),
     ({"base_sha256": "not a hash"}, "its base_sha256 is not a sha256"),
     ({"rank": "100000"}, "out of range"),
+    ({"rank": "4"}, "has factors of rank \\[8\\], not its rank 4"),
+    ({"base": "~no_such_user_here/base.safetensors"}, "is not found"),
+    ({"base": "x" * 300 + "/base.safetensors"}, "is not found"),
+    ({"classes": "[" * 100000}, "its classes, rank or alpha are not readable"),
     ({"classes": "[\"a\"]"}, "its classes do not start with its base's \\(a, b\\)"),
     ({"classes": "[\"a\", \"b\", \"shaker\", \"bell\"]"}, "its class embeddings have shape \\[4, 64\\]"),
 ])
@@ -144,9 +148,12 @@ def test_a_mismatched_adapter_is_refused_in_one_line(tuned, tmp_path, change, me
                 "lora.backbone.no.such.layer.lora_up": torch.zeros(4, 8)}, "its base has no layer 'backbone.no.such"),
     (lambda w: {**w, "net.input_conv.weight": torch.zeros(1)}, "holds 'net.input_conv.weight', which is no part"),
     (lambda w: {k: (torch.full_like(v, float("nan")) if k.endswith("lora_up") else v) for k, v in w.items()},
-     "not finite numbers"),
+     "not finite float numbers"),
     (lambda w: {k: v for k, v in w.items() if not k.endswith("lora_up")}, "has only one of its two"),
     (lambda w: {k: (v[:, :1] if k.endswith("lora_down") else v) for k, v in w.items()}, "do not fit a weight"),
+    (lambda w: {k: (v.flatten()[0] if k.endswith("lora_up") else v) for k, v in w.items()}, "do not fit a weight"),
+    (lambda w: {k: (v.to(torch.int32) if k.endswith("lora_up") else v) for k, v in w.items()}, "finite float"),
+    (lambda w: {k: v for k, v in w.items() if k != "classes.embedding"}, "names 3 classes but holds no class"),
 ])
 def test_a_hostile_adapter_is_refused_in_one_line(tuned, tmp_path, edit, message):
     weights = edit(load_file(str(tuned / "adapter.safetensors")))

@@ -8,8 +8,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from diffusionkit.apps.common import (edit_labels, finish, first_items, open_model, output_dir, require_values, sample_in_batches,
-                                      save_items)
+from diffusionkit.apps.common import (edit_labels, finish, first_items, open_model, output_dir, require_values,
+                                      sample_in_batches, save_items)
 from diffusionkit.apps.convert import inversion_settings
 from diffusionkit.apps.edits import slerp
 from diffusionkit.bundle import LoadedModel

@@ -119,7 +119,8 @@ class ClassLabel(Conditioner):
         embedding, the null class moves to the new last index, and each new class starts from
         the null class's embedding ("no class yet")."""
         if self.embedder is None or num_classes < self.num_classes:
-            raise ValueError(f"can only add classes to a bound class-label conditioner ({self.num_classes} -> {num_classes})")
+            raise ValueError(f"can only add classes to a bound class-label conditioner "
+                             f"({self.num_classes} -> {num_classes})")
         old = self.embedder.embedding.weight
         table = old[-1:].repeat(num_classes + 1, 1)
         table[: self.num_classes] = old[:-1]
@@ -157,6 +158,9 @@ class ScalarEmbedding(Conditioner):
         self.mlp = nn.Sequential(nn.Linear(self.features, embedding_dim), nn.SiLU(),
                                  nn.Linear(embedding_dim, embedding_dim))
         self.null = nn.Parameter(torch.zeros(embedding_dim))
+
+    def from_batch(self, batch: dict[str, Tensor]) -> Tensor:
+        return super().from_batch(batch).float()  # whole numbers too: their null is NaN
 
     def null_value(self, n: int, item_shape: tuple[int, ...], device: torch.device) -> Tensor:
         return torch.full((n,), float("nan"), device=device)

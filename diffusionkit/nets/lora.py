@@ -16,7 +16,7 @@ start and a large dependency), its layers must stay injected to load an adapter,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +48,15 @@ class LoRA(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.base(x) + self.scale * self.up(self.down(x))
+
+    @property
+    def weight(self) -> Tensor:
+        """The adapted weight (for parents that use a layer's weight directly: gradients reach the factors)."""
+        return merged_weight(self.base.weight, self.down.weight, self.up.weight, self.scale)
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self.base.bias
 
 
 def adaptable_layers(net: nn.Module, targets: str) -> list[str]:
@@ -81,8 +90,16 @@ def lora_weights(added: dict[str, LoRA]) -> dict[str, Tensor]:
 def merged_weight(weight: Tensor, down: Tensor, up: Tensor, scale: float) -> Tensor:
     """``weight + scale * up @ down`` for a linear layer (``[out, in]``) or a convolution
     (``[out, in, *kernel]``, ``down: [rank, in, *kernel]``, ``up: [out, rank, 1...]``)."""
+    check_factors(weight.shape, down.shape, up.shape)
     delta = torch.einsum("or,r...->o...", up.flatten(1).to(weight.dtype), down.to(weight.dtype))
-    if delta.shape != weight.shape:
-        raise ValueError(f"low-rank factors {list(down.shape)} x {list(up.shape)} do not fit a weight of shape "
-                         f"{list(weight.shape)}")
     return weight + scale * delta
+
+
+def check_factors(weight: Sequence[int], down: Sequence[int], up: Sequence[int]) -> None:
+    """ValueError unless ``down`` ``[rank, in, *kernel]`` and ``up`` ``[out, rank, 1...]`` are the
+    low-rank factors of a weight of shape ``weight`` (checked before anything is computed)."""
+    weight, down, up = tuple(weight), tuple(down), tuple(up)
+    fits = (len(down) == len(up) == len(weight) >= 2 and down[0] >= 1 and down[1:] == weight[1:]
+            and up[:2] == (weight[0], down[0]) and all(k == 1 for k in up[2:]))
+    if not fits:
+        raise ValueError(f"low-rank factors {list(down)} x {list(up)} do not fit a weight of shape {list(weight)}")

@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from diffusionkit.diffusion.model import DiffusionModel, ema_with_warmup, trainer_state
+from diffusionkit.diffusion.model import TRAINER_PREFIX, DiffusionModel, ema_with_warmup, trainer_state
 
 __all__ = ["DiffusionModule", "ema_with_warmup"]
 
@@ -62,6 +62,29 @@ class DiffusionModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resume a checkpoint written before the model was split out: its weights get ``model.``."""
+        """Resume a checkpoint written before the model was split out (its weights get ``model.``)
+        or before conditioners were parts of the net (renamed, and the optimiser's state, kept
+        by parameter position, follows each parameter to its new position)."""
         if isinstance(checkpoint.get("state_dict"), dict):
             checkpoint["state_dict"] = trainer_state(checkpoint["state_dict"])
+            stored = [k for k in checkpoint["state_dict"] if k.startswith(TRAINER_PREFIX + "net.")]
+            reorder_optimizer_states(checkpoint, stored, [TRAINER_PREFIX + "net." + n for n, _ in
+                                                          self.model.net.named_parameters()])
+
+
+def reorder_optimizer_states(checkpoint: dict[str, Any], stored: list[str], parameters: list[str]) -> None:
+    """Move an optimiser's per-parameter state (kept by position in ``net.parameters()``) from the
+    positions the parameters had when the checkpoint was written (``stored``: its state names in
+    order, buffers included) to today's (``parameters``); nothing happens where the two agree or
+    the optimiser did not hold exactly the net's parameters."""
+    old = [name for name in stored if name in set(parameters)]
+    if old == parameters or sorted(old) != sorted(parameters):
+        return
+    position = {name: i for i, name in enumerate(parameters)}
+    moved = {i: position[name] for i, name in enumerate(old)}
+    for optimizer in checkpoint.get("optimizer_states") or []:
+        state = optimizer.get("state") if isinstance(optimizer, dict) else None
+        groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
+        if not isinstance(state, dict) or sum(len(g.get("params", [])) for g in groups or []) != len(parameters):
+            continue
+        optimizer["state"] = {moved.get(i, i): value for i, value in state.items()}

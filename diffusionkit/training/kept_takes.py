@@ -30,7 +30,8 @@ NOT_TAKES = ("grid", "source")
 def recipe_of(path: Path) -> Path | None:
     """The recipe a take was written with: its take's (``take007_recipe.yaml``) or its folder's."""
     match = TAKE_PREFIX.match(path.name)
-    for candidate in ([path.with_name(f"{match.group(1)}_recipe.yaml")] if match else []) + [path.with_name("recipe.yaml")]:
+    own = [path.with_name(f"{match.group(1)}_recipe.yaml")] if match else []
+    for candidate in [*own, path.with_name("recipe.yaml")]:
         if candidate.is_file():
             return candidate
     return None
