@@ -348,14 +348,11 @@ def _load_adapter(path: Path, device: str | torch.device, precision: str, scale:
         raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
     adapter = read_adapter(path, weights, metadata)
     base = base_path(adapter, resolve_checkpoint)
-    try:
-        sha = file_sha256(base)
-    except OSError as err:
-        raise UsageError(f"adapter '{path}': cannot read its base '{base}': {err.strerror or err}") from None
+    loaded = load_model(base, "cpu", precision)  # hashes the file it reads (a base is data, like any bundle)
+    sha = loaded.sha256
     if sha != adapter.base_sha256:
         raise UsageError(f"adapter '{path}' was trained on another base than '{base}' (its sha256 differs): "
                          f"use the bundle it was trained on")
-    loaded = load_model(base, "cpu", precision)
     if loaded.base is not None:
         raise UsageError(f"adapter '{path}': its base '{base}' is itself an adapter; merge that one first")
     if loaded.classes != adapter.classes[: len(loaded.classes)]:

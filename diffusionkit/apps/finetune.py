@@ -28,7 +28,7 @@ from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import TensorItems
 from diffusionkit.nets.conditioners import LABEL, ClassLabel
-from diffusionkit.nets.lora import adaptable_layers, add_lora, lora_weights, merged_weight
+from diffusionkit.nets.lora import adaptable_layers, add_lora, fold_lora, lora_weights
 
 #: fewer files than this in a class draws a warning (with the count)
 FEW_FILES = 5
@@ -160,7 +160,8 @@ def write(model: DiffusionModel, base: LoadedModel, added: dict, classes: list[s
                                     format=FORMAT, method="lora", steps=str(cfg.steps))
         paths["adapter"] = save_bundle(out / "adapter.safetensors", weights, metadata)
     if cfg.method == "full" or cfg.get("merge"):
-        fold_lora(model, added)
+        for net in (model.net, model.ema.module):
+            fold_lora(net.backbone, added)
         metadata = run_metadata(base.config, classes, finetuned_from=f"{_base_name(base, cfg)} (sha256 {base.sha256})")
         paths["bundle"] = save_bundle(out / "model.safetensors", diffusion_weights(model), metadata)
     return paths
@@ -174,19 +175,6 @@ def _base_name(base: LoadedModel, cfg: DictConfig) -> str:
     """How the adapter names its base: a shipped bundle by its name, a file by its absolute path."""
     given = str(cfg.ckpt)
     return given if not Path(given).expanduser().exists() else str(Path(given).expanduser().resolve())
-
-
-@torch.no_grad()
-def fold_lora(model: DiffusionModel, added: dict) -> None:
-    """Replace each LoRA wrapper (in the net and its EMA) by its base layer with the update folded in."""
-    for net in (model.net, model.ema.module):
-        for name in added:
-            parent_name, _, child = name.rpartition(".")
-            parent = net.backbone.get_submodule(parent_name) if parent_name else net.backbone
-            wrapper = getattr(parent, child)
-            wrapper.base.weight.copy_(merged_weight(wrapper.base.weight, wrapper.down.weight, wrapper.up.weight,
-                                                    wrapper.scale))
-            setattr(parent, child, wrapper.base)
 
 
 def forgetting(base: LoadedModel, model: DiffusionModel, cfg: DictConfig) -> dict | None:

@@ -137,9 +137,6 @@ class DiffusionModel(nn.Module):
                 out[name] = self.match_spatial(value) if conditioner.kind == CONCAT else value
         return out
 
-    def null_labels(self, n: int) -> Tensor:
-        return torch.full((n,), self.num_classes, dtype=torch.long, device=self.device)
-
     def conditions_from_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Every conditioner's values for a clean batch, as given (nothing dropped)."""
         return {name: conditioner.from_batch(batch) for name, conditioner in self.conditioners.items()}

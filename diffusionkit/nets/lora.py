@@ -67,15 +67,30 @@ def adaptable_layers(net: nn.Module, targets: str) -> list[str]:
             if isinstance(module, ADAPTABLE) and getattr(module, "groups", 1) == 1 and pattern.search(name)]
 
 
+def _parent(net: nn.Module, name: str) -> tuple[nn.Module, str]:
+    parent_name, _, child = name.rpartition(".")
+    return (net.get_submodule(parent_name) if parent_name else net), child
+
+
 def add_lora(net: nn.Module, names: Iterable[str], rank: int, alpha: float) -> dict[str, LoRA]:
     """Wrap each named layer of ``net`` in :class:`LoRA` (in place); returns the wrappers by name."""
     added = {}
     for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = net.get_submodule(parent_name) if parent_name else net
+        parent, child = _parent(net, name)
         added[name] = LoRA(getattr(parent, child), rank, alpha)
         setattr(parent, child, added[name])
     return added
+
+
+@torch.no_grad()
+def fold_lora(net: nn.Module, names: Iterable[str]) -> None:
+    """Undo :func:`add_lora` keeping what was learned: each named wrapper of ``net`` becomes its
+    base layer with the low-rank update folded into the weight."""
+    for name in names:
+        parent, child = _parent(net, name)
+        wrapper = getattr(parent, child)
+        wrapper.base.weight.copy_(wrapper.weight)
+        setattr(parent, child, wrapper.base)
 
 
 def lora_weights(added: dict[str, LoRA]) -> dict[str, Tensor]:
