@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix pyproject.toml,$(PLUGINS) $(TEST_PLUGINS))
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,cluster,studio]" $(addprefix -e ,$(PLUGINS) $(TEST_PLUGINS))
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,cluster,studio,text]" $(addprefix -e ,$(PLUGINS) $(TEST_PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ from diffusionkit.modality import ConcatCondition, Modality
 from diffusionkit.nets.autoencoder import AutoencoderKL
 from diffusionkit.nets.conditioned_net import ConditionedNet, conditioning_widths
 from diffusionkit.nets.conditioners import LABEL, ClassLabel, ConcatSignal, Conditioner
+from diffusionkit.text_encoders import TextEncoder
 
 
 def num_classes_for(classes: list[str]) -> int:
@@ -60,7 +61,24 @@ def build_conditioners(cfg: DictConfig, num_classes: int) -> dict[str, Condition
         if not isinstance(conditioner, Conditioner):
             raise UsageError(f"conditioners.{name} builds a {type(conditioner).__name__}, not a Conditioner")
         conditioners[str(name)] = conditioner
+    needing = [name for name, c in conditioners.items() if getattr(c, "needs_text_encoder", False)]
+    if needing:
+        encoder = build_text_encoder(cfg, needing)
+        for name in needing:
+            conditioners[name].use_text_encoder(encoder)  # type: ignore[attr-defined]
     return conditioners
+
+
+def build_text_encoder(cfg: DictConfig, needed_by: list[str]) -> TextEncoder:
+    """The run's ``text_encoder:`` (one per model, shared by its text conditioners); it loads
+    its weights only when it first encodes a text."""
+    spec = cfg.get("text_encoder")
+    if not spec or "_target_" not in spec:
+        raise UsageError(f"conditioners {needed_by} need a text encoder: add text_encoder=minilm")
+    encoder = instantiate(spec)
+    if not isinstance(encoder, TextEncoder):
+        raise UsageError(f"text_encoder builds a {type(encoder).__name__}, not a TextEncoder")
+    return encoder
 
 
 def build_autoencoder(net_cfg: DictConfig, modality: Modality) -> AutoencoderKL:

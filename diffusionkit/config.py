@@ -60,12 +60,21 @@ def route_inputs(command: str, overrides: list[str]) -> list[str]:
     for override in overrides:
         match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", override, flags=re.S)
         if match and match.group(1) not in keys:
-            routed.append(f"+inputs.{match.group(1)}={match.group(2)}")
+            routed.append(f"+inputs.{match.group(1)}={_prose_quoted(match.group(2))}")
         elif "media" in keys and re.match(r"media\.[A-Za-z_][A-Za-z0-9_]*=", override):
             routed.append(f"++{override}")
         else:
             routed.append(override)
     return routed
+
+
+def _prose_quoted(value: str) -> str:
+    """An input's value quoted for Hydra when it is prose (a prompt: "a red circle, top left",
+    "don't ring"), which Hydra would read as several values or not at all; a sweep list
+    (``0.1,0.5``), a number or a path is left as it is."""
+    if value[:1] in "'\"[{" or not re.search(r",\s|'", value):
+        return value
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def plugin_search_path() -> str:

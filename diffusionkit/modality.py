@@ -8,8 +8,9 @@ Conventions
 -----------
 * Model space: ``[channels, *spatial]`` per item, ``[batch, channels, *spatial]`` per batch,
   values roughly in ``[-1, 1]``.
-* Datasets yield dicts: ``{"x": Tensor[C, *spatial], "label": int}`` and expose
-  ``classes: list[str]`` (class names, index = label).
+* Datasets yield dicts: ``{"x": Tensor[C, *spatial], "label": int}``, optionally with a
+  ``"caption": str`` describing the item in words (what a text-conditioned model trains on),
+  and expose ``classes: list[str]`` (class names, index = label).
 * Every file-facing method raises :class:`MediaError` with one line that names the file and
   what is wrong.
 """
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from diffusionkit.media import FileWidgets, Rendered
+from diffusionkit.prompt_checks import PromptCheck
 
 __all__ = ["CONTRACT_VERSION", "ConcatCondition", "DataUnavailable", "FileWidgets", "MediaError", "Modality",
            "Rendered", "check_file", "file_problem", "limit_error"]
@@ -187,6 +189,17 @@ class Modality(ABC):
         only from ``generator`` and has a default strength that keeps the item's class (e.g.
         ``{"flip": ..., "gain": ...}``). The default offers none."""
         return {}
+
+    def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
+        """Measured descriptors of each model-space item of ``batch`` (e.g. a spectral centroid,
+        a drawn colour), for judging prompt adherence (:mod:`diffusionkit.prompt_checks`). The
+        default measures nothing."""
+        return [{} for _ in range(len(batch))]
+
+    def prompt_checks(self) -> list[PromptCheck]:
+        """The prompt checks ``diffusionkit evaluate prompts=true`` runs on a text-conditioned
+        model of this modality (:mod:`diffusionkit.prompt_checks`); the default has none."""
+        return []
 
     def reconstruction_loss(self, reconstruction: Tensor, target: Tensor) -> Tensor | None:
         """A modality-specific term the autoencoder stage adds to its reconstruction loss.

@@ -68,6 +68,7 @@ ROLES: dict[str, str | None] = {
     "trainer": "lightning.pytorch.Trainer",
     "trainer.strategy": None,
     "logger": "lightning.pytorch.loggers.Logger",
+    "text_encoder": "diffusionkit.text_encoders.TextEncoder",
 }
 #: places named by a pattern: ``conditioners.<name>`` builds a model's own conditioner
 ROLE_PATTERNS: dict[str, str] = {"conditioners.*": "diffusionkit.nets.conditioners.Conditioner"}

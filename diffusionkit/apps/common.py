@@ -78,6 +78,10 @@ def labels_for(n: int, label: Any, classes: list[str]) -> Tensor | None:
     return None
 
 
+#: a command input naming a condition's negative value: ``negative_prompt="..."``
+NEGATIVE = "negative_"
+
+
 def sample_in_batches(model: LoadedModel, n: int, labels: Tensor | None, cfg: DictConfig, batch_size: int,
                       generator: torch.Generator, **kwargs: Any) -> Tensor:
     """``model.module.sample`` over ``n`` items in chunks, with the sampler settings of ``cfg``.
@@ -86,6 +90,9 @@ def sample_in_batches(model: LoadedModel, n: int, labels: Tensor | None, cfg: Di
     are chunked alongside.
     """
     guide = guided_names(model, labels, kwargs.get("conditions"), cfg.get("guide"))
+    negatives = negative_conditions(model, cfg, n)
+    if negatives:
+        kwargs["negatives"] = negatives
     chunks = []
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -147,6 +154,8 @@ def prepared_model(model: LoadedModel, cfg: DictConfig, n: int) -> tuple[LoadedM
     inputs = dict(cfg.get("inputs") or {})
     named = [name for name in model.module.conditioners if name != LABEL]
     given = {k: inputs.pop(k) for k in list(inputs) if k in named}
+    for name in [k for k in inputs if k.startswith(NEGATIVE) and k[len(NEGATIVE):] in named]:
+        inputs.pop(name)  # read where sampling starts (negative_conditions)
     also = ", ".join(f"{name}={model.module.conditioners[name].input_hint}" for name in named)
     media = {**dict(cfg.get("media") or {}), **inputs}
     check_like_defaults(media, model.config.modality)
@@ -170,6 +179,27 @@ def condition_inputs(model: LoadedModel, given: dict[str, Any], n: int) -> dict[
             value = conditioner.read_input(str(given[name]), model.modality)
         conditions[name] = value.unsqueeze(0).expand(n, *value.shape).to(model.module.device)
     return conditions
+
+
+def negative_conditions(model: LoadedModel, cfg: DictConfig, n: int) -> dict[str, Tensor]:
+    """The command's ``negative_<name>=...`` inputs (``negative_prompt="muffled"``): values the
+    unconditional branch of classifier-free guidance takes instead of the null value, so the
+    result is steered away from them; each repeated for ``n`` items."""
+    negatives: dict[str, Tensor] = {}
+    for key, text in dict(cfg.get("inputs") or {}).items():
+        name = str(key)[len(NEGATIVE):]
+        if not str(key).startswith(NEGATIVE) or name not in model.module.conditioners or name == LABEL:
+            continue
+        conditioner = model.module.conditioners[name]
+        if name not in (cfg.get("inputs") or {}):
+            raise UsageError(f"{key}= steers away from a {name} while {name}= steers towards one: pass {name}= too")
+        if conditioner.drop == 0 or float(cfg.get("guidance", 1.0)) == 1.0:
+            raise UsageError(f"{key}= needs guidance on {name}: the model must be trained with {name} dropped "
+                             f"and guidance= above 1 (it is {cfg.get('guidance')})")
+        with plugin_call(getattr(conditioner, "source", conditioner), f"cannot read {key}={text}"):
+            value = conditioner.read_input(str(text), model.modality)
+        negatives[name] = value.unsqueeze(0).expand(n, *value.shape).to(model.module.device)
+    return negatives
 
 
 def item_names(n: int, labels: Tensor | None, classes: list[str]) -> list[str]:

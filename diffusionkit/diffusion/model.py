@@ -228,14 +228,21 @@ class DiffusionModel(nn.Module):
         return guide
 
     def _guided(self, n: int, labels: Tensor | None, conditions: Mapping[str, Tensor] | None, guidance_scale: float,
-                use_ema: bool, guide: Collection[str] | None = None) -> Denoiser:
+                use_ema: bool, guide: Collection[str] | None = None,
+                negatives: Mapping[str, Tensor] | None = None) -> Denoiser:
         cond = self._conditions(n, labels, conditions)
         guided = self.guided_conditions(labels, conditions, guide)
         denoiser = self.denoiser(use_ema)
         if not guided or guidance_scale == 1.0:
+            if negatives:
+                raise ValueError(f"negative conditions {sorted(negatives)} need guidance on them (guidance > 1)")
             denoiser = guidance.conditioned(denoiser, cond)
         else:
             uncond = self._conditions(n, labels, conditions, dropped=guided)
+            for name, value in (negatives or {}).items():
+                if name not in guided:
+                    raise ValueError(f"a negative {name} needs guidance on '{name}' (guided: {sorted(guided)})")
+                uncond[name] = value.to(self.device)
             denoiser = guidance.classifier_free_guidance(denoiser, cond, uncond, guidance_scale)
         return denoiser if self.clip_denoised is None else guidance.clipped(denoiser, self.clip_denoised)
 
@@ -252,6 +259,7 @@ class DiffusionModel(nn.Module):
         sampler_options: dict[str, Any] | None = None,
         conditions: Mapping[str, Tensor] | None = None,
         guide: Collection[str] | None = None,
+        negatives: Mapping[str, Tensor] | None = None,
         init: Tensor | None = None,
         strength: float = 1.0,
         known: Tensor | None = None,
@@ -265,6 +273,8 @@ class DiffusionModel(nn.Module):
         ``labels`` ([n] long) conditions on classes and ``conditions`` on the model's other
         named conditions (data-space values); ``guidance_scale`` guides on ``guide`` (default:
         the given conditions that were dropped in training, see :meth:`guided_conditions`);
+        ``negatives`` replace the null value of guided conditions in the unconditional branch
+        (a negative prompt: guidance then steers away from it);
         ``init`` with ``strength`` < 1 starts part-way from that data (SDEdit);
         ``known`` and ``mask`` (1 = keep) keep a region of ``known`` at every step;
         ``noise`` replaces the random start (e.g. the result of :meth:`invert` with the same
@@ -274,7 +284,7 @@ class DiffusionModel(nn.Module):
         device = self.device
         shape = (n, *self.sample_shape)
         sigmas = sigmas_for_steps(self.schedule, steps, spacing).to(device)
-        denoiser = self._guided(n, labels, conditions, guidance_scale, use_ema, guide)
+        denoiser = self._guided(n, labels, conditions, guidance_scale, use_ema, guide, negatives)
         # One draw serves the start and the known region, so that under a correlated prior the
         # known part's noise is correlated with the rest exactly as in training.
         start_noise = self.noise_prior.sample(shape, generator=generator, device=device)

@@ -3,7 +3,8 @@ averages (EMA) and stores.
 
 ``ConditionedNet(x, t, **values)`` runs each named conditioner on its values and hands the
 backbone what it consumes: the sum of the vectors (added to the time embedding), the
-concatenated channels and the concatenated token sequences (cross-attention context). A
+concatenated channels and the concatenated token sequences (cross-attention context); a
+conditioner's optional pooled vector joins the sum. A
 backbone is any net called as ``backbone(x, t, vector=, concat=, context=)`` that exposes its
 ``embedding_dim`` (:class:`~diffusionkit.nets.unet.UNet`).
 """
@@ -44,8 +45,7 @@ class ConditionedNet(nn.Module):
         self.conditioners = nn.ModuleDict(dict(conditioners or {}))
         for name, conditioner in self.conditioners.items():
             conditioner.name = name
-            if conditioner.kind == VECTOR:
-                conditioner.bind(int(backbone.embedding_dim))
+            conditioner.bind(int(backbone.embedding_dim))
         self.register_load_state_dict_pre_hook(_upgrade_legacy_state)
 
     def forward(self, x: Tensor, t: Tensor, **values: Tensor) -> Tensor:
@@ -59,6 +59,9 @@ class ConditionedNet(nn.Module):
         parts: dict[str, list[Tensor]] = {VECTOR: [], CONCAT: [], SEQUENCE: []}
         for name, conditioner in self.conditioners.items():
             parts[conditioner.kind].append(conditioner(values[name]))
+            summary = conditioner.pooled(values[name])
+            if summary is not None:
+                parts[VECTOR].append(summary)
         vector = None
         for v in parts[VECTOR]:
             vector = v if vector is None else vector + v

@@ -66,7 +66,12 @@ class Conditioner(nn.Module, ABC):
 
     def bind(self, embedding_dim: int) -> None:
         """Called once with the net's time-embedding width before any weights load: a
-        :data:`VECTOR` conditioner builds its output layers here."""
+        :data:`VECTOR` conditioner (or one with a :meth:`pooled` vector) builds those layers here."""
+
+    def pooled(self, values: Tensor) -> Tensor | None:
+        """A vector ``[n, embedding_dim]`` added to the time embedding besides the main output
+        (a sequence's pooled summary, as Imagen adds its pooled text embedding); None: none."""
+        return None
 
     def from_batch(self, batch: dict[str, Tensor]) -> Tensor:
         """The values of one training batch (default: the batch's entry under :attr:`name`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from diffusionkit.modality import MediaError, Modality, file_problem
+from diffusionkit.nets.text_conditioner import CAPTION
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class FolderDataset(Dataset):
         self.classes = sorted({self._class_of(p) for p in files})
         items: list[Tensor] = []
         labels: list[int] = []
+        #: each item's caption (see the class docstring)
+        self.captions: list[str] = []
+        table = caption_table(self.root)
         #: where each item came from, for splits and judges held out by source (see :meth:`_source_of`)
         self.sources: list[str] = []
         self.skipped: list[str] = []
@@ -44,6 +49,7 @@ class FolderDataset(Dataset):
             found = self._read(path, modality)
             items += found
             labels += [self.classes.index(self._class_of(path))] * len(found)
+            self.captions += [self._caption_of(path, table)] * len(found)
             self.sources += [self._source_of(path)] * len(found)
         self._check_every_class_used(files, labels)
         self.x = torch.stack(items)
@@ -101,8 +107,37 @@ class FolderDataset(Dataset):
         relative = path.relative_to(self.root)
         return relative.parts[1] if len(relative.parts) > 2 else relative.as_posix()
 
+    def _caption_of(self, path: Path, table: dict[str, str]) -> str:
+        sidecar = path.with_suffix(".txt")
+        if sidecar.is_file():
+            return read_caption(sidecar)
+        return table.get(path.relative_to(self.root).as_posix(), self._class_of(path).replace("_", " "))
+
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {"x": self.x[index], "label": self.labels[index]}
+    def __getitem__(self, index: int) -> dict:
+        return {"x": self.x[index], "label": self.labels[index], CAPTION: self.captions[index]}
+
+
+def read_caption(path: Path) -> str:
+    """A sidecar caption file's text on one line (one line naming the file when unreadable)."""
+    try:
+        return " ".join(path.read_text(encoding="utf-8").split())
+    except (OSError, UnicodeDecodeError) as err:
+        raise MediaError(f"cannot read the caption '{path}': {err}") from None
+
+
+def caption_table(root: Path) -> dict[str, str]:
+    """``root/captions.csv`` as {file path relative to root: caption}; empty without one."""
+    path = root / "captions.csv"
+    if not path.is_file():
+        return {}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise MediaError(f"cannot read '{path}': {err}") from None
+    if rows and not {"file", "caption"} <= set(rows[0]):
+        raise MediaError(f"'{path}' needs the columns file,caption (found {', '.join(rows[0])})")
+    return {str(row["file"]).strip(): " ".join(str(row["caption"] or "").split()) for row in rows}

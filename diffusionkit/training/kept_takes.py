@@ -5,7 +5,7 @@ beside ``take007_recipe.yaml``, or any output folder (``000_kick.wav`` beside ``
 Its class is the class name in its file name (``generate`` and ``convert`` name items by class),
 else the class its recipe records (``label_inferred``, ``label=``, ``target=``). Overviews
 (``grid``) and inputs (``source``) are not takes; a take whose class cannot be told is skipped
-and reported.
+and reported. A take's caption is the prompt its recipe records (``prompt=``), else its class name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from diffusionkit.errors import MediaError
 from diffusionkit.modality import Modality
+from diffusionkit.nets.text_conditioner import CAPTION
 
 log = logging.getLogger(__name__)
 TAKE_PREFIX = re.compile(r"^(take\d+)_")
@@ -62,16 +63,20 @@ class KeptTakes(Dataset):
         if not self.root.is_dir():
             raise MediaError(f"takes folder '{self.root}' does not exist; set data.dataset.root=<folder>")
         found: list[tuple[Tensor, str, str]] = []
+        self.captions: list[str] = []
         self.skipped: list[str] = []
         for path in sorted(p for p in self.root.rglob("*") if p.suffix.lower() in modality.file_extensions):
             if TAKE_PREFIX.sub("", path.stem).split("_")[0] in NOT_TAKES or not path.is_file():
                 continue
             recipe = recipe_of(path)
-            name = class_of(path, _read_recipe(recipe)) if recipe else None
+            content = _read_recipe(recipe) if recipe else {}
+            name = class_of(path, content) if recipe else None
             if name is None:
                 self.skipped.append(f"{path}: {'no recipe beside it' if recipe is None else 'its class is not known'}")
                 continue
-            found += [(x, name, path.parent.name) for x in modality.load_items(path)]
+            items = modality.load_items(path)
+            found += [(x, name, path.parent.name) for x in items]
+            self.captions += [prompt_of(content) or name.replace("_", " ")] * len(items)
         for line in self.skipped:
             log.warning("skipping take %s", line)
         if not found:
@@ -85,8 +90,16 @@ class KeptTakes(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {"x": self.x[index], "label": self.labels[index]}
+    def __getitem__(self, index: int) -> dict:
+        return {"x": self.x[index], "label": self.labels[index], CAPTION: self.captions[index]}
+
+
+def prompt_of(recipe: dict) -> str | None:
+    """The text prompt a recipe's command was given, if any."""
+    command = recipe.get("command") or {}
+    inputs = command.get("inputs") if isinstance(command, dict) else None
+    prompt = inputs.get("prompt") if isinstance(inputs, dict) else None
+    return " ".join(prompt.split()) if isinstance(prompt, str) and prompt.strip() else None
 
 
 def _read_recipe(path: Path) -> dict:
