@@ -7,9 +7,11 @@ filtered (:mod:`.oneshots`). Kits named in ``test_kits`` are held out: ``split=t
 other kits, ``split=test`` those, ``split=all`` both, so one config gives disjoint sets. Copies
 are found across every kit, and a training sample that copies a held-out one is dropped.
 
-Items are ``{"x": Tensor[C, F, T], "label": int}``; ``kits``, ``instruments`` and ``files``
-name each item's kit, instrument and file, ``sources`` is the kit (what ``evaluate`` holds out), ``waves`` holds the clips and :meth:`report` tells
-what was kept and dropped, per class and per kit, and why.
+Items are ``{"x": Tensor[C, F, T], "label": int, "caption": str}``; ``kits``, ``instruments`` and
+``files`` name each item's kit, instrument and file, ``sources`` is the kit (what ``evaluate`` holds
+out), ``waves`` holds the clips, ``descriptors`` what was measured on them and ``captions`` the words
+made of that (:mod:`.captions`: "long bright punchy snare", relative to the item's class), and
+:meth:`report` tells what was kept and dropped, per class and per kit, and why.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from torch.utils.data import Dataset
 from diffusionkit.atomic import atomic_path
 from diffusionkit.modality import DataUnavailable, MediaError
 
+from .captions import CaptionOptions, caption_items, descriptors
 from .drum_names import KeywordTable
 from .drumkits import Kit, KitSample, find_kits
 from .drumkits_report import Entry, format_report, per_class, per_kit
@@ -45,7 +48,7 @@ DEBIAN_KITS = "/usr/share/hydrogen/data/drumkits"
 #: No other kit shares their recordings (ElectricEmpireKit has HardElectro1's author, none of its sounds).
 DEFAULT_TEST_KITS = ("ColomboAcousticDrumkit", "HardElectro1", "rumpf_kit_z01_h2")
 SPLITS = ("train", "test", "all")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: each clip's descriptors (captions) beside it
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,21 @@ def _held_out(kits: list[Kit], test_kits: Sequence[str], split: str, root: Path)
     return {by_name[str(name)] for name in test_kits}
 
 
+def _described(prepared: Prepared, sample_rate: int) -> Prepared:
+    """``prepared`` with the descriptors of its clip (measured once: the cache keeps them)."""
+    if prepared.wave is None or prepared.descriptors is not None:
+        return prepared
+    return replace(prepared, descriptors=descriptors(prepared.wave, sample_rate))
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/diffusionkit/drumkits`` (``~/.cache/...`` by default)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffusionkit" / "drumkits"
 
 
 class _Cache:
-    """Prepared clips per kit, keyed by the samples' identities (path, size, mtime) and every setting."""
+    """Prepared clips (and their descriptors) per kit, keyed by the samples' identities (path, size,
+    mtime) and every setting."""
 
     def __init__(self, folder: Path | None, settings: str) -> None:
         self.folder, self.settings, self.hits = folder, settings, 0
@@ -107,11 +118,12 @@ class _Cache:
         try:
             with np.load(path, allow_pickle=False) as stored:
                 meta, waves = json.loads(str(stored["meta"])), stored["waves"]
-        except (OSError, ValueError, KeyError):
+            found = [Prepared(waves[m["wave"]] if m["wave"] >= 0 else None, m["reason"], m["detail"], m["onset"],
+                              m["descriptors"]) for m in meta]
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
             return None
         self.hits += 1
-        return [Prepared(waves[m["wave"]] if m["wave"] >= 0 else None, m["reason"], m["detail"], m["onset"])
-                for m in meta]
+        return found
 
     def save(self, kit: str, samples: list[KitSample], prepared: list[Prepared]) -> None:
         if self.folder is None or not samples:
@@ -119,7 +131,7 @@ class _Cache:
         kept = [p.wave for p in prepared if p.wave is not None]
         order = iter(range(len(kept)))
         meta = [{"wave": next(order) if p.wave is not None else -1, "reason": p.reason, "detail": p.detail,
-                 "onset": p.onset_seconds} for p in prepared]
+                 "onset": p.onset_seconds, "descriptors": p.descriptors} for p in prepared]
         waves = np.stack(kept) if kept else np.zeros((0,), np.float32)
         try:
             with atomic_path(self._path(kit, samples)) as tmp:
@@ -141,13 +153,15 @@ class DrumKitsDataset(Dataset):
         keywords: ``{class: [keyword, ...]}`` tried before the built-in table (:mod:`.drum_names`).
         preprocess: :class:`~.oneshots.OneShotOptions` fields.
         cache: keep prepared clips in ``cache_dir`` (default :func:`default_cache_dir`).
+        captions: :class:`~.captions.CaptionOptions` fields (percentiles, absolute thresholds,
+            ``with_kit``, ``seed``); None for the defaults.
     """
 
     def __init__(self, modality: Any, root: str | Path = DEBIAN_KITS, split: str = "train",
                  test_kits: Sequence[str] = DEFAULT_TEST_KITS, classes: Sequence[str] = DRUM_CLASSES,
                  keywords: Mapping[str, Sequence[str] | str] | None = None,
                  preprocess: Mapping[str, Any] | None = None, cache: bool = True,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, captions: Mapping[str, Any] | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"drumkits: split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.root, self.split = Path(str(root)).expanduser(), split
@@ -158,6 +172,7 @@ class DrumKitsDataset(Dataset):
         self.table = KeywordTable(keywords)
         self.classes = _check_classes(classes, self.table)
         self.options = OneShotOptions(**dict(preprocess or {}))
+        self.caption_options = CaptionOptions.of(captions)
         self.sample_rate, self.num_samples = int(modality.sample_rate), int(modality.num_samples)
         self.channels = int(getattr(modality, "audio_channels", 1))
         settings = f"{self.options.key()}|{self.sample_rate}|{self.num_samples}|{self.channels}"
@@ -195,8 +210,8 @@ class DrumKitsDataset(Dataset):
             samples = [c.sample for c in candidates if c.sample.kit == kit]
             found = self._cache.load(kit, samples)
             if found is None:
-                found = [prepare_oneshot(s.path, self.sample_rate, self.num_samples, self.channels, self.options)
-                         for s in samples]
+                found = [_described(prepare_oneshot(s.path, self.sample_rate, self.num_samples, self.channels,
+                                                    self.options), self.sample_rate) for s in samples]
                 self._cache.save(kit, samples, found)
             prepared += found
         return prepared
@@ -238,6 +253,9 @@ class DrumKitsDataset(Dataset):
         self.instruments = [s.instrument for s, _, _ in kept]
         self.files = [s.source for s, _, _ in kept]
         self.sources = self.kits  # items are held out by kit, never by file: layers of a drum share a kit
+        self.descriptors = [p.descriptors for _, _, p in kept]
+        self.captions = caption_items(self.descriptors, [label for _, label, _ in kept], self.files,
+                                      self.caption_options, self.kits)
         self.x = torch.stack([modality.encode_wave(w) for w in waves])
 
     # ------------------------------------------------------------------ the dataset
@@ -245,7 +263,7 @@ class DrumKitsDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return {"x": self.x[index], "label": self.labels[index]}
+        return {"x": self.x[index], "label": self.labels[index], "caption": self.captions[index]}
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, Any]:

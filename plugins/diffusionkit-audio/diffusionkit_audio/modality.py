@@ -13,12 +13,15 @@ from torch import Tensor
 
 from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
+from diffusionkit.prompt_checks import PromptCheck
 
 from .augment import audio_transforms
+from .captions import descriptors, drum_prompt_checks
 from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, load_clip, resample, write_wav
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
+from .synth_drums import DRUM_CLASSES
 
 #: decoded items an AudioModality remembers, and their most values in all (64 MB of float32; see
 #: :meth:`AudioModality.decode`).
@@ -183,6 +186,18 @@ class AudioModality(Modality):
         """Gain, EQ tilt and time shift (and, for the mel codec, pitch shift and noise): see
         :mod:`diffusionkit_audio.augment`."""
         return audio_transforms(self.codec)
+
+    def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
+        """Each item decoded to sound (as :meth:`save` writes it, channels mixed) and measured:
+        ``centroid_hz``, ``decay_s``, ``pitch_hz``, ``crest_db`` (:func:`~.captions.descriptors`)."""
+        items = batch.reshape(-1, *batch.shape[-3:])
+        return [{**descriptors(wave, self.sample_rate)} for wave in self.decode(items)] if len(items) else []
+
+    def prompt_checks(self) -> list[PromptCheck]:
+        """The drums' checks (:func:`~.captions.drum_prompt_checks`): "bright"/"dark", "short"/"long",
+        "low"/"high", "soft"/"punchy" kicks, snares and toms, unseen paraphrases of three pairs, and
+        each drum class by name."""
+        return drum_prompt_checks(DRUM_CLASSES)
 
     def roundtrip(self, path: str | Path, stem: str | Path) -> dict[str, float]:
         """File -> model space -> ``stem.wav``; the waveform SNR and the spectral error of the codec."""

@@ -64,12 +64,14 @@ class OneShotOptions:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A file's clip ``[channels, samples]`` at the model rate, or why there is none."""
+    """A file's clip ``[channels, samples]`` at the model rate, or why there is none; ``descriptors``
+    are what :func:`~.captions.descriptors` measured on the clip, once the dataset has."""
 
     wave: np.ndarray | None
     reason: str | None = None
     detail: str = ""
     onset_seconds: float = 0.0
+    descriptors: dict[str, float] | None = None
 
 
 def _db(value: float) -> float:

@@ -9,6 +9,8 @@ spectra by means of frequency modulation", JAES 21(7)).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 TIMBRES = ("sine", "square", "saw", "pluck", "bell")
@@ -46,13 +48,30 @@ def midi_to_hz(pitch: float) -> float:
     return 440.0 * 2.0 ** ((pitch - 69) / 12)
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """A phrase's notes ``(start_seconds, end_seconds, midi_pitch)`` and how they were drawn: the
+    scale, its root, and the tempo in quarter notes per minute after fitting the clip."""
+
+    notes: list[tuple[float, float, int]]
+    scale: str
+    root: int
+    bpm: float
+
+
 def random_phrase(rng: np.random.Generator, duration_seconds: float, scale: str | None = None,
                   root: int | None = None) -> list[tuple[float, float, int]]:
+    """The notes of :func:`phrase_plan`."""
+    return phrase_plan(rng, duration_seconds, scale, root).notes
+
+
+def phrase_plan(rng: np.random.Generator, duration_seconds: float, scale: str | None = None,
+                root: int | None = None) -> Phrase:
     """4-8 non-overlapping notes from a random rhythm pattern, tempo (90-140 bpm) and scale.
 
     Pitches take a random walk over the scale (``scale``/``root``, or random: root pitch class at
     MIDI 55-66), staying within MIDI 55-79. Note values are halved until the pattern fits inside
-    ``duration_seconds``; each note sounds for 60-95 % of its slot.
+    ``duration_seconds`` (doubling the tempo); each note sounds for 60-95 % of its slot.
     """
     scale = scale or str(rng.choice(list(SCALES)))
     root = int(rng.integers(LOWEST, LOWEST + 12)) if root is None else root
@@ -70,7 +89,7 @@ def random_phrase(rng: np.random.Generator, duration_seconds: float, scale: str 
         phrase.append((start, start + slot * rng.uniform(0.6, 0.95), pool[index]))
         start += slot
         index = int(np.clip(index + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(pool) - 1))
-    return phrase
+    return Phrase(phrase, scale, root, 60.0 / beat)
 
 
 def _adsr(rng: np.random.Generator, timbre: str, hold: int, total: int, sample_rate: int) -> np.ndarray:

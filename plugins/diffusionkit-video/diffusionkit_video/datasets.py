@@ -1,4 +1,4 @@
-"""Generated, offline video datasets yielding ``{"x": Tensor[C, T, H, W] in [-1, 1], "label": int}``.
+"""Generated, offline video datasets yielding ``{"x": Tensor[C, T, H, W] in [-1, 1], "label": int, "caption": str}``.
 
 Both render every clip up front (eagerly) and keep them as uint8. Item ``i`` has label
 ``i % len(classes)`` and its own generator ``np.random.default_rng([seed, i])``, so it depends
@@ -8,6 +8,9 @@ Motion: an object starts at a random place inside the frame with a random veloci
 off the borders (perfect reflection, computed in closed form), so it always stays whole inside
 the frame. Frames are drawn at 4x and box-downsampled, which anti-aliases the edges and makes
 sub-pixel motion visible.
+
+Captions name the object and its net motion from the first to the last frame (see
+:func:`motion_phrase`), e.g. "a red circle moving up left" or "digit 3 moving down".
 """
 
 from __future__ import annotations
@@ -37,10 +40,42 @@ def bounce(start: float, velocity: float, low: float, high: float, steps: int) -
     return low + np.where(phase <= span, phase, 2 * span - phase)
 
 
+_MIN_SHIFT = 0.1  # a net shift below this fraction of the shorter side names no direction
+#: the hue names of coloured sprites, at hues 0, 1/6, 2/6, ... (each covers the sixth of the hue circle around it)
+HUE_NAMES = ("red", "yellow", "green", "cyan", "blue", "magenta")
+
+
+def motion_phrase(xs: np.ndarray, ys: np.ndarray, side: float) -> str:
+    """How a path (positions per frame, y down) moved from its first to its last frame, in words:
+    ``moving`` and ``up``/``down``, ``left``/``right`` for each axis whose shift is at least half
+    the larger one ("moving up left"); ``moving back and forth`` when both shifts are under 10 % of
+    ``side``; ``""`` for a single frame."""
+    if len(xs) < 2:
+        return ""
+    dx, dy = xs[-1] - xs[0], ys[-1] - ys[0]
+    largest = max(abs(dx), abs(dy))
+    if largest < _MIN_SHIFT * side:
+        return "moving back and forth"
+    vertical = ("up" if dy < 0 else "down") if abs(dy) >= largest / 2 else ""
+    horizontal = ("left" if dx < 0 else "right") if abs(dx) >= largest / 2 else ""
+    return words("moving", vertical, horizontal)
+
+
+def words(*parts: str) -> str:
+    """The non-empty ``parts`` joined by spaces."""
+    return " ".join(part for part in parts if part)
+
+
+def hue_name(hue: float) -> str:
+    """The :data:`HUE_NAMES` entry nearest to ``hue`` (0..1, a full turn)."""
+    return HUE_NAMES[int(hue * len(HUE_NAMES) + 0.5) % len(HUE_NAMES)]
+
+
 class GeneratedVideoDataset(Dataset):
     """Base class: renders ``per_class * len(classes)`` clips eagerly.
 
-    Subclasses set ``classes`` and implement :meth:`render`.
+    Subclasses set ``classes`` and implement :meth:`render`, which also captions the clip; items
+    carry it as ``"caption"``, and :attr:`captions` lists them all.
 
     Args:
         frames: frames per clip.
@@ -64,16 +99,19 @@ class GeneratedVideoDataset(Dataset):
         self.per_class, self.seed = int(per_class), int(seed)
         count = self.per_class * len(self.classes)
         self.labels = [i % len(self.classes) for i in range(count)]
-        clips = np.stack([self.render(label, np.random.default_rng([self.seed, i]))
-                          for i, label in enumerate(self.labels)])
+        rendered = [self.render(label, np.random.default_rng([self.seed, i])) for i, label in enumerate(self.labels)]
+        clips = np.stack([clip for clip, _ in rendered])
+        #: one caption per clip, in order
+        self.captions: list[str] = [caption for _, caption in rendered]
         expected = (count, self.frames, *self.hw, self.channels)
         if clips.shape != expected or clips.dtype != np.uint8:
             raise ValueError(f"{name}: rendered {clips.dtype} {clips.shape}, expected uint8 {expected}")
         #: uint8 ``[N, C, T, H, W]``; items are converted to [-1, 1] when indexed.
         self.clips = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).contiguous()
 
-    def render(self, label: int, rng: np.random.Generator) -> np.ndarray:
-        """One uint8 clip ``[frames, H, W, channels]`` of class ``label``, randomness only from ``rng``."""
+    def render(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """One uint8 clip ``[frames, H, W, channels]`` of class ``label`` and its caption, randomness
+        only from ``rng``."""
         raise NotImplementedError
 
     def __len__(self) -> int:
@@ -83,7 +121,11 @@ class GeneratedVideoDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"{type(self).__name__} index {index} out of range for length {len(self)}")
         index %= len(self)
-        return {"x": self.clip(index), "label": self.labels[index]}
+        return {"x": self.clip(index), "label": self.labels[index], "caption": self.captions[index]}
+
+    def caption(self, index: int) -> str:
+        """Item ``index``'s caption."""
+        return self.captions[index]
 
     def clip(self, index: int) -> Tensor:
         """Item ``index`` as float32 ``[C, T, H, W]`` in [-1, 1]."""
@@ -120,6 +162,7 @@ class SpritesDataset(GeneratedVideoDataset):
     shorter side per frame (0.8-1.9 px at 32x32) in a random direction, random start inside the
     frame; the shape is a bright colour (``channels=3``: random hue, saturation 0.6-1, value
     0.85-1) or light grey (``channels=1``: 190-255) on a dark, near-black background (0-40).
+    Captions: "a circle moving left", with the hue's name for ``channels=3`` ("a blue circle moving left").
     """
 
     classes = list(SPRITES)
@@ -128,7 +171,7 @@ class SpritesDataset(GeneratedVideoDataset):
                  seed: int = 0) -> None:
         super().__init__(frames, size, channels, per_class, seed)
 
-    def render(self, label: int, rng: np.random.Generator) -> np.ndarray:
+    def render(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         height, width = self.hw
         side = min(height, width)
         radius = rng.uniform(0.20, 0.30) * side
@@ -141,9 +184,10 @@ class SpritesDataset(GeneratedVideoDataset):
             hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.6, 1.0), rng.uniform(0.85, 1.0)
             fill = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
             background = tuple(int(v) for v in rng.integers(0, 41, 3))
-            mode = "RGB"
+            mode, colour = "RGB", hue_name(hue)
         else:
             fill, background, mode = int(rng.integers(190, 256)), int(rng.integers(0, 41)), "L"
+            colour = ""
         rotation = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
         template = SPRITES[self.classes[label]] @ rotation.T * radius * _SUPERSAMPLE
         frames = []
@@ -152,7 +196,7 @@ class SpritesDataset(GeneratedVideoDataset):
             points = template + np.array([x, y]) * _SUPERSAMPLE
             ImageDraw.Draw(canvas).polygon([tuple(p) for p in points], fill=fill)
             frames.append(np.asarray(canvas.reduce(_SUPERSAMPLE), dtype=np.uint8).reshape(height, width, -1))
-        return np.stack(frames)
+        return np.stack(frames), words("a", colour, self.classes[label], motion_phrase(xs, ys, side))
 
 
 @lru_cache(maxsize=1)
@@ -169,7 +213,7 @@ class MovingDigitsDataset(GeneratedVideoDataset):
     the shorter side: 14 px at 32x32) moving and bouncing, white on black, like Moving MNIST
     with one digit; the digit is the label. Each clip picks a random scan of its class and a
     speed of 2.5-6 % of the shorter side per frame in a random direction. ``channels=3``
-    repeats the grey channel.
+    repeats the grey channel. Captions: "digit 3 moving up".
     """
 
     classes = [str(d) for d in range(10)]
@@ -181,7 +225,7 @@ class MovingDigitsDataset(GeneratedVideoDataset):
         self._images, self._by_class = images, [np.flatnonzero(labels == d) for d in range(10)]
         super().__init__(frames, size, channels, per_class, seed)
 
-    def render(self, label: int, rng: np.random.Generator) -> np.ndarray:
+    def render(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         height, width = self.hw
         side = min(height, width)
         digit = max(8, min(side, round(self.digit_fraction * side)))
@@ -198,4 +242,5 @@ class MovingDigitsDataset(GeneratedVideoDataset):
             canvas[t, row:row + big, col:col + big] = sprite
         small = canvas.reshape(self.frames, height, _SUPERSAMPLE, width, _SUPERSAMPLE).mean(axis=(2, 4))
         frames = np.round(small).clip(0, 255).astype(np.uint8)
-        return np.repeat(frames[..., None], self.channels, axis=-1)
+        caption = words("digit", self.classes[label], motion_phrase(lefts, tops, side))
+        return np.repeat(frames[..., None], self.channels, axis=-1), caption
