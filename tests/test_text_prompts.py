@@ -78,9 +78,11 @@ def test_text_prompt_pads_with_a_learned_token_and_pools_only_present_tokens():
     prompt = TextPrompt(drop=0.2)
     prompt.use_text_encoder(WordHashEncoder(width=8, max_tokens=4))
     prompt.bind(16)
+    assert not prompt.pool[2].weight.any()  # zero-initialised: a net that gains a prompt starts as it was
     with torch.no_grad():
         prompt.pad.fill_(7.0)
         prompt.null.fill_(-3.0)
+        prompt.pool[2].weight.normal_()
     values = torch.cat([prompt.read_input("loud wave", None)[None], prompt.null_value(1, (1, 32), torch.device("cpu"))])
     tokens = prompt(values)
     assert tokens.shape == (2, 4, 8) and prompt.width == 8
@@ -266,3 +268,39 @@ def test_a_captions_csv_without_its_columns_is_one_line(tmp_path):
     (tmp_path / "captions.csv").write_text("name,text\nkick/a,x\n")
     with pytest.raises(MediaError, match=r"captions.csv' needs the columns file,caption \(found name, text\)"):
         FolderDataset(tmp_path, modality)
+
+
+# --- a trained model gains a prompt: train init=<bundle> ---------------------------------------
+def test_init_copies_a_bundles_weights_and_a_new_prompt_starts_as_the_identity(tmp_path):
+    from diffusionkit.apps.warm_start import warm_start
+    from diffusionkit.bundle import load_model
+    from tests.untrained_bundle import untrained_bundle
+
+    plain = [o for o in TINY if not o.startswith(("cond=", "text_encoder="))]
+    base = untrained_bundle(plain, ["a", "b"], tmp_path / "base")
+    cfg = compose_config("train", TINY)
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=2)
+    summary = warm_start(module.model, str(base), tmp_path)
+    report = (tmp_path / "init_report.txt").read_text()
+    assert "weight tensors copied" in summary and "conditioners.prompt.pool.0.weight" in report
+    assert "in model.safetensors but not used (name or shape differs): 0" in report
+    before = load_model(base).module.ema.module.eval()
+    after = module.model.ema.module.eval()
+    x, t = torch.randn(2, 1, 16, 16), torch.tensor([10, 500])
+    prompt = module.model.conditioners["prompt"].read_input("a red circle", None).expand(2, -1, -1)
+    with torch.no_grad():
+        expected = before(x, t, label=torch.tensor([0, 1]))
+        got = after(x, t, label=torch.tensor([0, 1]), prompt=prompt)
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_init_from_a_bundle_of_another_net_is_one_line(tmp_path):
+    from diffusionkit.apps.warm_start import warm_start
+    from tests.untrained_bundle import untrained_bundle
+
+    other = untrained_bundle(["modality=toy_1d", "data=toy_blobs", "net=unet_small", "net.model_channels=8",
+                              "net.attention_levels=[]"], ["a", "b"], tmp_path / "other")
+    cfg = compose_config("train", TINY)
+    module = build_diffusion_module(cfg, build_modality(cfg), num_classes=2)
+    with pytest.raises(UsageError, match="of its .* weights fit this model .another net"):
+        warm_start(module.model, str(other), tmp_path)

@@ -3,7 +3,8 @@
 With ``data=NAME`` the judges learn real data held out by source (:mod:`evaluate_real`);
 without, the model's own training data ("self-judged"). Generated items: class accuracy and a
 Frechet distance to real items in the classifier's feature space; optionally the ``vary`` and
-``convert`` edits of real held-out items (see :mod:`evaluate_edits`) and ``label=auto``.
+``convert`` edits of real held-out items (see :mod:`evaluate_edits`), ``label=auto``, and for a
+text-conditioned model how closely items follow their prompts (:mod:`evaluate_prompts`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, open_dict
 
 from diffusionkit.apps.common import output_dir, require_values, runtime, sample_in_batches, write_recipe
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
+from diffusionkit.apps.evaluate_prompts import format_rows, prompt_scores, summary, text_condition
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.errors import UsageError
@@ -59,6 +61,9 @@ def run(cfg: DictConfig) -> dict:
         report["vary"] = vary_scores(model, judge, cfg, generator)
     if cfg.convert.pairs:
         report["convert"] = convert_scores(model, judge, cfg, generator)
+    if cfg.prompts.n and text_condition(model):
+        report["prompts"] = prompt_scores(model, judge, cfg)
+        report["prompt_summary"] = summary(report["prompts"])
     if real and cfg.auto_label_per_class:
         report["auto_label"] = auto_label_accuracy(model, judge, cfg.auto_label_per_class)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
@@ -127,5 +132,7 @@ def format_report(report: dict, out: Path) -> str:
         envelope = f", envelope correlation {row['envelope_correlation']:.2f}" if "envelope_correlation" in row else ""
         lines.append(f"convert {row['source']} -> {row['target']} ({row['method']}) strength {row['strength']:.2f}: "
                      f"recognised as {row['target']} {row['target_rate']:6.1%}{envelope}")
+    if report.get("prompts"):
+        lines += format_rows(report["prompts"])
     lines.append(f"report: {out / 'evaluation.json'}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from diffusionkit.apps.common import require_values
 from diffusionkit.apps.run_folder import check_weights_fit, open_run_folder, resume_checkpoint
+from diffusionkit.apps.warm_start import warm_start
 from diffusionkit.atomic import atomic_path
 from diffusionkit.bundle import bundle_weights, file_sha256, read_run, run_metadata, save_bundle, subset
 from diffusionkit.errors import UsageError
@@ -124,6 +125,8 @@ def _train_diffusion(cfg: DictConfig, modality: Modality, dataset, checkpoint: P
     check_weights_fit(module, checkpoint)
     run_dir = open_run_folder(cfg, checkpoint)
     write_data_report(dataset, run_dir)
+    if cfg.get("init") and checkpoint is None:  # a resumed run has its own weights
+        print(warm_start(module.model, str(cfg.init), run_dir))
     latent = module.model.latent
     if latent is not None:
         if first_stage is None:

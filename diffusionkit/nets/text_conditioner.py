@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from diffusionkit.errors import UsageError
 from diffusionkit.nets.conditioners import SEQUENCE, Conditioner
+from diffusionkit.nets.layers import zero_module
 
 if TYPE_CHECKING:
     from diffusionkit.modality import Modality
@@ -63,8 +64,9 @@ class TextPrompt(Conditioner):
         return self._width
 
     def bind(self, embedding_dim: int) -> None:
+        # zero-initialised output, like the cross-attention's: a net that gains a prompt starts as it was
         self.pool = nn.Sequential(nn.Linear(self.width, embedding_dim), nn.SiLU(),
-                                  nn.Linear(embedding_dim, embedding_dim))
+                                  zero_module(nn.Linear(embedding_dim, embedding_dim)))
         self.null = nn.Parameter(torch.zeros(embedding_dim))
 
     def _encoder(self) -> TextEncoder:

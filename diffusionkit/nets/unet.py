@@ -80,15 +80,19 @@ class _EmbedSequential(nn.Sequential):
 
     def forward(self, x: Tensor, emb: Tensor, context: Tensor | None = None) -> Tensor:  # type: ignore[override]
         for layer in self:
-            if isinstance(layer, ResBlock):
-                x = layer(x, emb)
-            elif isinstance(layer, CrossAttention):
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+            cross = getattr(layer, CROSS, None)
+            if cross is not None:
                 if context is None:
                     raise ValueError("this UNet attends to a context (context_dim > 0): pass context=[B, L, D]")
-                x = layer(x, context)
-            else:
-                x = layer(x)
+                x = cross(x, context)
         return x
+
+
+#: the name under which a self-attention layer carries the cross-attention that runs after it;
+#: kept inside it so that the layers of a net without a context keep their names (a trained
+#: model gains a prompt by ``train init=``: every weight it had loads where it was)
+CROSS = "cross"
 
 
 class UNet(nn.Module):
@@ -175,8 +179,10 @@ class UNet(nn.Module):
         self.time_embed = TimestepEmbedder(model_channels, emb_dim)
 
         def attention(ch: int) -> list[nn.Module]:
-            cross = [CrossAttention(ch, context_dim, num_heads)] if context_dim > 0 else []
-            return [layers.attention(ch, num_heads), *cross]
+            layer = layers.attention(ch, num_heads)
+            if context_dim > 0:
+                layer.add_module(CROSS, CrossAttention(ch, context_dim, num_heads))
+            return [layer]
 
         def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
             modules: list[nn.Module] = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
