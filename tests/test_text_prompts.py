@@ -304,3 +304,32 @@ def test_init_from_a_bundle_of_another_net_is_one_line(tmp_path):
     module = build_diffusion_module(cfg, build_modality(cfg), num_classes=2)
     with pytest.raises(UsageError, match="of its .* weights fit this model .another net"):
         warm_start(module.model, str(other), tmp_path)
+
+
+# --- the studio shows prompt boxes for a model with a prompt ------------------------------------
+def test_the_studio_runs_a_prompt_and_shows_its_boxes_only_for_a_text_model(text_bundle, tmp_path):
+    import yaml
+
+    from diffusionkit.apps.studio.engine import Limits, Studio
+    from diffusionkit.apps.studio.page import FIELDS, Page
+    from diffusionkit.apps.studio.shelf import ModelShelf
+    from tests.untrained_bundle import untrained_bundle
+
+    shelf = ModelShelf(tmp_path / "runs")
+    shelf.select(str(text_bundle))
+    studio = Studio(tmp_path / "out", shelf, Limits(items=4))
+    page = Page(studio, [])
+    fields = dict(zip(FIELDS, page.operation_changed("generate")[1:]))
+    assert fields["prompt"]["visible"] and fields["negative_prompt"]["visible"]
+    take = studio.run("generate", {"n": 2, "steps": 2, "seed": 0, "label": "a", "prompt": "a red circle, top left",
+                                   "negative_prompt": "square"}, {})
+    recipe = yaml.safe_load(take.recipe.read_text())
+    assert recipe["command"]["inputs"] == {"prompt": "a red circle, top left", "negative_prompt": "square"}
+    plain = studio.run("generate", {"n": 2, "steps": 2, "seed": 0, "label": "a", "prompt": "", "negative_prompt": ""},
+                       {})
+    assert yaml.safe_load(plain.recipe.read_text())["command"]["inputs"] == {}
+    other = untrained_bundle([o for o in TINY if not o.startswith(("cond=", "text_encoder="))], ["a", "b"],
+                             tmp_path / "plain")
+    page.switch_model(str(other), "generate")
+    fields = dict(zip(FIELDS, page.operation_changed("generate")[1:]))
+    assert not fields["prompt"]["visible"] and not fields["negative_prompt"]["visible"]

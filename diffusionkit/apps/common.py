@@ -181,6 +181,12 @@ def condition_inputs(model: LoadedModel, given: dict[str, Any], n: int) -> dict[
     return conditions
 
 
+def text_condition(model: LoadedModel) -> str | None:
+    """The name of the model's text-prompt condition (one that needs a text encoder), or None."""
+    names = [name for name, c in model.module.conditioners.items() if getattr(c, "needs_text_encoder", False)]
+    return names[0] if names else None
+
+
 def negative_conditions(model: LoadedModel, cfg: DictConfig, n: int) -> dict[str, Tensor]:
     """The command's ``negative_<name>=...`` inputs (``negative_prompt="muffled"``): values the
     unconditional branch of classifier-free guidance takes instead of the null value, so the

@@ -16,9 +16,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from diffusionkit.apps.common import output_dir, require_values, runtime, sample_in_batches, write_recipe
+from diffusionkit.apps.common import (output_dir, require_values, runtime, sample_in_batches, text_condition,
+                                      write_recipe)
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
-from diffusionkit.apps.evaluate_prompts import format_rows, prompt_scores, summary, text_condition
+from diffusionkit.apps.evaluate_prompts import format_rows, prompt_scores, summary
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.errors import UsageError

@@ -17,17 +17,11 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from diffusionkit.apps.common import sample_in_batches
+from diffusionkit.apps.common import sample_in_batches, text_condition
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import Judge
 from diffusionkit.prompt_checks import JUDGED_CLASS, WordDirection, WordMatch
-
-
-def text_condition(model: LoadedModel) -> str | None:
-    """The name of the model's text-prompt condition, or None."""
-    names = [name for name, c in model.module.conditioners.items() if getattr(c, "needs_text_encoder", False)]
-    return names[0] if names else None
 
 
 def prompt_scores(model: LoadedModel, judge: Judge, cfg: DictConfig) -> list[dict]:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from diffusionkit.apps.common import prepared_model, write_recipe
 from diffusionkit.apps.studio.cache import InputCache, content_hash
-from diffusionkit.apps.studio.operations import OPERATIONS, Made, Request, roundtrip
+from diffusionkit.apps.studio.operations import OPERATIONS, TEXT, Made, Request, roundtrip
 from diffusionkit.apps.studio.settings import CommandConfigs, parse_media_options
 from diffusionkit.apps.studio.shelf import ModelShelf
 from diffusionkit.bundle import LoadedModel
@@ -107,7 +107,9 @@ class Studio:
             model = self.shelf.model()
             if op.command is None:
                 return self._roundtrip(model, paths["input"])
-            values = {**settings, **{k: str(v) for k, v in paths.items()}, "ckpt": str(model.path), "media": media}
+            texts = {k: str(settings.pop(k)) for k in TEXT if str(settings.get(k) or "").strip()}
+            values = {**{k: v for k, v in settings.items() if k not in TEXT}, **{k: str(v) for k, v in paths.items()},
+                      "ckpt": str(model.path), "media": media, "inputs": texts}
             cfg = self.configs.make(op.command, values)
             model, conditioning = prepared_model(model, cfg, int(cfg.n))
             sources = {name: self._source(model, media, path, name) for name, path in paths.items()}

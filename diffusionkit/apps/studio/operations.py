@@ -87,6 +87,8 @@ def run_interpolate(request: Request) -> Made:
 
 
 SAMPLING = ("steps", "guidance", "seed", "sampler")
+#: the text fields an operation shows for a model with a text prompt (the command's prompt= inputs)
+TEXT = ("prompt", "negative_prompt")
 
 
 @dataclass(frozen=True)
@@ -112,21 +114,21 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    Operation("generate", "generate", (), ("label", "n", *SAMPLING), run_generate,
+    Operation("generate", "generate", (), ("label", "n", *TEXT, *SAMPLING), run_generate,
               "new items of a class (or of every class in turn)"),
-    Operation("vary", "vary", ("input",), ("strength", "n", "label", *SAMPLING),
+    Operation("vary", "vary", ("input",), ("strength", "n", "label", *TEXT, *SAMPLING),
               partial(run_edit, variations, "variation"),
               "variations of the input; strength 0 keeps it, 1 makes a new one"),
-    Operation("convert", "convert", ("input",), ("target", "strength", "method", "n", *SAMPLING),
+    Operation("convert", "convert", ("input",), ("target", "strength", "method", "n", *TEXT, *SAMPLING),
               partial(run_edit, conversions, target_name),
               "the input regenerated as another class (sdedit: several takes; invert: one, keeps the timing)"),
-    Operation("inpaint", "inpaint", ("input",), ("start", "end", "n", "label", *SAMPLING),
+    Operation("inpaint", "inpaint", ("input",), ("start", "end", "n", "label", *TEXT, *SAMPLING),
               partial(run_edit, inpainted, "inpainted"),
               "regenerate the region from start to end (fractions of the length), keep the rest"),
-    Operation("extend", "extend", ("input",), ("context", "times", "n", "label", *SAMPLING),
+    Operation("extend", "extend", ("input",), ("context", "times", "n", "label", *TEXT, *SAMPLING),
               partial(run_edit, extended, "extended"),
               "continue the input past its end, each window starting from the last context of the one before"),
-    Operation("interpolate", "interpolate", ("a", "b"), ("n", "strength", "label", "steps", "guidance", "seed"),
+    Operation("interpolate", "interpolate", ("a", "b"), ("n", "strength", "label", *TEXT, "steps", "guidance", "seed"),
               run_interpolate, "items from input a to input b, through their inverted noise"),
     Operation("roundtrip", None, ("input",), (), None,
               "the input through the model's file format and back: what the model space keeps"),

@@ -14,8 +14,9 @@ from typing import Any
 
 import gradio as gr
 
+from diffusionkit.apps.common import text_condition
 from diffusionkit.apps.studio.engine import Studio, Take
-from diffusionkit.apps.studio.operations import OPERATIONS
+from diffusionkit.apps.studio.operations import OPERATIONS, TEXT
 from diffusionkit.apps.studio.widgets import input_widget, player_widget, split_files, viewer_widget, widgets_of
 from diffusionkit.bundle import LoadedModel, _modality_options
 from diffusionkit.commands import error_line, user_message
@@ -26,8 +27,8 @@ from diffusionkit.plugins import shipped_examples
 
 log = logging.getLogger(__name__)
 #: the settings the page shows, in order (the commands' option names).
-FIELDS = ("label", "target", "n", "strength", "method", "start", "end", "context", "times", "steps", "guidance",
-          "seed", "sampler")
+FIELDS = ("label", "target", "prompt", "negative_prompt", "n", "strength", "method", "start", "end", "context", "times",
+          "steps", "guidance", "seed", "sampler")
 NO_LABEL = "none"
 FIRST_OPERATION = "vary"
 
@@ -77,6 +78,14 @@ class Page:
         return (f"**{self.studio.shelf.current_choice}**: {self.kind} items of shape "
                 f"{list(model.modality.shape)}; classes: {classes}. File options: {options}.")
 
+    def has_prompt(self) -> bool:
+        """Whether the loaded model takes a text prompt (the page then shows the prompt boxes)."""
+        return text_condition(self.model) is not None
+
+    def shows(self, name: str, operation: str) -> bool:
+        """Whether the page shows field ``name`` for ``operation`` with the loaded model."""
+        return name in OPERATIONS[operation].fields and (name not in TEXT or self.has_prompt())
+
     def label_choices(self) -> list[str]:
         return ["auto", NO_LABEL, *self.model.classes] if len(self.model.classes) > 1 else [NO_LABEL]
 
@@ -89,7 +98,7 @@ class Page:
         if op.command is None:
             return {}
         cfg = self.studio.configs.base(op.command, None)
-        values = {name: cfg.get(name) for name in FIELDS if name in op.fields and name != "sampler"}
+        values = {name: cfg.get(name) for name in FIELDS if name in op.fields and name not in ("sampler", *TEXT)}
         values["sampler"] = cfg.sampler.name
         if "label" in values:
             values["label"] = NO_LABEL if values["label"] is None else values["label"]
@@ -105,7 +114,7 @@ class Page:
         interpolate: updates for [help, *fields, *second inputs]."""
         op = OPERATIONS[operation]
         defaults = self.defaults(operation)
-        fields = [gr.update(visible=name in op.fields, **({"value": defaults[name]} if name in defaults else {}))
+        fields = [gr.update(visible=self.shows(name, operation), **({"value": defaults[name]} if name in defaults else {}))
                   for name in FIELDS]
         second = [gr.update(visible="b" in op.files and k == self.kind) for k in self.kinds]
         label = "input a" if "a" in op.files else "input"
@@ -114,7 +123,8 @@ class Page:
 
     def switch_model(self, choice: str, operation: str) -> list[Any]:
         """Load the model picked (the studio keeps the old one if that fails): updates for
-        [status, info, label, target, examples, *first inputs, *second inputs, *slots...]."""
+        [status, info, label, target, prompt, negative prompt, examples, *first inputs, *second
+        inputs, *slots...]."""
         try:
             self.studio.shelf.select(choice)
             status = f"loaded {choice}"
@@ -125,6 +135,7 @@ class Page:
         return [status, self.model_info(),
                 gr.update(choices=self.label_choices(), value="auto" if len(classes) > 1 else NO_LABEL),
                 gr.update(choices=classes, value=classes[-1] if classes else None),
+                *[gr.update(visible=self.shows(name, operation)) for name in TEXT],
                 gr.update(choices=list(self.examples()), value=None),
                 *[gr.update(visible=k == self.kind and bool(op.files), value=None) for k in self.kinds],
                 *[gr.update(visible=k == self.kind and "b" in op.files, value=None) for k in self.kinds],
@@ -274,7 +285,8 @@ class Page:
             operation.change(self.operation_changed, operation, [help_line, *fields, *firsts, *seconds],
                              queue=False)
             picker.change(self.switch_model, [picker, operation],
-                          [status, info, widgets["label"], widgets["target"], example, *firsts, *seconds, *slots])
+                          [status, info, widgets["label"], widgets["target"], *[widgets[name] for name in TEXT],
+                           example, *firsts, *seconds, *slots])
             example.change(self.pick_example, example, firsts, queue=False)
             go.click(self.run, [operation, *fields, media, *firsts, *seconds, history],
                      [status, take_files, history_menu, take_state, history, *slots], api_name="run",
@@ -286,10 +298,9 @@ class Page:
         return page
 
     def _fields(self, defaults: dict[str, Any], classes: list[str]) -> dict[str, gr.components.Component]:
-        op = OPERATIONS[FIRST_OPERATION]
 
         def shown(name: str) -> dict[str, Any]:
-            return {"visible": name in op.fields, "elem_id": f"field-{name}"}
+            return {"visible": self.shows(name, FIRST_OPERATION), "elem_id": f"field-{name}"}
 
         with gr.Row():
             widgets = {
@@ -300,6 +311,9 @@ class Page:
                                       **shown("target")),
                 "method": gr.Radio(list(METHODS), value="sdedit", label="method", **shown("method")),
             }
+        widgets["prompt"] = gr.Textbox(label="prompt", placeholder="e.g. a short bright snare", **shown("prompt"))
+        widgets["negative_prompt"] = gr.Textbox(label="negative prompt (steer away from)", placeholder="e.g. muffled",
+                                                **shown("negative_prompt"))
         widgets["n"] = gr.Slider(1, self.slots, value=defaults.get("n", 4), step=1, label="how many", **shown("n"))
         widgets["strength"] = gr.Slider(0, 1, value=defaults.get("strength", 0.3), step=0.05, label="strength",
                                         **shown("strength"))
