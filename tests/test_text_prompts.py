@@ -333,3 +333,44 @@ def test_the_studio_runs_a_prompt_and_shows_its_boxes_only_for_a_text_model(text
     page.switch_model(str(other), "generate")
     fields = dict(zip(FIELDS, page.operation_changed("generate")[1:]))
     assert not fields["prompt"]["visible"] and not fields["negative_prompt"]["visible"]
+
+
+# --- end to end: train with cond=text, evaluate prompt adherence --------------------------------
+@pytest.mark.slow
+def test_train_cond_text_then_evaluate_measures_prompt_adherence(tmp_path, capsys):
+    import json
+
+    from diffusionkit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "modality=toy", "data=toy_blobs", "modality.spatial_size=[8,8]", "data.dataset.num_classes=2",
+                 "data.dataset.num_samples=128", "net=unet_small", "net.model_channels=16", "net.channel_mult=[1,2]",
+                 "net.attention_levels=[1]", "cond=text", "text_encoder=word_hash", "diffusion.label_dropout=0.5",
+                 "trainer.max_steps=150", "optim.optimizer.lr=3e-3", "logger=none", "samples.every_n_steps=1000",
+                 "checkpoint.every_n_train_steps=1000", f"out={run}"]) == 0
+    out = tmp_path / "eval"
+    assert main(["evaluate", f"ckpt={run / 'model.safetensors'}", "n_per_class=8", "prompts.n=16", "steps=10",
+                 "vary.strengths=[]", "classifier.epochs=4", f"out={out}"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "evaluation.json").read_text())
+    rows = {row["prompt"]: row for row in report["prompts"]}
+    assert set(rows) == {"a low blob -> a high blob", "blob 0", "blob 1"}
+    level = rows["a low blob -> a high blob"]
+    assert level["kind"] == "direction" and level["rate"] >= 0.9 and level["high_mean"] - level["low_mean"] > 1.0
+    assert rows["blob 0"]["expected"] == "0" and 0.0 <= rows["blob 0"]["rate"] <= 1.0
+    assert "prompt adherence (3 prompts):" in printed and "a low blob" in printed
+
+
+def test_kept_takes_are_captioned_by_their_recipes_prompt_else_their_class(tmp_path):
+    import yaml
+
+    from diffusionkit.training.kept_takes import KeptTakes
+
+    modality = _toy_modality()
+    for folder, inputs in (("prompted", {"prompt": "a  loud\nwave"}), ("plain", {})):
+        _write_items(modality, tmp_path / folder, ["000_b.npy", "001_a.npy"])
+        (tmp_path / folder / "recipe.yaml").write_text(yaml.safe_dump({"classes": ["a", "b"],
+                                                                       "command": {"inputs": inputs}}))
+    takes = KeptTakes(tmp_path, modality)
+    assert takes.captions == ["b", "a", "a loud wave", "a loud wave"]  # folders in order: plain, prompted
+    assert takes[2]["caption"] == "a loud wave" and takes.classes[int(takes[2]["label"])] == "b"

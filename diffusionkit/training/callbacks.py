@@ -80,10 +80,13 @@ class PeriodicMedia(pl.Callback):
         self._publish(trainer, module)
 
 
-def _first_items(trainer: pl.Trainer, n: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """The first ``n`` items of the validation set (or of the training set): each tensor of the batch."""
+def _first_items(trainer: pl.Trainer, n: int, device: torch.device) -> dict[str, torch.Tensor | list]:
+    """The first ``n`` items of the validation set (or of the training set): each tensor of the
+    batch, and each list (captions)."""
     loader = trainer.datamodule.val_dataloader() or trainer.datamodule.train_dataloader()
-    return {k: v[:n].to(device) for k, v in next(iter(loader)).items() if isinstance(v, torch.Tensor)}
+    batch = next(iter(loader)).items()
+    return {k: v[:n].to(device) if isinstance(v, torch.Tensor) else list(v[:n]) for k, v in batch
+            if isinstance(v, torch.Tensor | list)}
 
 
 def _first_batch(trainer: pl.Trainer, n: int, device: torch.device) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from diffusionkit.media import Layout, SummaryMethod
 from diffusionkit.modality import MediaError, Modality, Rendered, check_file, limit_error
+from diffusionkit.prompt_checks import JUDGED_CLASS, PromptCheck, WordDirection, WordMatch
 
 #: the toy's rendering, a uint8 [H, W, 3] picture, to TensorBoard.
 PICTURE_WRITER = SummaryMethod("add_image", {"dataformats": "HWC"}, layout=Layout("uint8", 3, channel_axis=-1))
@@ -51,3 +52,12 @@ class ToyModality(Modality):
         """The first 64 values of each item as one grey row of pixels (a picture loggers accept)."""
         flat = ((batch.flatten(1)[:, :64].clamp(-1, 1) + 1) * 127.5).to(torch.uint8).cpu().numpy()
         return Rendered("image", flat[:, :, None].repeat(3, axis=2), writer=PICTURE_WRITER)
+
+    def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
+        """Each item's mean value: its ``level``."""
+        return [{"level": float(item.float().mean())} for item in batch]
+
+    def prompt_checks(self) -> list[PromptCheck]:
+        """"a high blob" measures a higher level than "a low blob"; "blob 0" is judged class 0."""
+        return [WordDirection("level", "level", low="low", high="high", template="a {word} blob"),
+                WordMatch("class", JUDGED_CLASS, {"0": "0", "1": "1"}, template="blob {word}")]
