@@ -198,6 +198,8 @@ def test_generate_takes_a_prompt_and_a_negative_prompt_and_records_them(text_bun
                      f"out={tmp_path / name}"]) == 0
         outputs[name] = sorted(p.read_bytes() for p in (tmp_path / name).glob("000_*"))
     assert outputs["plain"] != outputs["red"] != outputs["red_not_big"]
+    assert main(["generate", f"ckpt={text_bundle}", "n=2", "steps=2", "prompt=a red circle", f"out={tmp_path / 'p'}"]) == 0
+    assert sorted(p.name for p in (tmp_path / "p").glob("00*")) == ["000.npy", "001.npy"]  # the prompt names the class
     recipe = yaml.safe_load((tmp_path / "red_not_big" / "recipe.yaml").read_text())
     assert recipe["command"]["inputs"] == {"prompt": "a red circle, top left", "negative_prompt": "big square"}
 

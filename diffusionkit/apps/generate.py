@@ -9,13 +9,15 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from diffusionkit.apps.common import (finish, labels_for, open_model, output_dir, require_values, sample_in_batches,
-                                      save_items)
+                                      save_items, text_condition)
 from diffusionkit.bundle import LoadedModel
 
 
 def generated(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-    """``cfg.n`` new items (of ``cfg.label``, else of every class in turn) and their labels."""
-    labels = labels_for(cfg.n, cfg.label, model.classes)
+    """``cfg.n`` new items (of ``cfg.label``, else of every class in turn, else, given a text
+    prompt, of the class the prompt names: no label) and their labels."""
+    prompted = text_condition(model) in conditioning
+    labels = None if prompted and cfg.label is None else labels_for(cfg.n, cfg.label, model.classes)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     return sample_in_batches(model, cfg.n, labels, cfg, cfg.batch_size, generator, conditions=conditioning), labels
 
