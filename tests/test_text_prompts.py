@@ -376,3 +376,24 @@ def test_kept_takes_are_captioned_by_their_recipes_prompt_else_their_class(tmp_p
     takes = KeptTakes(tmp_path, modality)
     assert takes.captions == ["b", "a", "a loud wave", "a loud wave"]  # folders in order: plain, prompted
     assert takes[2]["caption"] == "a loud wave" and takes.classes[int(takes[2]["label"])] == "b"
+
+
+@pytest.mark.parametrize("rank, factorized", [(1, False), (2, False), (3, False), (3, True)])
+def test_cross_attention_reaches_the_output_for_every_rank(rank, factorized):
+    from diffusionkit.nets.unet import CROSS, UNet
+
+    torch.manual_seed(0)
+    net = UNet(rank, 1, model_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), num_heads=2,
+               context_dim=6, factorized=factorized)
+    crosses = [m for m in net.modules() if hasattr(m, CROSS)]
+    assert len(crosses) == 4  # the lower level's down block, the middle, the lower level's two up blocks
+    with torch.no_grad():
+        for p in net.parameters():  # zero-initialised outputs (cross-attention's among them) made random
+            if not p.any():
+                p.normal_(0.0, 0.1)
+    x, t = torch.randn(2, 1, *[4] * rank), torch.tensor([1, 2])
+    context = torch.randn(2, 3, 6)
+    a, b = net(x, t, context=context), net(x, t, context=context.flip(0))
+    assert a.shape == x.shape and not torch.allclose(a, b)  # the context changes the prediction
+    with pytest.raises(ValueError, match="pass context="):
+        net(x, t)
