@@ -1,4 +1,4 @@
-"""A tiny untrained audio model bundle (1 s at 16 kHz, eight drum classes) and a generated WAV,
+"""A tiny untrained audio model bundle (1 s at 16 kHz, eight drum classes, a text prompt) and a generated WAV,
 for the studio's tests: no training, a few sampling steps per request."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests.untrained_bundle import untrained_bundle
 
 CLASSES = ["kick", "snare", "clap", "closed_hat", "open_hat", "tom", "crash", "rim"]
 TINY = ["modality=audio", "data=drums", "net=unet_small", "net.model_channels=8", "net.attention_levels=[]",
-        "net.channel_mult=[1,2]"]
+        "net.channel_mult=[1,2]", "cond=text", "text_encoder=word_hash"]  # a prompt too: the page shows its box
 RATE = 16000
 
 

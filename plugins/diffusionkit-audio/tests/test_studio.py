@@ -166,7 +166,8 @@ def test_limits_and_option_checks_are_one_line(studio, files, tmp_path):
         studio.run("vary", {"n": 1, "strength": 1.5}, {"input": files.kick})
     with pytest.raises(UsageError, match=r"^missing value: give input=\.\.\."):
         studio.run("vary", {"n": 1}, {"input": None})
-    with pytest.raises(UsageError, match=r"^unknown option 'banana' for this model; it takes: sample_rate"):
+    with pytest.raises(UsageError, match=r"^unknown option 'banana' for this model; it takes: "
+                                         r"prompt=\"TEXT\", sample_rate"):
         studio.run("vary", {"n": 1, **FAST}, {"input": files.kick}, media_text="banana=1")
     assert studio.takes == {}
     assert not (studio.out / "takes").exists() or not any((studio.out / "takes").iterdir())

@@ -1,6 +1,6 @@
 """The studio in a real browser (headless Chromium driven by Selenium), as a musician uses it:
 upload a WAV, vary it into four takes, download one, then a wrong target and a corrupt upload
-give the CLI's one line on the page, and the page keeps working. Skips where Chromium is not
+give the CLI's one line on the page, the page keeps working, and a typed prompt generates. Skips where Chromium is not
 installed, except under CI (``CI=true``), where that is a failure. ``DIFFUSIONKIT_SCREENSHOT=1``
 also writes the README's screenshot, docs/studio.png (otherwise nothing outside pytest's folders)."""
 
@@ -178,7 +178,17 @@ def test_a_musician_varies_a_sample_and_bad_input_is_one_line(browser, studio, t
     if os.environ.get("DIFFUSIONKIT_SCREENSHOT") == "1":
         shutil.copy(shot, ROOT / "docs" / "studio.png")
 
+    # generate from a prompt typed in the prompt box: the recipe records it
+    choose_operation(browser, "generate")
+    box = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#field-prompt textarea"))
+    box.send_keys("a short, bright snare")
+    set_number(browser, "n", 2)
+    assert run(browser, "take #3").startswith("take #3: 2 generate result(s)")
+    recipe = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#take-files a")
+              if (a.get_attribute("href") or "").endswith("recipe.yaml")]
+    assert b"prompt: a short, bright snare" in urllib.request.urlopen(recipe[0], timeout=30).read()
+
     # every file the studio wrote is inside its output folder
     written = [p for p in folder.rglob("*") if p.is_file() and not p.is_relative_to(out)]
     assert sorted(p.relative_to(folder).as_posix() for p in written) == ["run/model.safetensors"]
-    assert len(list((out / "takes").iterdir())) == 2
+    assert len(list((out / "takes").iterdir())) == 3
