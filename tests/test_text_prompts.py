@@ -204,6 +204,24 @@ def test_generate_takes_a_prompt_and_a_negative_prompt_and_records_them(text_bun
     assert recipe["command"]["inputs"] == {"prompt": "a red circle, top left", "negative_prompt": "big square"}
 
 
+def test_edits_take_a_prompt_too(text_bundle, tmp_path):
+    import numpy as np
+    import yaml
+
+    from diffusionkit.cli import main
+
+    source = tmp_path / "source.npy"
+    np.save(source, np.zeros((1, 16, 16), dtype=np.float32))
+    outputs = {}
+    for name, extra in {"plain": [], "longer": ["prompt=make it longer, please"]}.items():
+        assert main(["vary", f"ckpt={text_bundle}", f"input={source}", "n=2", "steps=2", "strength=0.8", "seed=0",
+                     "label=a", *extra, f"out={tmp_path / name}"]) == 0
+        outputs[name] = sorted(p.read_bytes() for p in (tmp_path / name).glob("variation_*"))
+    assert len(outputs["plain"]) == 2 and outputs["plain"] != outputs["longer"]
+    recipe = yaml.safe_load((tmp_path / "longer" / "recipe.yaml").read_text())
+    assert recipe["command"]["inputs"] == {"prompt": "make it longer, please"}
+
+
 @pytest.mark.parametrize("extra, message", [
     (["negative_prompt=square"], "negative_prompt= steers away from a prompt while prompt= steers towards one"),
     (["prompt=circle", "negative_prompt=square", "guidance=1.0"], "negative_prompt= needs guidance on prompt"),

@@ -25,7 +25,8 @@ def _check_channels(owner: str, channels: int) -> None:
 
 
 class DigitsDataset(Dataset):
-    """scikit-learn's bundled handwritten digits (1797 real 8x8 scans), upscaled.
+    """scikit-learn's bundled handwritten digits (1797 real 8x8 scans), upscaled; captioned
+    "a handwritten 3".
 
     Args:
         size: output size, an int or ``[height, width]`` (bilinear, antialiased).
@@ -46,7 +47,9 @@ class DigitsDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return {"x": self.images[index].repeat(self.channels, 1, 1), "label": int(self.labels[index])}
+        label = int(self.labels[index])
+        return {"x": self.images[index].repeat(self.channels, 1, 1), "label": label,
+                "caption": f"a handwritten {label}"}
 
 
 def _polygon(vertices: int | list[tuple[float, float]]) -> np.ndarray:
