@@ -42,12 +42,13 @@ def build_condition(cfg: DictConfig) -> ConcatCondition | None:
     return instantiate(cond)
 
 
-def build_conditioners(cfg: DictConfig, num_classes: int) -> dict[str, Conditioner]:
+def build_conditioners(cfg: DictConfig, num_classes: int, modality: Modality) -> dict[str, Conditioner]:
     """The model's named conditions: class labels (``"label"``, dropped with
     ``diffusion.label_dropout``) for a class-conditional model, the concatenated condition of
     ``cond=...`` under its input name (dropped with ``diffusion.cond_dropout``, default 0:
     always given), and every entry of ``conditioners:`` (a plugin's or a
-    config's own :class:`~diffusionkit.nets.conditioners.Conditioner`)."""
+    config's own :class:`~diffusionkit.nets.conditioners.Conditioner`), each shown the modality
+    (:meth:`Conditioner.use_modality`)."""
     conditioners: dict[str, Conditioner] = {}
     if num_classes:
         conditioners[LABEL] = ClassLabel(num_classes, drop=float(cfg.diffusion.get("label_dropout", 0.1)))
@@ -61,6 +62,8 @@ def build_conditioners(cfg: DictConfig, num_classes: int) -> dict[str, Condition
         if not isinstance(conditioner, Conditioner):
             raise UsageError(f"conditioners.{name} builds a {type(conditioner).__name__}, not a Conditioner")
         conditioners[str(name)] = conditioner
+    for conditioner in conditioners.values():
+        conditioner.use_modality(modality)
     needing = [name for name, c in conditioners.items() if getattr(c, "needs_text_encoder", False)]
     if needing:
         encoder = build_text_encoder(cfg, needing)
@@ -155,7 +158,7 @@ def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict
     on the meta device: nothing is allocated, so a config asking for a huge model costs nothing."""
     with torch.device("meta"), NoInitialisation():
         latent = build_latent_space(cfg, modality)
-        conditioners = build_conditioners(cfg, num_classes)
+        conditioners = build_conditioners(cfg, num_classes, modality)
         net = ConditionedNet(build_net(cfg, modality, conditioners, latent), conditioners)
     parts = {"net": net, "latent": latent}
     return {f"{prefix}.{name}": tuple(t.shape) for prefix, part in parts.items() if part is not None
@@ -164,7 +167,7 @@ def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict
 
 def build_diffusion_model(cfg: DictConfig, modality: Modality, num_classes: int) -> DiffusionModel:
     """The DiffusionModel of a config: the net is sized from the modality, data and conditions."""
-    conditioners = build_conditioners(cfg, num_classes)
+    conditioners = build_conditioners(cfg, num_classes, modality)
     latent = build_latent_space(cfg, modality)
     diffusion = cfg.diffusion
     return DiffusionModel(

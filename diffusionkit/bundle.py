@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import yaml
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -68,6 +68,9 @@ class LoadedModel:
     #: for an adapter (:mod:`diffusionkit.adapters`): the base bundle it was folded into, and how much
     base: str | None = None
     adapter_scale: float | None = None
+    #: for a cascade (``ckpt=BASE,UPSAMPLER``): every stage as loaded, base first; the module is
+    #: then a :class:`~diffusionkit.diffusion.cascade.Cascade` and the rest is the last stage's
+    stages: tuple[LoadedModel, ...] = ()
 
     def recognize(self, x: Tensor) -> Tensor | None:
         """The class index of each item ``[n, C, *spatial]``: by the bundle's recognizer
@@ -302,16 +305,28 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     raise UsageError(f"checkpoint '{ckpt}' not found; pass ckpt=<model.safetensors or a .ckpt file>{names}")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
+def cascade_parts(ckpt: Any) -> list[str] | None:
+    """The stages of a cascade named by ``ckpt`` (``BASE,UPSAMPLER[,...]`` or a list), or None
+    for one model."""
+    parts = [str(p) for p in ckpt] if isinstance(ckpt, (list, tuple, ListConfig)) else str(ckpt).split(",")
+    parts = [p.strip() for p in parts if p.strip()]
+    return parts if len(parts) > 1 else None
+
+
+def load_model(path: Any, device: str | torch.device = "cpu", precision: str = "fp32",
                adapter_scale: float = 1.0) -> LoadedModel:
     """Load a diffusion bundle (``.safetensors``), a Lightning checkpoint (``.ckpt``), a bundle
     a plugin ships (by name) or an adapter (its base with the adapter folded in, scaled by
     ``adapter_scale``: :mod:`diffusionkit.adapters`) to sample on ``device`` (``auto``: CUDA
     where present) in ``precision`` (``fp32``, ``bf16`` autocast, or ``auto``; see
-    :mod:`diffusionkit.devices`)."""
+    :mod:`diffusionkit.devices`). Several, comma-separated (``BASE,UPSAMPLER``), load as a
+    cascade (:func:`load_cascade`)."""
     from diffusionkit.build import (NoInitialisation, build_diffusion_model, build_modality, num_classes_for,
                                     weight_shapes)
 
+    parts = cascade_parts(path)
+    if parts:
+        return load_cascade(parts, device, precision, adapter_scale)
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
     path = resolve_checkpoint(path)
@@ -336,6 +351,26 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", precision: 
     module.to(device).eval()
     module.autocast_dtype = AUTOCAST_DTYPES[precision]
     return LoadedModel(module, modality, config, classes, path, file_sha256(path), str(device), precision, recognizer)
+
+
+def load_cascade(paths: list[str], device: str | torch.device = "cpu", precision: str = "fp32",
+                 adapter_scale: float = 1.0) -> LoadedModel:
+    """A base model and its super-resolution stages (:class:`~diffusionkit.diffusion.cascade.Cascade`),
+    sampled one after the other; class-conditional stages must share the base's classes."""
+    from diffusionkit.diffusion.cascade import Cascade
+
+    stages = [load_model(p, device, precision, adapter_scale) for p in paths]
+    base = stages[0]
+    for index, stage in enumerate(stages[1:], start=2):
+        if stage.module.num_classes and stage.classes != base.classes:
+            raise UsageError(f"stage {index} of the cascade ({stage.path}) has the classes {stage.classes}, "
+                             f"the base ({base.path}) {base.classes}; a cascade's stages share one set")
+    try:
+        cascade = Cascade([stage.module for stage in stages])
+    except ValueError as err:
+        raise UsageError(f"ckpt={','.join(paths)}: {err}") from None
+    last = stages[-1]
+    return dataclasses.replace(last, module=cascade, classes=base.classes, recognizer=None, stages=tuple(stages))
 
 
 def _load_adapter(path: Path, device: str | torch.device, precision: str, scale: float) -> LoadedModel:

@@ -68,6 +68,25 @@ def route_inputs(command: str, overrides: list[str]) -> list[str]:
     return routed
 
 
+#: what ``stage=upsampler`` adds to a run unless it names a low_res conditioner itself: a cascade's
+#: super-resolution condition (conf/conditioners/low_resolution.yaml)
+UPSAMPLER_CONDITION = "+conditioners@conditioners.low_res=low_resolution"
+
+
+def stage_parts(overrides: list[str]) -> list[str]:
+    """``stage=upsampler`` with the condition it needs (:data:`UPSAMPLER_CONDITION`)."""
+    if "stage=upsampler" not in overrides or any("conditioners.low_res=" in o for o in overrides):
+        return overrides
+    return [*overrides, UPSAMPLER_CONDITION]
+
+
+def quoted_cascades(overrides: list[str]) -> list[str]:
+    """``ckpt=BASE,UPSAMPLER`` (a cascade: :func:`diffusionkit.bundle.load_cascade`) quoted for
+    Hydra, which would read the comma as a sweep; ``ckpt=[BASE,UPSAMPLER]`` needs nothing."""
+    return [f"ckpt='{o[5:]}'" if o.startswith("ckpt=") and "," in o and o[5:6] not in "'\"[" else o
+            for o in overrides]
+
+
 def _prose_quoted(value: str) -> str:
     """An input's value quoted for Hydra when it is prose (a prompt: "a red circle, top left",
     "don't ring"), which Hydra would read as several values or not at all; a sweep list
@@ -98,7 +117,8 @@ def compose_config(command: str, overrides: list[str], hydra_node: bool = False)
     check_default_choices(command, overrides)
     try:
         with initialize_config_module(CORE_CONF_MODULE, version_base="1.3"):
-            return compose(config_name=command, overrides=[plugin_search_path(), *route_inputs(command, overrides)],
+            return compose(config_name=command,
+                           overrides=[plugin_search_path(), *route_inputs(command, quoted_cascades(stage_parts(overrides)))],
                            return_hydra_config=hydra_node)
     except (HydraException, OmegaConfBaseException) as err:
         check_default_choices(command, overrides, failure=err)

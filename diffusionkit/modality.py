@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from diffusionkit.media import FileWidgets, Rendered
+from diffusionkit.nets.resampling import downsample
 from diffusionkit.prompt_checks import PromptCheck
 
 __all__ = ["CONTRACT_VERSION", "ConcatCondition", "DataUnavailable", "FileWidgets", "MediaError", "Modality",
@@ -189,6 +190,13 @@ class Modality(ABC):
         only from ``generator`` and has a default strength that keeps the item's class (e.g.
         ``{"flip": ..., "gain": ...}``). The default offers none."""
         return {}
+
+    def low_resolution(self, batch: Tensor, factors: Sequence[int]) -> Tensor:
+        """``batch [B, C, *spatial]`` at a resolution ``factors`` times lower along each spatial
+        axis: what a cascade's super-resolution stage learns to undo
+        (:class:`~diffusionkit.nets.low_resolution.LowResolution`). The default averages each
+        block of ``factors``; a modality may degrade as its media do (e.g. a lower sample rate)."""
+        return downsample(batch, factors)
 
     def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
         """Measured descriptors of each model-space item of ``batch`` (e.g. a spectral centroid,

@@ -31,7 +31,7 @@ MAX_ITEMS = 100_000  # items one command makes (n=, samples.n=, n_per_class=)
 MAX_STEPS = 10_000  # sampling steps
 MAX_SEED = 2**32 - 1  # the seeds numpy and Lightning accept
 MAX_GUIDANCE = 100.0  # far past any useful scale; larger ones overflow into NaN pictures, silently
-STAGES = ("diffusion", "autoencoder")
+STAGES = ("diffusion", "autoencoder", "upsampler")
 METHODS = ("sdedit", "invert")
 #: config nodes handed to a library as they are (Lightning's Trainer takes ``devices=auto`` where
 #: its default is 1): their types are the library's to check, not inferred from the defaults.

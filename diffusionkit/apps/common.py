@@ -246,6 +246,9 @@ def write_recipe(out: Path, cfg: DictConfig, model: LoadedModel, **extra: Any) -
         "device": model.device,
         "precision": model.precision,
         **({"adapter": {"base": model.base, "scale": model.adapter_scale}} if model.base else {}),
+        **({"cascade": [{"path": str(stage.path.resolve()), "sha256": stage.sha256,
+                         "model_config": OmegaConf.to_container(stage.config, resolve=True)}
+                        for stage in model.stages]} if model.stages else {}),
         **extra,
         "model_config": OmegaConf.to_container(model.config, resolve=True),
     }

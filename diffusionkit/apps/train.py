@@ -46,6 +46,8 @@ def run(cfg: DictConfig) -> Path | None:
     require_values(cfg)
     if cfg.stage not in STAGES:
         raise UsageError(f"unknown stage '{cfg.stage}'; choose one of: {', '.join(STAGES)}")
+    if cfg.stage == "upsampler":
+        _check_upsampler(cfg)
     checkpoint = resume_checkpoint(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     modality = build_modality(cfg)
@@ -58,6 +60,14 @@ def run(cfg: DictConfig) -> Path | None:
         return _train_diffusion(cfg, modality, dataset, checkpoint, augmenter)
     finally:
         leave_process_group()
+
+
+def _check_upsampler(cfg: DictConfig) -> None:
+    """A super-resolution stage (stage=upsampler) needs its low-resolution condition."""
+    targets = [str(spec.get("_target_")) for spec in (cfg.get("conditioners") or {}).values()]
+    if "diffusionkit.nets.low_resolution.LowResolution" not in targets:
+        raise UsageError("stage=upsampler trains on a low-resolution condition and this config has none: "
+                         "add +conditioners@conditioners.low_res=low_resolution")
 
 
 def run_spawned(folder: Path) -> Path | None:

@@ -64,6 +64,10 @@ class Conditioner(nn.Module, ABC):
         :data:`VECTOR` conditioner has the net's embedding width, given to :meth:`bind`."""
         raise NotImplementedError(f"{type(self).__name__} declares no width")
 
+    def use_modality(self, modality: Modality) -> None:
+        """Called once with the run's modality when the model is built, before :meth:`bind` (a
+        conditioner that derives its values from data as the modality would); default: nothing."""
+
     def bind(self, embedding_dim: int) -> None:
         """Called once with the net's time-embedding width before any weights load: a
         :data:`VECTOR` conditioner (or one with a :meth:`pooled` vector) builds those layers here."""

@@ -99,7 +99,7 @@ class DiTBlock(nn.Module):
     """A pre-norm transformer block with adaLN-Zero (Peebles & Xie 2023, section 3.2): the
     conditioning ``c [B, D]`` regresses shift, scale and a zero-initialised gate for the
     self-attention and MLP branches. ``context_dim > 0`` adds cross-attention to a token
-    sequence, its output projection zero-initialised. ``frames`` (set per call) splits the
+    sequence, its output projection zero-initialised. ``slices`` (the first axis's patches, set per call) splits the
     self-attention into attention within each frame, then across frames at each position."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, context_dim: int, factorized: bool) -> None:
@@ -123,22 +123,22 @@ class DiTBlock(nn.Module):
         nn.init.zeros_(self.adaLN[1].weight)
         nn.init.zeros_(self.adaLN[1].bias)
 
-    def forward(self, x: Tensor, c: Tensor, context: Tensor | None, frames: int = 1) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, context: Tensor | None, slices: int = 1) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN(c).chunk(6, dim=-1)
-        x = x + gate1.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift1, scale1), frames)
+        x = x + gate1.unsqueeze(1) * self._self_attention(modulate(self.norm1(x), shift1, scale1), slices)
         if self.cross is not None:
             x = x + self.cross(self.cross_norm(x), context)
         return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
-    def _self_attention(self, h: Tensor, frames: int) -> Tensor:
+    def _self_attention(self, h: Tensor, slices: int) -> Tensor:
         if self.temporal_attn is None:
             return self.attn(h)
         b, n, d = h.shape
-        per_frame = n // frames
-        h = self.attn(h.reshape(b * frames, per_frame, d))  # within each frame
-        h = h.reshape(b, frames, per_frame, d).transpose(1, 2).reshape(b * per_frame, frames, d)
-        h = h + self.temporal_attn(h)  # across frames at each position
-        return h.reshape(b, per_frame, frames, d).transpose(1, 2).reshape(b, n, d)
+        per_slice = n // slices
+        h = self.attn(h.reshape(b * slices, per_slice, d))  # within each slice of the first axis (a frame)
+        h = h.reshape(b, slices, per_slice, d).transpose(1, 2).reshape(b * per_slice, slices, d)
+        h = h + self.temporal_attn(h)  # across the slices (frames) at each position
+        return h.reshape(b, per_slice, slices, d).transpose(1, 2).reshape(b, n, d)
 
 
 class DiT(nn.Module):
@@ -228,9 +228,9 @@ class DiT(nn.Module):
             if vector.shape != c.shape:
                 raise ValueError(f"vector must be of shape {list(c.shape)}, got {list(vector.shape)}")
             c = c + vector
-        frames = grid[0] if self.factorized else 1
+        slices = grid[0] if self.factorized else 1
         for block in self.blocks:
-            tokens = block(tokens, c, context, frames)
+            tokens = block(tokens, c, context, slices)
         shift, scale = self.final_adaLN(c).chunk(2, dim=-1)
         out = self.final(modulate(self.final_norm(tokens), shift, scale))  # [B, N, C_out * prod(p)]
         out = out.transpose(1, 2).reshape(b, -1, *grid)
