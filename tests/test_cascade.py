@@ -175,3 +175,18 @@ def test_stage_upsampler_adds_its_condition_and_refuses_a_config_without_one(tmp
     with pytest.raises(UsageError, match="stage=upsampler trains on a low-resolution condition"):
         train.run(cfg)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_judges_an_upsampler_on_real_held_out_items_and_a_cascade_like_one_model(cascade_bundles, tmp_path):
+    from diffusionkit.commands import run_command
+
+    base, up = cascade_bundles
+    report = run_command("evaluate", [f"ckpt={up}", "n_per_class=4", "steps=5", "classifier.epochs=2",
+                                      f"out={tmp_path / 'up'}"])
+    scores = report["upsampler"]
+    assert scores["items"] == 8 and scores["factors"] == [2, 2]
+    assert scores["class_kept"] >= 0.75 and scores["class_kept_originals"] >= 0.75  # levels: easy to keep
+    report = run_command("evaluate", [f"ckpt={base},{up}", "n_per_class=4", "steps=5", "classifier.epochs=2",
+                                      "vary.strengths=[]", f"out={tmp_path / 'cascade'}"])
+    assert set(report["per_class"]) == {"0", "1"} and report["generated_accuracy"] >= 0.75

@@ -21,7 +21,9 @@ from diffusionkit.apps.common import (output_dir, require_values, runtime, sampl
 from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
 from diffusionkit.apps.evaluate_prompts import format_rows, prompt_scores, summary
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
+from diffusionkit.apps.evaluate_upsampler import upsampler_items
 from diffusionkit.bundle import LoadedModel, load_model
+from diffusionkit.diffusion.cascade import low_resolution_condition
 from diffusionkit.errors import UsageError
 from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
 from diffusionkit.evaluation import SELF_EPOCHS, Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
@@ -38,17 +40,24 @@ def run(cfg: DictConfig) -> dict:
     classes = model.classes
     if len(classes) < 2:
         raise UsageError("evaluate judges class-conditional models; this model has no classes")
-    required = [name for name, c in model.module.conditioners.items() if name != LABEL and c.drop == 0]
+    upsampler = low_resolution_condition(model.module) if not model.stages else None
+    required = [name for name, c in model.module.conditioners.items()
+                if name not in (LABEL, upsampler) and c.drop == 0]
     if required:
         raise UsageError(f"evaluate does not yet judge models that always need a {required[0]}")
     modality = model.modality
     judge, grading = real_judge(model, real, cfg) if real else self_judge(model, cfg)
     out = output_dir("evaluate", cfg.out)
-    labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
+    extra = {}
+    if upsampler:  # a super-resolution stage makes nothing from nothing: it upsamples real held-out items
+        samples, labels, extra["upsampler"] = upsampler_items(model, judge, cfg, generator)
+    else:
+        labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
+        samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
     predicted = predict(judge.model, samples)
     report = {
+        **extra,
         "grading": grading,
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
@@ -56,16 +65,18 @@ def run(cfg: DictConfig) -> dict:
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
-    if wants_per_step(model, cfg.per_step):
+    if upsampler:
+        pass  # the edits, prompts and label=auto below start from nothing but a class or a file
+    elif wants_per_step(model, cfg.per_step):
         report["per_step"] = per_step_scores(model, judge, samples, labels, cfg)
-    if cfg.vary.strengths:
+    if cfg.vary.strengths and not upsampler:
         report["vary"] = vary_scores(model, judge, cfg, generator)
-    if cfg.convert.pairs:
+    if cfg.convert.pairs and not upsampler:
         report["convert"] = convert_scores(model, judge, cfg, generator)
-    if cfg.prompts.n and text_condition(model):
+    if cfg.prompts.n and text_condition(model) and not upsampler:
         report["prompts"] = prompt_scores(model, judge, cfg)
         report["prompt_summary"] = summary(report["prompts"])
-    if real and cfg.auto_label_per_class:
+    if real and cfg.auto_label_per_class and not upsampler:
         report["auto_label"] = auto_label_accuracy(model, judge, cfg.auto_label_per_class)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     modality.save_grid(samples[:: max(1, cfg.n_per_class // 8)], out / "grid")
@@ -116,6 +127,11 @@ def format_report(report: dict, out: Path) -> str:
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on {held}: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to {held} (classifier features): {report['frechet_distance']:.2f}"]
+    if "upsampler" in report:
+        up = report["upsampler"]
+        lines.append(f"upsampler x{up['factors']}: {up['items']} real held-out items degraded and upsampled keep "
+                     f"their class {up['class_kept']:6.1%} (resized back up: {up['class_kept_resized']:.1%}; "
+                     f"originals: {up['class_kept_originals']:.1%})")
     if "per_step" in report:
         step = report["per_step"]
         lines.append(f"per step: {step['step_accuracy']:6.1%} recognised (step classifier on real held-out steps: "
