@@ -6,6 +6,7 @@ Everything here is what sampling needs, so nothing here imports Lightning; the t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -124,11 +125,17 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
               latent: LatentSpace | None) -> nn.Module:
     """The denoising backbone, sized from the modality (or its latent) and what the conditioners
     feed it (concatenated channels, a context's width)."""
-    return instantiate(cfg.net)(
-        spatial_rank=modality.spatial_rank,
-        in_channels=_item_shape(modality, latent)[0],
-        **conditioning_widths(conditioners),
-    )
+    factory = instantiate(cfg.net)
+    try:
+        return factory(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
+                       **conditioning_widths(conditioners))
+    except TypeError as err:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        net = getattr(factory, "func", factory).__name__
+        raise UsageError(f"net: {net} takes no option '{unknown.group(1)}' (set by an override or by an experiment "
+                         f"written for another net); drop it, or choose the net it belongs to") from None
 
 
 class NoInitialisation(TorchFunctionMode):

@@ -140,3 +140,15 @@ def test_train_net_dit_learns_its_classes_and_its_bundle_samples_again(tmp_path)
         run_command("generate", [f"ckpt={bundle}", f"label={label}", "n=8", "steps=10", "seed=0", f"out={out}"])
         means[label] = float(np.load(out / "grid.npy").mean())
     assert means[1] - means[0] > 0.5, means
+
+
+def test_an_experiment_written_for_another_net_is_one_line(capsys, tmp_path):
+    from diffusionkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "modality=toy", "data=toy_blobs", "net=dit", "+net.model_channels=16",
+                 f"out={out}"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "net: DiT takes no option 'model_channels' (set by an override or by an experiment written for another "
+        "net); drop it, or choose the net it belongs to")
+    assert not out.exists()
