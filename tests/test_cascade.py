@@ -92,7 +92,7 @@ def test_a_cascade_samples_at_the_last_stage_each_stage_conditioned_on_the_one_b
     original = up.sample
 
     def spy(n, labels=None, **kw):
-        seen.update(kw["conditions"], labels=labels, init=kw["init"])
+        seen.update(kw["conditions"], labels=labels, init=kw["init"], mask=kw["mask"])
         return original(n, labels, **kw)
 
     monkeypatch.setattr(up, "sample", spy)
@@ -104,6 +104,19 @@ def test_a_cascade_samples_at_the_last_stage_each_stage_conditioned_on_the_one_b
     cascade.sample(2, labels, steps=2, init=source, strength=0.5)
     assert torch.equal(seen["init"], source)
     assert cascade.at_stage(source, 0).shape == (2, 1, 8, 8)  # the base edits the coarse version
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[..., :8] = 1.0  # keep the left half
+    seen_base = {}
+    base_sample = base.sample
+
+    def spy_base(n, labels=None, **kw):
+        seen_base.update(known=kw["known"], mask=kw["mask"])
+        return base_sample(n, labels, **kw)
+
+    monkeypatch.setattr(base, "sample", spy_base)
+    cascade.sample(2, labels, steps=2, known=source, mask=mask)
+    assert seen_base["known"].shape == (2, 1, 8, 8) and seen_base["mask"][..., :4].min() == 1
+    assert seen_base["mask"][..., 4:].max() == 0 and torch.equal(seen["mask"], mask)
     with pytest.raises(ValueError, match="cannot start from inverted noise"):
         cascade.sample(2, labels, noise=torch.zeros(2, 1, 8, 8))
 
