@@ -219,6 +219,13 @@ def read_run(path: str | Path, kind: str, for_training: bool = True) -> tuple[di
     if not path.is_file():
         raise UsageError(f"checkpoint '{path}' not found; pass ckpt=<model.safetensors or a .ckpt file>")
     weights, metadata = (_read_checkpoint if path.suffix == ".ckpt" else read_bundle)(path)
+    return checked_run(path, weights, metadata, kind, for_training)
+
+
+def checked_run(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], kind: str,
+                for_training: bool = True) -> tuple[dict[str, Tensor], dict[str, str], DictConfig]:
+    """The weights, metadata and checked config of one model read from ``path`` (a file's, or
+    one stage's of a cascade bundle), refused unless it is a diffusionkit model of ``kind``."""
     if metadata.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not a diffusionkit bundle (format '{metadata.get('format')}')")
     found = metadata.get("kind", "diffusion")
@@ -320,10 +327,7 @@ def load_model(path: Any, device: str | torch.device = "cpu", precision: str = "
     ``adapter_scale``: :mod:`diffusionkit.adapters`) to sample on ``device`` (``auto``: CUDA
     where present) in ``precision`` (``fp32``, ``bf16`` autocast, or ``auto``; see
     :mod:`diffusionkit.devices`). Several, comma-separated (``BASE,UPSAMPLER``), load as a
-    cascade (:func:`load_cascade`)."""
-    from diffusionkit.build import (NoInitialisation, build_diffusion_model, build_modality, num_classes_for,
-                                    weight_shapes)
-
+    cascade (:func:`load_cascade`), as does a cascade bundle (:func:`save_cascade_bundle`)."""
     parts = cascade_parts(path)
     if parts:
         return load_cascade(parts, device, precision, adapter_scale)
@@ -332,7 +336,18 @@ def load_model(path: Any, device: str | torch.device = "cpu", precision: str = "
     path = resolve_checkpoint(path)
     if path.suffix != ".ckpt" and path.is_file() and bundle_kind(path) == ADAPTER_KIND:
         return _load_adapter(path, device, precision, float(adapter_scale))
+    if path.suffix != ".ckpt" and path.is_file() and bundle_kind(path) == CASCADE_KIND:
+        return _load_cascade_bundle(path, device, precision)
     weights, metadata, config = read_run(path, "diffusion", for_training=False)
+    return _loaded(path, weights, metadata, config, device, precision, file_sha256(path))
+
+
+def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], config: DictConfig,
+            device: torch.device, precision: str, sha256: str) -> LoadedModel:
+    """The model of checked weights, metadata and config, built and loaded on ``device``."""
+    from diffusionkit.build import (NoInitialisation, build_diffusion_model, build_modality, num_classes_for,
+                                    weight_shapes)
+
     weights = upgrade_legacy_names(weights, "net.")
     classes = _checked_classes(path, metadata.get("classes", "[]"))
     modality = build_modality(config)
@@ -350,17 +365,23 @@ def load_model(path: Any, device: str | torch.device = "cpu", precision: str = "
     recognizer = load_recognizer(path, weights, metadata, modality, len(classes))
     module.to(device).eval()
     module.autocast_dtype = AUTOCAST_DTYPES[precision]
-    return LoadedModel(module, modality, config, classes, path, file_sha256(path), str(device), precision, recognizer)
+    return LoadedModel(module, modality, config, classes, path, sha256, str(device), precision, recognizer)
 
 
 def load_cascade(paths: list[str], device: str | torch.device = "cpu", precision: str = "fp32",
                  adapter_scale: float = 1.0) -> LoadedModel:
     """A base model and its super-resolution stages (:class:`~diffusionkit.diffusion.cascade.Cascade`),
     sampled one after the other; class-conditional stages must share the base's classes."""
+    return _cascade_of([load_model(p, device, precision, adapter_scale) for p in paths], ",".join(paths))
+
+
+def _cascade_of(stages: list[LoadedModel], named: str) -> LoadedModel:
     from diffusionkit.diffusion.cascade import Cascade
 
-    stages = [load_model(p, device, precision, adapter_scale) for p in paths]
     base = stages[0]
+    nested = [str(stage.path) for stage in stages if stage.stages]
+    if nested:
+        raise UsageError(f"ckpt={named}: {nested[0]} is a cascade itself; name its stages one by one")
     for index, stage in enumerate(stages[1:], start=2):
         if stage.module.num_classes and stage.classes != base.classes:
             raise UsageError(f"stage {index} of the cascade ({stage.path}) has the classes {stage.classes}, "
@@ -368,9 +389,42 @@ def load_cascade(paths: list[str], device: str | torch.device = "cpu", precision
     try:
         cascade = Cascade([stage.module for stage in stages])
     except ValueError as err:
-        raise UsageError(f"ckpt={','.join(paths)}: {err}") from None
+        raise UsageError(f"ckpt={named}: {err}") from None
     last = stages[-1]
     return dataclasses.replace(last, module=cascade, classes=base.classes, recognizer=None, stages=tuple(stages))
+
+
+#: the ``kind`` of a bundle that holds every stage of a cascade
+CASCADE_KIND = "cascade"
+#: the most stages a cascade bundle may hold
+MAX_STAGES = 8
+
+
+def save_cascade_bundle(path: Path, stages: list[tuple[dict[str, Tensor], dict[str, str]]]) -> Path:
+    """One ``.safetensors`` file holding a cascade's stages (base first): each stage's bundle
+    weights under ``stage<i>.`` and its metadata entries under ``stage<i>.`` as well."""
+    weights = {f"stage{i}.{k}": v for i, (w, _) in enumerate(stages) for k, v in w.items()}
+    metadata = {"format": FORMAT, "kind": CASCADE_KIND, "stages": str(len(stages)),
+                **{f"stage{i}.{k}": v for i, (_, m) in enumerate(stages) for k, v in m.items()}}
+    return save_bundle(path, weights, metadata)
+
+
+def _load_cascade_bundle(path: Path, device: torch.device, precision: str) -> LoadedModel:
+    """A cascade bundle's stages, each checked as a bundle of its own, sampled as one cascade."""
+    weights, metadata = read_bundle(path)
+    count = metadata.get("stages", "")
+    if not count.isdigit() or not 2 <= int(count) <= MAX_STAGES:
+        raise UsageError(f"'{path}' is a cascade bundle whose 'stages' ({count!r}) is not a count from 2 to "
+                         f"{MAX_STAGES}")
+    sha256 = file_sha256(path)
+    stages = []
+    for i in range(int(count)):
+        prefix = f"stage{i}."
+        own = checked_run(path, subset(weights, f"stage{i}"),
+                          {k[len(prefix):]: v for k, v in metadata.items() if k.startswith(prefix)},
+                          "diffusion", for_training=False)
+        stages.append(_loaded(path, *own, device, precision, sha256))
+    return _cascade_of(stages, str(path))
 
 
 def _load_adapter(path: Path, device: str | torch.device, precision: str, scale: float) -> LoadedModel:

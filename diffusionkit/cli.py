@@ -39,12 +39,14 @@ commands:
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
   recognizer name an input's class (label=auto) by a trained classifier:
                                  diffusionkit recognizer ckpt=PATH [data=NAME] [epochs=20] out=DIR
+  cascade    stages as one file: diffusionkit cascade ckpt=BASE,UPSAMPLER out=DIR
   studio     a page to try it:   diffusionkit studio [ckpt=PATH] [host=127.0.0.1] [port=7860]
   plugins    list the plugins:   diffusionkit plugins list
              start a new one:    diffusionkit plugins new NAME [dir=PATH]
              check one:          diffusionkit plugins check NAME [train=true]
 
-ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter).
+ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter), and a cascade: a base and
+its upsamplers (train stage=upsampler), comma-separated (ckpt=BASE,UPSAMPLER).
 Options are Hydra overrides; add --cfg job to print the composed config without running (--cfg hydra:
 Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength=0.2,0.4 seed=0,1
 (hydra/launcher=submitit_slurm sends them to SLURM)."""

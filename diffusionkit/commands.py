@@ -35,6 +35,7 @@ COMMANDS = {
     "roundtrip": "diffusionkit.apps.roundtrip",
     "recognizer": "diffusionkit.apps.recognizer",
     "finetune": "diffusionkit.apps.finetune",
+    "cascade": "diffusionkit.apps.cascade",
     "studio": "diffusionkit.apps.studio",
 }
 

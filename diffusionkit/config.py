@@ -82,7 +82,7 @@ def stage_parts(overrides: list[str]) -> list[str]:
 
 def quoted_cascades(overrides: list[str]) -> list[str]:
     """``ckpt=BASE,UPSAMPLER`` (a cascade: :func:`diffusionkit.bundle.load_cascade`) quoted for
-    Hydra, which would read the comma as a sweep; ``ckpt=[BASE,UPSAMPLER]`` needs nothing."""
+    Hydra, which would read the comma as a sweep."""
     return [f"ckpt='{o[5:]}'" if o.startswith("ckpt=") and "," in o and o[5:6] not in "'\"[" else o
             for o in overrides]
 

@@ -357,6 +357,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "animate": table(*SAMPLING.values(), INPUT, Option("last", ExistingFile(), nullable=True),
                      Option("keep", Whole(0), "steps kept from the input")),
     "roundtrip": table(INPUT, OUT),
+    "cascade": table(Option("ckpt", PathText()), OUT),
     "recognizer": table(Option("ckpt", PathText()), Option("epochs", Whole(1, 1000)), Option("batch_size", Whole(1)),
                         Option("lr", Number(0, low_open=True)), Option("width", Whole(4, 256)),
                         Option("augment_p", Number(0, 1), "the chance each augmentation is applied"),

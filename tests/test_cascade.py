@@ -203,3 +203,36 @@ def test_evaluate_judges_an_upsampler_on_real_held_out_items_and_a_cascade_like_
     report = run_command("evaluate", [f"ckpt={base},{up}", "n_per_class=4", "steps=5", "classifier.epochs=2",
                                       "vary.strengths=[]", f"out={tmp_path / 'cascade'}"])
     assert set(report["per_class"]) == {"0", "1"} and report["generated_accuracy"] >= 0.75
+
+
+@pytest.mark.slow
+def test_a_cascade_bundle_samples_as_its_stages_do_and_is_checked_stage_by_stage(cascade_bundles, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    from diffusionkit.cli import main
+
+    base, up = cascade_bundles
+    assert main(["cascade", f"ckpt={base},{up}", f"out={tmp_path / 'pack'}"]) == 0
+    packed = tmp_path / "pack" / "cascade.safetensors"
+    assert "2 stages (1x8x8 -> 1x16x16)" in capsys.readouterr().out
+    for name, ckpt in (("a", f"ckpt={base},{up}"), ("b", f"ckpt={packed}")):
+        assert main(["generate", ckpt, "label=1", "n=2", "steps=4", "seed=3", f"out={tmp_path / name}"]) == 0
+    a, b = (np.load(tmp_path / name / "grid.npy") for name in "ab")
+    assert np.array_equal(a, b)
+
+    with safe_open(str(packed), framework="pt") as f:
+        metadata = f.metadata()
+    weights = load_file(str(packed))
+    hostile = dict(metadata)
+    hostile["stage1.config"] = metadata["stage1.config"].replace(
+        "diffusionkit.nets.low_resolution.LowResolution", "os.system")
+    save_file(weights, str(tmp_path / "hostile.safetensors"), metadata=hostile)
+    assert main(["generate", f"ckpt={tmp_path / 'hostile.safetensors'}", f"out={tmp_path / 'h'}"]) == 2
+    err = capsys.readouterr().err
+    assert "os.system" in err and "Traceback" not in err and not (tmp_path / "h").exists()
+    save_file(weights, str(tmp_path / "many.safetensors"), metadata={**metadata, "stages": "99"})
+    assert main(["generate", f"ckpt={tmp_path / 'many.safetensors'}", f"out={tmp_path / 'm'}"]) == 2
+    assert "whose 'stages' ('99') is not a count from 2 to 8" in capsys.readouterr().err
+    assert main(["cascade", f"ckpt={base}", f"out={tmp_path / 'one'}"]) == 2
+    assert "names one model; a cascade is a base and its upsamplers" in capsys.readouterr().err
