@@ -55,9 +55,11 @@ test-fast: install
 	$(call test_sessions,-m "not slow")
 
 bench: install
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python benchmarks/bench_image.py
 	$(BIN)/python benchmarks/bench_audio.py
 	$(BIN)/python benchmarks/bench_audio_codecs.py --threads 1
+	$(BIN)/python benchmarks/bench_dit.py
 
 clean:
 	rm -rf $(VENV) outputs demo_out
