@@ -47,3 +47,20 @@ def test_train_config_composes_with_the_experiment():
     assert len(dataset) == 4 and dataset[0]["x"].shape == modality.shape == (1, 16, 32, 32)
     digits = compose_config("train", ["modality=video", "data=moving_digits", "data.dataset.per_class=1"])
     assert instantiate(digits.data.dataset)[3]["x"].shape == (1, 16, 32, 32)
+
+
+def test_sprites_dit_is_the_same_recipe_with_a_transformer_over_space_time_patches():
+    import torch
+
+    from diffusionkit.build import build_diffusion_model, build_modality
+    from diffusionkit.config import compose_config
+
+    fast = compose_config("train", ["modality=video", "data=sprites", "experiment=sprites_fast"])
+    dit = compose_config("train", ["modality=video", "data=sprites", "experiment=sprites_dit"])
+    assert dit.net._target_ == "diffusionkit.nets.dit.DiT" and list(dit.net.patch_size) == [2, 4, 4]
+    assert dit.diffusion == fast.diffusion and dit.optim.optimizer == fast.optim.optimizer
+    assert dit.trainer.max_steps == 1000
+    modality = build_modality(dit)
+    model = build_diffusion_model(dit, modality, num_classes=4)
+    out = model.net(torch.zeros(2, *modality.shape), torch.tensor([10, 20]), label=torch.tensor([0, 1]))
+    assert out.shape == (2, *modality.shape)
