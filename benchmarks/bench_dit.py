@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import bf16_train_step, print_table  # noqa: E402
 
 DIGITS = ["modality=image", "data=digits", "experiment=digits_fast"]
 VIDEO = ["modality=video", "data=sprites"]
@@ -75,11 +75,7 @@ def train_step_seconds(model, shape: tuple[int, ...], batch: int, repeats: int =
     times = []
     for i in range(repeats + 2):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model.loss(data)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        bf16_train_step(model, optimizer, data)
         if i >= 2:
             times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import bf16_train_step, print_table  # noqa: E402
 
 RECIPES = {
     "image": ["modality=image", "experiment=shapes_text"],
@@ -71,11 +71,7 @@ def train_seconds(model, data: dict, steps: int) -> float:
     for i in range(steps + 1):
         if i == 1:
             start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model.loss(data)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        bf16_train_step(model, optimizer, data)
     return (time.perf_counter() - start) / steps
 
 

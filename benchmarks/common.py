@@ -30,6 +30,16 @@ def build_image_run(batch_size: int, extra: Sequence[str] = ()) -> tuple:
     return module, datamodule, cfg
 
 
+def bf16_train_step(model, optimizer: torch.optim.Optimizer, data: dict) -> None:
+    """One training step of a DiffusionModel as the recipes train: loss under bf16 autocast,
+    backward, optimiser step."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.loss(data)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A markdown table."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
