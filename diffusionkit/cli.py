@@ -12,11 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from omegaconf import OmegaConf
-
-from diffusionkit.commands import error_line, quiet_libraries, run_command, user_message
-from diffusionkit.config import compose_config
-from diffusionkit.training.processes import spawned_run_dir
+from diffusionkit.training.processes import spawned_run_dir  # plain Python: no torch, no Lightning
 
 HELP_WORDS = ("-h", "--help", "help")
 #: how the command line asks for a sweep (one job per combination: :mod:`diffusionkit.sweep`).
@@ -56,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``diffusionkit <command> [key=value ...]``; the exit code is 0, 2 for a user's error
     (printed as one line; ``DIFFUSIONKIT_DEBUG=1`` shows the traceback) and 130 when interrupted."""
     args = sys.argv[1:] if argv is None else argv
-    quiet_libraries()
-    if not args or args[0] in HELP_WORDS:
+    if not args or args[0] in HELP_WORDS:  # before any import: help answers at once
         print(USAGE)
         return 0
+    from diffusionkit.commands import error_line, quiet_libraries, user_message
+
+    quiet_libraries()
     command, overrides = args[0], args[1:]
     try:
         return dispatch(command, overrides)
@@ -93,6 +91,8 @@ def run_with_overrides(command: str, overrides: list[str]) -> int:
         from diffusionkit.sweep import run_sweep
 
         return run_sweep(command, given)
+    from diffusionkit.commands import run_command
+
     run_command(command, overrides)
     return 0
 
@@ -114,6 +114,9 @@ def run_plugins(arguments: list[str]) -> int:
 
 def print_config(command: str, overrides: list[str], is_sweep: bool) -> int:
     """``--cfg job|hydra|all``: print the composed config without running (a sweep: its first job's)."""
+    from omegaconf import OmegaConf
+
+    from diffusionkit.config import compose_config
     from diffusionkit.sweep import first_job
 
     part = next((o for o in overrides if o in CONFIG_PARTS), "job")

@@ -117,3 +117,12 @@ def test_a_value_with_an_equals_sign_is_asked_to_be_quoted(capsys, tmp_path):
                                                f"value that contains '=', e.g. ckpt=\"'{path}'\" (or rename the file)")
     assert main(["generate", f"ckpt='{path}'"]) == 2  # quoted: parsed, then the missing file is named
     assert f"checkpoint '{path}' not found" in capsys.readouterr().err
+
+
+def test_help_imports_neither_torch_nor_hydra():
+    """--help answers before any heavy import (issue 20's cold start: <= 1 s)."""
+    code = ("import sys; from diffusionkit.cli import main; main(['--help']); "
+            "print(sorted(m for m in ('torch', 'hydra', 'omegaconf', 'lightning') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[0].startswith("usage: diffusionkit")
+    assert done.stdout.splitlines()[-1] == "[]"
