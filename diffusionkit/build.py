@@ -172,8 +172,9 @@ def weight_shapes(cfg: DictConfig, modality: Modality, num_classes: int) -> dict
             for name, t in part.state_dict().items()}
 
 
-def build_diffusion_model(cfg: DictConfig, modality: Modality, num_classes: int) -> DiffusionModel:
-    """The DiffusionModel of a config: the net is sized from the modality, data and conditions."""
+def build_diffusion_model(cfg: DictConfig, modality: Modality, num_classes: int, ema: bool = True) -> DiffusionModel:
+    """The DiffusionModel of a config: the net is sized from the modality, data and conditions;
+    ``ema=False`` for a model that only samples (no EMA copy of the net)."""
     conditioners = build_conditioners(cfg, num_classes, modality)
     latent = build_latent_space(cfg, modality)
     diffusion = cfg.diffusion
@@ -189,4 +190,5 @@ def build_diffusion_model(cfg: DictConfig, modality: Modality, num_classes: int)
         clip_denoised=diffusion.get("clip_denoised"),
         latent=latent,
         noise_prior=build_noise_prior(diffusion, _item_shape(modality, latent)),
+        ema=ema,
     )

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from diffusionkit.adapters import ADAPTER_KIND, MAX_SCALE, apply_adapter, base_path, read_adapter
 from diffusionkit.atomic import atomic_path
 from diffusionkit.checkpoint_file import load_checkpoint_file
-from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision, to_channels_last
 from diffusionkit.diffusion.model import DiffusionModel, model_state
 from diffusionkit.nets.conditioned_net import upgrade_legacy_names
 from diffusionkit.errors import UsageError
@@ -141,10 +141,12 @@ def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion"
 def bundle_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """What a bundle stores, from a model's or a training module's state dict (or a checkpoint's,
     old or new: see :func:`~diffusionkit.diffusion.model.model_state`): the EMA weights as
-    ``net.*``, a latent model's frozen autoencoder and scale as ``latent.*`` (so the bundle needs
+    ``net.*`` (the net's own in a model without one), a latent model's frozen autoencoder and scale as ``latent.*`` (so the bundle needs
     nothing else), a first stage's ``autoencoder.*``."""
     state = model_state(state)
     weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
+    if not weights:  # a model built without an EMA (loaded to sample): its net holds the EMA weights
+        weights = {k: v for k, v in state.items() if k.startswith("net.")}
     weights.update({k: v for k, v in state.items() if k.startswith(("latent.", "autoencoder."))})
     return weights
 
@@ -354,10 +356,9 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
     _check_item_size(path, modality.shape)
     _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
     with NoInitialisation():  # every weight is loaded below
-        module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes))
+        module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes), ema=False)
     try:
         module.net.load_state_dict(subset(weights, "net"))
-        module.ema.module.load_state_dict(subset(weights, "net"))
         if module.latent is not None:
             module.latent.load_state_dict(subset(weights, "latent"))
     except RuntimeError as err:
@@ -365,6 +366,8 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
     recognizer = load_recognizer(path, weights, metadata, modality, len(classes))
     module.to(device).eval()
     module.autocast_dtype = AUTOCAST_DTYPES[precision]
+    if module.autocast_dtype is not None:
+        to_channels_last(module, len(modality.shape) - 1)
     return LoadedModel(module, modality, config, classes, path, sha256, str(device), precision, recognizer)
 
 

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in HELP_WORDS:  # before any import: help answers at once
         print(USAGE)
         return 0
+    if argv is None and args[0] != "plugins":  # a process of its own: run it on a faster allocator
+        from diffusionkit.allocator import relaunch_with_allocator
+
+        relaunch_with_allocator([sys.executable, *sys.argv])
     from diffusionkit.commands import error_line, quiet_libraries, user_message
 
     quiet_libraries()

@@ -15,7 +15,8 @@ import yaml
 
 from diffusionkit.apps.run_folder import check_weights_fit
 from diffusionkit.bundle import load_model
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 from diffusionkit.devices import resolve_device, resolve_precision
 from diffusionkit.diffusion.denoiser import VPDenoiser
 from diffusionkit.diffusion.model import DiffusionModel, model_state, trainer_state
@@ -75,7 +76,7 @@ def test_the_same_seed_on_the_same_device_writes_the_same_files(bundle, tmp_path
     assert all((first / name).read_bytes() == (second / name).read_bytes() for name in files)
     assert (first / "000_zero.npy").read_bytes() != (other / "000_zero.npy").read_bytes()
     recipe = yaml.safe_load((first / "recipe.yaml").read_text())
-    assert (recipe["device"], recipe["precision"]) == ("cpu", "fp32")
+    assert (recipe["device"], recipe["precision"]) == ("cpu", resolve_precision("auto", torch.device("cpu")))
     assert (recipe["command"]["device"], recipe["command"]["precision"]) == ("cpu", "auto")
 
 
@@ -86,15 +87,45 @@ def test_bf16_precision_runs_the_net_under_autocast_and_is_recorded(bundle, tmp_
     model = load_model(bundle, precision="bf16").module
     assert model.autocast_dtype == torch.bfloat16 and model.denoiser().autocast == torch.bfloat16
     seen = []
-    model.ema.module.register_forward_hook(lambda m, a, out: seen.append((out.dtype, torch.is_autocast_enabled("cpu"))))
+    model.sampling_net.register_forward_hook(lambda m, a, out: seen.append((out.dtype, torch.is_autocast_enabled("cpu"))))
     x = model.sample(1, torch.tensor([1]), steps=2)
     assert x.dtype == torch.float32 and seen and all(s == (torch.bfloat16, True) for s in seen)
+
+
+def test_bf16_sampling_stores_conv_weights_channels_last_and_fp32_keeps_them(bundle):
+    def layouts(precision: str) -> set[bool]:
+        net = load_model(bundle, precision=precision).module.sampling_net
+        return {p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters()
+                if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1}  # else both layouts at once
+
+    assert layouts("bf16") == {True}
+    assert layouts("fp32") == {False}
+
+
+def test_a_loaded_model_keeps_no_ema_copy_and_samples_with_its_net(bundle):
+    model = load_model(bundle).module
+    assert model.ema is None and model.sampling_net is model.net
+    with pytest.raises(RuntimeError, match="built without an EMA"):
+        model.update_ema()
+    model.reset_ema()  # fine-tuning starts one
+    assert model.sampling_net is model.ema.module and model.sampling_net is not model.net
+
+
+@pytest.mark.parametrize("avx512_bf16,amx,expected", [(False, False, "fp32"), (True, False, "bf16"),
+                                                      (False, True, "bf16")])
+def test_auto_precision_is_bf16_only_on_a_cpu_that_computes_it_natively(monkeypatch, avx512_bf16, amx, expected):
+    from diffusionkit.training.trainer_options import lightning_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert lightning_precision("auto", "cpu") == {"fp32": "32-true", "bf16": "bf16-mixed"}[expected]
+    assert lightning_precision("16-mixed", "cpu") == "16-mixed"  # a preset that names one keeps it
 
 
 def test_auto_picks_cuda_only_where_there_is_one(bundle, tmp_path):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     out = generate(bundle, tmp_path / "auto")
     assert yaml.safe_load((out / "recipe.yaml").read_text())["device"].startswith(expected)
 

@@ -304,7 +304,7 @@ def test_init_copies_a_bundles_weights_and_a_new_prompt_starts_as_the_identity(t
     report = (tmp_path / "init_report.txt").read_text()
     assert "weight tensors copied" in summary and "conditioners.prompt.pool.0.weight" in report
     assert "in model.safetensors but not used (name or shape differs): 0" in report
-    before = load_model(base).module.ema.module.eval()
+    before = load_model(base).module.sampling_net.eval()
     after = module.model.ema.module.eval()
     x, t = torch.randn(2, 1, 16, 16), torch.tensor([10, 500])
     prompt = module.model.conditioners["prompt"].read_input("a red circle", None).expand(2, -1, -1)

@@ -11,7 +11,8 @@ from torch import nn
 from diffusionkit.config import compose_config
 from diffusionkit.training.build import build_diffusion_module, build_modality
 from diffusionkit.training.checkpoint_io import SafeCheckpointIO
-from diffusionkit.training.trainer_options import apply_module_options, build_trainer, to_channels_last
+from diffusionkit.devices import resolve_precision, to_channels_last
+from diffusionkit.training.trainer_options import apply_module_options, build_trainer
 from tests.toy_modality import ToyModality
 
 BASE = ["modality=toy", "data=toy_blobs"]
@@ -24,8 +25,10 @@ def trainer_config(*overrides: str):
 def test_the_default_preset_is_one_cpu_process_with_safe_checkpoints():
     cfg = trainer_config()
     assert (cfg.accelerator, cfg.devices, cfg.precision, cfg.channels_last, cfg.compile) == \
-        ("cpu", 1, "32-true", False, False)
+        ("cpu", 1, "auto", False, False)
     trainer = build_trainer(cfg, logger=False)
+    native = resolve_precision("auto", torch.device("cpu")) == "bf16"
+    assert trainer.precision == ("bf16-mixed" if native else "32-true")
     assert isinstance(trainer.strategy, SingleDeviceStrategy)
     assert isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO)
 

@@ -55,6 +55,7 @@ class DiffusionModel(nn.Module):
         conditioners: the model's named conditions (class labels under ``"label"``); each is
             dropped to its null value with its own probability while training.
         ema_decay: the EMA's decay (reached after a warm-up, see :func:`ema_with_warmup`).
+        ema: keep an EMA copy of the net (training); a model loaded only to sample needs none.
         clip_denoised: clamp each x0 prediction to this bound while sampling (None: off);
             right for data in [-1, 1], off for unbounded (latent) spaces.
         latent: a frozen latent space to diffuse in (None: diffuse in data space).
@@ -75,13 +76,16 @@ class DiffusionModel(nn.Module):
         clip_denoised: float | None = 1.0,
         latent: LatentSpace | None = None,
         noise_prior: GaussianNoise | None = None,
+        ema: bool = True,
     ) -> None:
         super().__init__()
         self.parameterization = parameterization(prediction)
         self.net = ConditionedNet(net, conditioners)
         self.schedule = schedule
         self.ema_decay = ema_decay
-        self.reset_ema()
+        self.ema: AveragedModel | None = None
+        if ema:
+            self.reset_ema()
         self.latent = latent
         self.data_shape = tuple(int(s) for s in sample_shape)
         #: the shape the diffusion runs in: the data's, or its latent's
@@ -178,7 +182,15 @@ class DiffusionModel(nn.Module):
     @torch.no_grad()
     def update_ema(self) -> None:
         """Move the EMA weights one step towards the current ones."""
+        if self.ema is None:
+            raise RuntimeError("this model was built without an EMA (ema=False); call reset_ema() to start one")
         self.ema.update_parameters(self.net)
+
+    @property
+    def sampling_net(self) -> nn.Module:
+        """The net that samples: the EMA's, or the net itself in a model built without one
+        (``ema=False``: a bundle loaded to sample holds the EMA weights as its net)."""
+        return self.net if self.ema is None else self.ema.module
 
     # ------------------------------------------------------------------ latent space
     @torch.no_grad()
@@ -206,7 +218,7 @@ class DiffusionModel(nn.Module):
     # ------------------------------------------------------------------ sampling
     def denoiser(self, use_ema: bool = True) -> VPDenoiser:
         """The network as a k-diffusion style denoiser ``D(x, sigma, **cond) -> x0``."""
-        net = self.ema.module if use_ema else self.net
+        net = self.sampling_net if use_ema else self.net
         return VPDenoiser(net, self.schedule, self.parameterization, autocast=self.autocast_dtype)
 
     def guided_conditions(self, labels: Tensor | None, conditions: Mapping[str, Tensor] | None,

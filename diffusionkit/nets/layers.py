@@ -144,11 +144,15 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, *spatial = x.shape
-        qkv = self.qkv(self.norm(x).reshape(b, c, -1))  # [B, 3C, N]
-        q, k, v = qkv.reshape(b, 3, self.num_heads, c // self.num_heads, -1).transpose(-1, -2).unbind(1)
-        h = F.scaled_dot_product_attention(q, k, v)  # [B, heads, N, C/heads]
-        h = self.proj(h.transpose(-1, -2).reshape(b, c, -1))
-        return x + h.reshape(b, c, *spatial)
+        tokens = self.norm(x).reshape(b, c, -1).transpose(1, 2)  # [B, N, C]
+        # the 1-wide convolutions' weights applied token-wise: q, k and v come out with their
+        # channels contiguous, which SDPA's fused (flash) CPU kernel needs; strided heads send it
+        # to the math fallback, 2x slower and in float32 under bf16 autocast
+        qkv = F.linear(tokens, self.qkv.weight.squeeze(-1), self.qkv.bias)  # [B, N, 3C]
+        q, k, v = qkv.reshape(b, -1, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        h = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
+        h = F.linear(h, self.proj.weight.squeeze(-1), self.proj.bias)
+        return x + h.transpose(1, 2).reshape(b, c, *spatial)
 
 
 class CrossAttention(nn.Module):

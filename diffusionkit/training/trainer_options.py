@@ -13,13 +13,12 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from diffusionkit.devices import native_bf16, to_channels_last
 from diffusionkit.errors import UsageError
 from diffusionkit.training.checkpoint_io import SafeCheckpointIO
 
 #: keys of a ``trainer`` preset that are not Trainer arguments.
 MODULE_OPTIONS = ("channels_last", "compile")
-#: the channels-last memory format of a convolution weight, by the data's spatial rank.
-CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def build_trainer(trainer_cfg: DictConfig, has_unused_parameters: bool = False, **kwargs: Any) -> pl.Trainer:
@@ -27,6 +26,7 @@ def build_trainer(trainer_cfg: DictConfig, has_unused_parameters: bool = False, 
     :class:`SafeCheckpointIO` (atomic writes, ``weights_only`` reads). ``has_unused_parameters``
     (a module whose backward passes leave some weights without gradients) makes ``ddp`` look for them."""
     arguments = {k: v for k, v in OmegaConf.to_container(trainer_cfg).items() if k not in MODULE_OPTIONS}
+    arguments["precision"] = lightning_precision(arguments.get("precision", "auto"), arguments.get("accelerator"))
     if has_unused_parameters and arguments.get("strategy") == "ddp":
         arguments["strategy"] = "ddp_find_unused_parameters_true"
     extra = arguments.pop("plugins", None)
@@ -40,19 +40,14 @@ def build_trainer(trainer_cfg: DictConfig, has_unused_parameters: bool = False, 
         raise
 
 
-def to_channels_last(module: nn.Module, spatial_rank: int) -> int:
-    """Store the convolution weights of a 2-D or 3-D model channels-last (NHWC / NDHWC), the
-    layout tensor cores and cuDNN prefer under mixed precision; activations follow the weights.
-    Returns the number of tensors converted (0 for 1-D models, which have no such layout)."""
-    memory_format = CHANNELS_LAST.get(spatial_rank)
-    if memory_format is None:
-        return 0
-    converted = 0
-    for param in module.parameters():
-        if param.dim() == spatial_rank + 2:
-            param.data = param.data.contiguous(memory_format=memory_format)
-            converted += 1
-    return converted
+def lightning_precision(precision: Any, accelerator: str | None) -> Any:
+    """A preset's ``precision``, with ``auto`` resolved: ``bf16-mixed`` where the accelerator
+    computes bf16 natively (:func:`diffusionkit.devices.native_bf16`), else ``32-true``."""
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if on_gpu else "cpu")
+    return "bf16-mixed" if native_bf16(device) else "32-true"
 
 
 def apply_module_options(module: pl.LightningModule, trainer_cfg: DictConfig, spatial_rank: int) -> None:

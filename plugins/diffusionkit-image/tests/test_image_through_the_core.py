@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 from safetensors import safe_open
 
-from diffusionkit.cli import main, run_command
+from diffusionkit.cli import main
+from diffusionkit.commands import run_command
 from diffusionkit.config import compose_config
 
 TINY = ["net=unet_small", "net.model_channels=16", "net.attention_levels=[]", "data.batch_size=16",
