@@ -60,6 +60,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_audio.py
 	$(BIN)/python benchmarks/bench_audio_codecs.py --threads 1
 	$(BIN)/python benchmarks/bench_dit.py
+	$(BIN)/python benchmarks/bench_vs_diffusers.py
+	$(BIN)/python benchmarks/bench_defaults.py
+	$(BIN)/python benchmarks/bench_cold_start.py
 
 clean:
 	rm -rf $(VENV) outputs demo_out

@@ -8,13 +8,15 @@ composed as ``diffusionkit train`` composes it, the dataset and the diffusion mo
 as ``train`` builds them, and ``--steps`` optimisation steps on one real batch are timed after
 two warm-up steps (forward + loss + backward + gradient clipping + AdamW + EMA, in the
 precision the trainer preset resolves to: ``trainer.precision: auto`` is bf16-mixed on a CPU
-with native bf16). Lightning's own loop is left out. ``--extra`` adds overrides to every recipe,
+with native bf16), on the allocator the ``diffusionkit`` command preloads (``DIFFUSIONKIT_
+ALLOCATOR=system`` for glibc's). Lightning's own loop is left out. ``--extra`` adds overrides to every recipe,
 e.g. ``--extra net=unet data.batch_size=64 trainer.precision=32-true`` for the old defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -102,4 +104,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("DIFFUSIONKIT_ALLOCATOR") != "system":  # as the diffusionkit command runs
+        from diffusionkit.allocator import relaunch_with_allocator
+
+        relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

@@ -2,7 +2,8 @@
 
     pip install -c constraints.txt -e ".[bench]"        # diffusers (never a runtime dependency)
     python benchmarks/bench_vs_diffusers.py [--sizes 32 64] [--batch 32] [--repeats 5]
-                                            [--precision auto|fp32|bf16] [--json FILE]
+                                            [--precision auto|fp32|bf16] [--nchw-sampling] [--math-attention]
+                                            [--json FILE]
 
 The same work on both sides: a 3-level U-Net (32/64/128 channels, 2 residual blocks per level,
 self-attention at the lowest level), 1 input channel. diffusionkit's ``UNet`` runs its default
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 import os
 import statistics
 import sys
@@ -34,6 +36,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,15 +66,18 @@ class TrainStep:
     """One optimisation step of a net on a fixed batch (the data pipeline is not timed)."""
 
     def __init__(self, net: torch.nn.Module, size: int, batch: int, autocast: torch.dtype | None,
-                 unwrap: Callable = lambda out: out) -> None:
+                 unwrap: Callable = lambda out: out, math_attention: bool = False) -> None:
         self.net, self.autocast, self.unwrap = net, autocast, unwrap
+        # SDPA's math fallback: where self-attention went before its heads were laid out for the fused kernel
+        self.attention = (lambda: sdpa_kernel(SDPBackend.MATH)) if math_attention else nullcontext
         self.optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
         generator = torch.Generator().manual_seed(0)
         self.x = torch.randn(batch, 1, size, size, generator=generator)
         self.t = torch.randint(0, 1000, (batch,), generator=generator)
 
     def __call__(self) -> None:
-        with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+        with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None), \
+                self.attention():
             loss = F.mse_loss(self.unwrap(self.net(self.x, self.t)).float(), self.x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -98,15 +104,18 @@ def interleaved(steps: dict[str, Callable[[], None]], repeats: int, warmup: int 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def diffusionkit_sampler(size: int, n: int, precision: str) -> Callable[[], None]:
-    """``DiffusionModel.sample`` of the same net: DPM-Solver++(2M), 20 Karras steps."""
-    from diffusionkit.devices import AUTOCAST_DTYPES
+def diffusionkit_sampler(size: int, n: int, precision: str, channels_last: bool = True) -> Callable[[], None]:
+    """``DiffusionModel.sample`` of the same net: DPM-Solver++(2M), 20 Karras steps, set up as
+    ``load_model`` sets a bundle up (``channels_last=False`` undoes its channels-last weights)."""
+    from diffusionkit.devices import prepare_to_sample
     from diffusionkit.diffusion.model import DiffusionModel
     from diffusionkit.diffusion.schedules import NoiseSchedule
 
-    model = DiffusionModel(diffusionkit_net(), NoiseSchedule("linear", 1000), sample_shape=(1, size, size))
-    model.autocast_dtype = AUTOCAST_DTYPES[precision]
-    model.eval()
+    model = DiffusionModel(diffusionkit_net(), NoiseSchedule("linear", 1000), sample_shape=(1, size, size), ema=False)
+    prepare_to_sample(model.eval(), precision, spatial_rank=2)  # as load_model does
+    if not channels_last:
+        for param in model.parameters():
+            param.data = param.data.contiguous()
     generator = torch.Generator()
     return lambda: model.sample(n, sampler="dpmpp_2m", steps=20, generator=generator.manual_seed(0))
 
@@ -137,6 +146,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--nchw-sampling", action="store_true", help="sample without channels-last weights (a lever)")
+    parser.add_argument("--math-attention", action="store_true",
+                        help="diffusionkit's attention through SDPA's math fallback (a lever)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -150,7 +162,7 @@ def main() -> None:
                                        "threads": torch.get_num_threads(), "batch": args.batch}
     rows = []
     for size in args.sizes:
-        ours = TrainStep(diffusionkit_net(), size, args.batch, autocast)
+        ours = TrainStep(diffusionkit_net(), size, args.batch, autocast, math_attention=args.math_attention)
         theirs = TrainStep(diffusers_net(size), size, args.batch, None, unwrap=lambda out: out.sample)
         flops = {"diffusionkit": ours.flops(), "diffusers": theirs.flops()}
         seconds = interleaved({"diffusionkit": ours, "diffusers": theirs}, args.repeats)
@@ -172,7 +184,7 @@ def main() -> None:
 
     if not args.skip_sampling:
         size, n = 64, args.sample_batch
-        seconds = interleaved({"diffusionkit": diffusionkit_sampler(size, n, precision),
+        seconds = interleaved({"diffusionkit": diffusionkit_sampler(size, n, precision, not args.nchw_sampling),
                                "diffusers": diffusers_sampler(size, n)}, max(3, args.repeats // 2), warmup=1)
         print(f"\nsampling: {n} items at {size}x{size}, DPM-Solver++(2M) 20 steps, no CFG")
         print_table(["side", "s/sample", "steps/s (batch of n)", "vs diffusers"],
@@ -192,5 +204,5 @@ if __name__ == "__main__":
     if os.environ.get("DIFFUSIONKIT_ALLOCATOR") != "system":
         from diffusionkit.allocator import relaunch_with_allocator
 
-        relaunch_with_allocator([sys.executable, *sys.argv])
+        relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

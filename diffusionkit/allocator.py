@@ -60,7 +60,9 @@ def allocator_environment(environ: Mapping[str, str], dirs: Sequence[str] = LIBR
 
 def relaunch_with_allocator(argv: Sequence[str]) -> None:
     """Replace this process by ``argv`` run with an installed allocator preloaded; returns only
-    when there is nothing to do. Call it before importing anything heavy."""
+    when there is nothing to do. Call it before importing anything heavy; to run this very
+    command again, pass ``[sys.executable, *sys.orig_argv[1:]]`` (interpreter options such as
+    ``-X importtime`` and ``-m`` kept)."""
     environment = allocator_environment(os.environ)
     if environment is None:
         return

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from diffusionkit.adapters import ADAPTER_KIND, MAX_SCALE, apply_adapter, base_path, read_adapter
 from diffusionkit.atomic import atomic_path
 from diffusionkit.checkpoint_file import load_checkpoint_file
-from diffusionkit.devices import AUTOCAST_DTYPES, resolve_device, resolve_precision, to_channels_last
+from diffusionkit.devices import prepare_to_sample, resolve_device, resolve_precision
 from diffusionkit.diffusion.model import DiffusionModel, model_state
 from diffusionkit.nets.conditioned_net import upgrade_legacy_names
 from diffusionkit.errors import UsageError
@@ -365,9 +365,7 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
         raise UsageError(f"weights in '{path}' do not fit its config: {str(err).splitlines()[0]}") from None
     recognizer = load_recognizer(path, weights, metadata, modality, len(classes))
     module.to(device).eval()
-    module.autocast_dtype = AUTOCAST_DTYPES[precision]
-    if module.autocast_dtype is not None:
-        to_channels_last(module, len(modality.shape) - 1)
+    prepare_to_sample(module, precision, len(modality.shape) - 1)
     return LoadedModel(module, modality, config, classes, path, sha256, str(device), precision, recognizer)
 
 

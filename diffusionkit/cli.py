@@ -9,6 +9,7 @@ that needs them, so ``--help`` and a single command's start stay quick.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and args[0] != "plugins":  # a process of its own: run it on a faster allocator
         from diffusionkit.allocator import relaunch_with_allocator
 
-        relaunch_with_allocator([sys.executable, *sys.argv])
+        relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
+    gc.disable()  # importing torch makes ~10^6 long-lived objects: collecting them while importing is wasted
     from diffusionkit.commands import error_line, quiet_libraries, user_message
 
+    gc.freeze()  # and later collections skip them
+    gc.enable()
     quiet_libraries()
     command, overrides = args[0], args[1:]
     try:

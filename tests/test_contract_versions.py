@@ -57,6 +57,6 @@ def test_a_modality_s_own_data_option_is_its_default_data(tmp_path, monkeypatch)
     scaffold_in_process(tmp_path, monkeypatch, "cvdata")
     cfg = compose_config("train", ["modality=cvdata"])
     assert cfg.data.dataset._target_ == "diffusionkit_cvdata.datasets.WavesDataset"
-    assert cfg.data.dataset.length == 64 and cfg.data.batch_size == 64
+    assert cfg.data.dataset.length == 64 and cfg.data.batch_size == 32
     chosen = compose_config("train", ["modality=cvdata", "data=folder", "data.dataset.root=/somewhere"])
     assert chosen.data.dataset._target_.endswith("FolderDataset")

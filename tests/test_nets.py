@@ -161,3 +161,36 @@ def test_default_image_config_size():
     assert 4e6 <= n <= 8e6
     with torch.no_grad():
         assert net(rand(1, 3, 32, 32), torch.tensor([0.5])).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_activations_follow_channels_last_weights_even_from_one_input_channel(rank):
+    from diffusionkit.devices import to_channels_last
+    from diffusionkit.nets.layers import CHANNELS_LAST
+
+    net = UNet(rank, 1, model_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), num_heads=2)
+    seen = []
+    net.down[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    x = torch.randn(2, 1, *(8,) * rank)
+    expected = net(x, torch.tensor([3, 9]))
+    assert seen[-1].is_contiguous() and not seen[-1].is_contiguous(memory_format=CHANNELS_LAST[rank])
+    assert to_channels_last(net, rank) > 0
+    out = net(x, torch.tensor([3, 9]))
+    assert seen[-1].is_contiguous(memory_format=CHANNELS_LAST[rank]) and not seen[-1].is_contiguous()
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_self_attention_takes_sdpa_s_fused_kernel_and_matches_the_math():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    layer = SelfAttention(16, 2)
+    nn.init.normal_(layer.proj.weight)  # zero-initialised: the block would be the identity
+    x = torch.randn(2, 16, 4, 4, requires_grad=True)
+    fused = layer(x)
+    with sdpa_kernel(SDPBackend.MATH):
+        reference = layer(x)
+    assert torch.allclose(fused, reference, atol=1e-5)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # raises where q, k, v are laid out for the math path only
+        layer(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

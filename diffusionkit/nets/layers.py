@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+#: the channels-last memory format of a convolution weight or activation, by spatial rank (1-D has none)
+CHANNELS_LAST: dict[int, torch.memory_format] = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def conv_nd(rank: int, in_ch: int, out_ch: int, kernel_size: int, **kw: Any) -> nn.Module:

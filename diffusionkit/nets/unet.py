@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import TimestepEmbedder
-from diffusionkit.nets.layers import (CrossAttention, Downsample, ResBlock, SelfAttention, Upsample, conv_nd, norm,
-                                     zero_module)
+from diffusionkit.nets.layers import (CHANNELS_LAST, CrossAttention, Downsample, ResBlock, SelfAttention, Upsample,
+                                     conv_nd, norm, zero_module)
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
 from diffusionkit.nets.spacetime import FactorizedConv3d, SpaceTimeAttention
 
@@ -244,7 +244,7 @@ class UNet(nn.Module):
         if context is not None and not self.context_dim:
             raise ValueError("context was given, but this UNet was built with context_dim=0")
 
-        h = self.input_conv(fold_patches(x, self.patch))
+        h = self.input_conv(fold_patches(x, self.patch)).contiguous(memory_format=self._activation_layout())
         skips = [h]
         for layer in self.down:
             h = layer(h, emb, context)
@@ -253,6 +253,18 @@ class UNet(nn.Module):
         for layer in self.up:
             h = layer(torch.cat([h, skips.pop()], dim=1), emb, context)
         return unfold_patches(self.out(h), self.patch)
+
+    def _activation_layout(self) -> torch.memory_format:
+        """Channels-last when the convolution weights are stored so (``devices.to_channels_last``),
+        else contiguous. A 1-channel input is both layouts at once, so the first convolution's
+        output would come out contiguous and every later one convert it again (11% of a bf16
+        sampling step at 64x64)."""
+        for weight in self.parameters():
+            if weight.dim() == self.spatial_rank + 2 and weight.shape[1] > 1 and weight.shape[-1] > 1:
+                last = CHANNELS_LAST.get(self.spatial_rank)
+                return last if last is not None and weight.is_contiguous(memory_format=last) and \
+                    not weight.is_contiguous() else torch.contiguous_format
+        return torch.contiguous_format
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != self.spatial_rank + 2:
