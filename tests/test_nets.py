@@ -194,3 +194,15 @@ def test_self_attention_takes_sdpa_s_fused_kernel_and_matches_the_math():
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # raises where q, k, v are laid out for the math path only
         layer(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("size", [4, 32])  # a small map takes the contiguous detour, a large one does not
+def test_group_norm_keeps_channels_last_and_the_result(size):
+    layer = norm(64)
+    nn.init.normal_(layer.weight)
+    nn.init.normal_(layer.bias)
+    x = torch.randn(2, 64, size, size).contiguous(memory_format=torch.channels_last)
+    out = layer(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    expected = nn.functional.group_norm(x.contiguous(), 32, layer.weight, layer.bias, layer.eps)
+    assert torch.allclose(out, expected, atol=1e-5)
