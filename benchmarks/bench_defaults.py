@@ -16,7 +16,6 @@ e.g. ``--extra net=unet data.batch_size=64 trainer.precision=32-true`` for the o
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -104,8 +103,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("DIFFUSIONKIT_ALLOCATOR") != "system":  # as the diffusionkit command runs
-        from diffusionkit.allocator import relaunch_with_allocator
+    from diffusionkit.allocator import relaunch_with_allocator  # as the diffusionkit command runs
 
-        relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
+    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import nullcontext
-import os
 import statistics
 import sys
 import time
@@ -201,8 +200,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("DIFFUSIONKIT_ALLOCATOR") != "system":
-        from diffusionkit.allocator import relaunch_with_allocator
+    from diffusionkit.allocator import relaunch_with_allocator  # as the diffusionkit command runs
 
-        relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
+    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

@@ -126,7 +126,7 @@ def apply_adapter(model: DiffusionModel, adapter: Adapter, scale: float = 1.0) -
     classes blended by ``scale``, new classes as trained), then each layer's low-rank update
     times ``scale``. UsageError where the adapter does not fit this model."""
     where = f"adapter '{adapter.path}'"
-    for net in {model.net, model.sampling_net}:
+    for net in dict.fromkeys((model.net, model.sampling_net)):  # one net in a model without an EMA
         _apply_class_table(net, adapter, scale, where)
         for layer, (down, up) in adapter.factors.items():
             try:

@@ -141,8 +141,8 @@ def run_metadata(config: DictConfig, classes: list[str], kind: str = "diffusion"
 def bundle_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """What a bundle stores, from a model's or a training module's state dict (or a checkpoint's,
     old or new: see :func:`~diffusionkit.diffusion.model.model_state`): the EMA weights as
-    ``net.*`` (the net's own in a model without one), a latent model's frozen autoencoder and scale as ``latent.*`` (so the bundle needs
-    nothing else), a first stage's ``autoencoder.*``."""
+    ``net.*`` (the net's own in a model without one), a latent model's frozen autoencoder and
+    scale as ``latent.*`` (so the bundle needs nothing else), a first stage's ``autoencoder.*``."""
     state = model_state(state)
     weights = {f"net.{k.removeprefix('ema.module.')}": v for k, v in state.items() if k.startswith("ema.module.")}
     if not weights:  # a model built without an EMA (loaded to sample): its net holds the EMA weights
