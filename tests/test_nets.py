@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from diffusionkit.nets import UNet, timestep_embedding
-from diffusionkit.nets.layers import SelfAttention, norm
+from diffusionkit.nets import layers
+from diffusionkit.nets.layers import SelfAttention, attention, norm
 
 
 def tiny(rank: int, **kw) -> UNet:
@@ -194,6 +195,27 @@ def test_self_attention_takes_sdpa_s_fused_kernel_and_matches_the_math():
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # raises where q, k, v are laid out for the math path only
         layer(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_attention_runs_bf16_backward_passes_in_float32_on_cpu_and_bf16_forward_passes_as_they_are(monkeypatch):
+    seen: list[torch.dtype] = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def recording(q, k, v):
+        seen.append(q.dtype)
+        return sdpa(q, k, v)
+
+    monkeypatch.setattr(layers.F, "scaled_dot_product_attention", recording)
+    q, k, v = (torch.randn(2, 2, 8, 4, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attention(q, k, v)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and q.grad is not None and q.grad.dtype == torch.bfloat16
+    with torch.no_grad():
+        assert attention(q, k, v).dtype == torch.bfloat16
+    assert seen == [torch.float32, torch.bfloat16]
+    expected = sdpa(q.float(), k.float(), v.float())
+    assert torch.allclose(out.float(), expected, atol=1e-2)
 
 
 @pytest.mark.parametrize("size", [4, 32])  # a small map takes the contiguous detour, a large one does not

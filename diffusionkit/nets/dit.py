@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import TimestepEmbedder
+from diffusionkit.nets.layers import attention
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
 
 POSITIONS = ("sincos", "learned")
@@ -92,7 +93,7 @@ class Attention(nn.Module):
         k, v = self.kv(source).chunk(2, dim=-1)
         q, k, v = (part.reshape(b, part.shape[1], self.num_heads, d // self.num_heads).transpose(1, 2)
                    for part in (self.q(x), k, v))
-        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
+        return self.proj(attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 class DiTBlock(nn.Module):
