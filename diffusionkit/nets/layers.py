@@ -22,14 +22,19 @@ _CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CHANNELS_LAST: dict[int, torch.memory_format] = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
+#: head widths up to which CPU bf16 attention that will be differentiated runs in float32 (see :func:`attention`)
+FLOAT32_BACKWARD_HEAD_DIM = 32
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """``scaled_dot_product_attention`` over ``[B, heads, N, head_dim]``, where a backward pass
-    will follow on CPU bf16 computed in float32: PyTorch's fused CPU kernel runs its bf16 backward
-    3-10x slower than its float32 one at head widths 16-32 (87 vs 32 ms for 256 positions, 55 vs
-    6 ms for 256 queries over 32 text tokens, batch 64, 4 heads; its bf16 forward is as fast as
-    float32's, so sampling keeps bf16)."""
-    if q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled() and \
-            (q.requires_grad or k.requires_grad or v.requires_grad):
+    """``scaled_dot_product_attention`` over ``[B, heads, N, head_dim]``; CPU bf16 attention that
+    a backward pass will follow, at head widths up to :data:`FLOAT32_BACKWARD_HEAD_DIM`, computes
+    in float32: there PyTorch's fused CPU kernel runs its bf16 backward 1.5-10x slower than its
+    float32 one (batch 64, 4 heads of 16: 87 vs 32 ms over 256 positions, 55 vs 6 ms from 256
+    queries to 32 text tokens; heads of 32: 77 vs 50 ms; heads of 64: bf16 as fast or faster).
+    Its bf16 forward is as fast as float32's, so sampling stays bf16."""
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu" and q.shape[-1] <= FLOAT32_BACKWARD_HEAD_DIM and \
+            torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
     return F.scaled_dot_product_attention(q, k, v)
