@@ -217,6 +217,24 @@ class PathText(Kind):
 
 
 @dataclass(frozen=True)
+class Bundles(Kind):
+    """A bundle's path or name, or a cascade of them: ``A,B`` or the list ``[A,B]`` (base first),
+    stored as the comma-separated text the commands read."""
+
+    accepts = "a path, or a list of paths (a cascade, base first)"
+
+    def read(self, value: Any) -> str:
+        if not isinstance(value, (list, ListConfig)):
+            return _path_text(value)
+        parts = [_path_text(v) for v in value]
+        if not parts:
+            raise Refused("the list is empty")
+        if any("," in part for part in parts):
+            raise Refused("a path in the list holds a comma; rename the file")
+        return ",".join(parts)
+
+
+@dataclass(frozen=True)
 class ExistingFile(Kind):
     """A path to a file that exists (what is in it is the plugin's to judge)."""
 
@@ -335,7 +353,7 @@ RUNTIME = (Option("device", DeviceName()), Option("precision", Choice(PRECISIONS
            Option("adapter_scale", Number(-10, 10), "0 = the adapter's base, 1 = the adapter as trained"))
 
 SAMPLER_SETTINGS = table(
-    Option("ckpt", PathText()),
+    Option("ckpt", Bundles()),
     Option("steps", Whole(1, MAX_STEPS), "sampling steps"),
     GUIDANCE, SEED, OUT, *SAMPLER, *RUNTIME,
     Option("guide", Each(Word()), "the model's condition names, e.g. guide=[label]", nullable=True),
@@ -357,7 +375,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "animate": table(*SAMPLING.values(), INPUT, Option("last", ExistingFile(), nullable=True),
                      Option("keep", Whole(0), "steps kept from the input")),
     "roundtrip": table(INPUT, OUT),
-    "cascade": table(Option("ckpt", PathText()), OUT),
+    "cascade": table(Option("ckpt", Bundles()), OUT),
     "recognizer": table(Option("ckpt", PathText()), Option("epochs", Whole(1, 1000)), Option("batch_size", Whole(1)),
                         Option("lr", Number(0, low_open=True)), Option("width", Whole(4, 256)),
                         Option("augment_p", Number(0, 1), "the chance each augmentation is applied"),

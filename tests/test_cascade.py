@@ -164,12 +164,14 @@ def test_vary_through_a_cascade_and_one_line_errors(cascade_bundles, tmp_path, c
     base, up = cascade_bundles
     source = tmp_path / "source.npy"
     np.save(source, np.full((1, 16, 16), 1.0, dtype=np.float32))
-    assert main(["vary", f"ckpt={base},{up}", f"input={source}", "strength=0.3", "n=2", "steps=10",
-                 f"out={tmp_path / 'vary'}"]) == 0
+    assert main(["vary", f"ckpt=[{base},{up}]", f"input={source}", "strength=0.3", "n=2", "steps=10",
+                 f"out={tmp_path / 'vary'}"]) == 0  # the list form of ckpt=BASE,UPSAMPLER
     varied = sorted((tmp_path / "vary").glob("variation_*.npy"))
     assert len(varied) == 2 and np.load(varied[0]).shape == (1, 16, 16)
     assert main(["generate", f"ckpt={up},{base}", f"out={tmp_path / 'bad'}"]) == 2
     assert "the first stage of a cascade is an upsampler" in capsys.readouterr().err
+    assert main(["generate", "ckpt=[]", f"out={tmp_path / 'none'}"]) == 2
+    assert "ckpt=[]: the list is empty" in capsys.readouterr().err
     assert main(["generate", f"ckpt={up}", f"out={tmp_path / 'alone'}"]) == 2
     assert "this model is conditioned on a low_res: pass low_res=FILE" in capsys.readouterr().err
     assert main(["generate", f"ckpt={up}", f"low_res={source}", "n=2", "steps=5", f"out={tmp_path / 'file'}"]) == 0

@@ -56,7 +56,8 @@ CASES = [
     ("generate", ["guidance=-1"], "got guidance=-1"),
     ("generate", ["guidance=inf"], "got guidance=inf"),
     ("generate", ["guidance=1000"], "guidance must be a number from 0 to 100"),
-    ("generate", ["ckpt=[a,b]"], "ckpt=[a, b]: expected a path"),
+    ("generate", ["ckpt=true"], "ckpt=true: expected a path"),
+    ("generate", ["ckpt=[a,b]"], "checkpoint 'a' not found"),  # a list is a cascade, base first
     ("generate", ["out="], "out=: expected a path"),
     ("generate", ["+sampler.options.foo=1"], "sampler dpmpp_2m takes no option 'foo' (sampler.options.foo); "
                                              "it takes: no options"),
