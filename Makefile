@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_vs_diffusers.py
 	$(BIN)/python benchmarks/bench_defaults.py
 	$(BIN)/python benchmarks/bench_cold_start.py
+	$(BIN)/python benchmarks/bench_label_ceiling.py
 
 clean:
 	rm -rf $(VENV) outputs demo_out

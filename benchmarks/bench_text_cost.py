@@ -10,7 +10,9 @@ embedding added to the time embedding). Timed interleaved in one process, median
 - a training step: forward + loss + backward + AdamW on a batch, bf16 autocast as the recipes
   train, captions' encodings cached (as in training after their first sight);
 - sampling: ``--n`` items, DPM-Solver++ 20 steps with classifier-free guidance on every condition
-  given, the prompt encoded once per call (cached afterwards, as in a command or the studio);
+  given, the prompt encoded once per call (cached afterwards, as in a command or the studio), by
+  a copy of each model set up as the commands sample (:func:`diffusionkit.devices.prepare_to_sample`:
+  bf16 autocast, channels-last weights for 2-D nets);
 - the text encoder's load, once per process (a command that takes a prompt pays it; one
   without a prompt never loads it).
 """
@@ -18,6 +20,7 @@ embedding added to the time embedding). Timed interleaved in one process, median
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -96,17 +99,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    models = {False: build(args.recipe, False)[0], True: build(args.recipe, True)[0]}
+    from diffusionkit.devices import prepare_to_sample
+
+    built = {text: build(args.recipe, text) for text in (False, True)}
+    models = {text: model for text, (model, _) in built.items()}
     encoder = models[True].conditioners["prompt"].encoder
     start = time.perf_counter()
     encoder.encode(CAPTIONS)  # loads the encoder; training then finds every caption cached
     load = time.perf_counter() - start
+    samplers = {text: copy.deepcopy(model) for text, model in models.items()}
+    for text, sampler in samplers.items():
+        prepare_to_sample(sampler, "bf16", built[text][1].spatial_rank)
     data = batch_of(models[True], args.batch)
     times: dict[tuple[bool, str], list[float]] = {(t, k): [] for t in (False, True) for k in ("train", "sample")}
     for repeat in range(args.repeats):
         for text in (False, True):
             times[text, "train"].append(train_seconds(models[text], data, args.steps))
-            times[text, "sample"].append(sample_seconds(models[text], args.n,
+            times[text, "sample"].append(sample_seconds(samplers[text], args.n,
                                                         f"a red circle {repeat}" if text else None))
     rows = []
     for kind, unit in (("train", f"s/step (batch {args.batch})"), ("sample", f"s per {args.n} items, 20 steps")):
