@@ -86,6 +86,22 @@ def test_context_reaches_the_output_by_cross_attention():
         tiny(2)(x, t, context=rand(2, 5, 6))
 
 
+def test_cross_attention_levels_choose_which_attention_blocks_attend_to_the_context():
+    def cross_blocks(net: UNet) -> list[str]:
+        return sorted(name for name, m in net.named_modules() if type(m).__name__ == "CrossAttention")
+
+    everywhere = tiny(2, channel_mult=(1, 2, 2), attention_levels=(1, 2), context_dim=6)
+    lowest = tiny(2, channel_mult=(1, 2, 2), attention_levels=(1, 2), context_dim=6, cross_attention_levels=[2])
+    assert len(cross_blocks(everywhere)) == 7 and len(cross_blocks(lowest)) == 4  # level 1 has 3 (1 down, 2 up)
+    assert set(cross_blocks(lowest)) < set(cross_blocks(everywhere))
+    assert lowest.config["cross_attention_levels"] == [2] and everywhere.config["cross_attention_levels"] is None
+    x, t = rand(2, 3, 8, 8), torch.tensor([3, 9])
+    net = perturb(lowest)
+    assert not torch.allclose(net(x, t, context=rand(2, 5, 6, seed=1)), net(x, t, context=rand(2, 5, 6, seed=2)))
+    with pytest.raises(ValueError, match=r"cross_attention_levels \[0\] have no attention block to follow"):
+        tiny(2, channel_mult=(1, 2, 2), attention_levels=(1, 2), context_dim=6, cross_attention_levels=[0])
+
+
 def test_float_and_int_timesteps():
     torch.manual_seed(0)
     net = perturb(tiny(2))

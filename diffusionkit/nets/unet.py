@@ -110,8 +110,10 @@ class UNet(nn.Module):
     see :class:`UNetLayers`. Both raise a ``ValueError`` for other ranks.
 
     ``vector [B, embedding_dim]`` is added to the time embedding; ``concat_channels`` channels are
-    concatenated to the input; with ``context_dim > 0`` every attention block is followed by
-    cross-attention to ``context [B, L, context_dim]``. The conditioners of
+    concatenated to the input; with ``context_dim > 0`` the attention blocks of
+    ``cross_attention_levels`` (default: every attention level and the middle block; the middle
+    block attends when the lowest level is listed) are followed by cross-attention to
+    ``context [B, L, context_dim]``. The conditioners of
     :mod:`diffusionkit.nets.conditioners` make these from class labels, sketches, text...
 
     ``patch_size`` (an int, or one per spatial axis) folds non-overlapping patches into channels
@@ -131,6 +133,7 @@ class UNet(nn.Module):
         num_heads: int = 4,
         concat_channels: int = 0,
         context_dim: int = 0,
+        cross_attention_levels: Sequence[int] | None = None,
         dropout: float = 0.0,
         factorized: bool = False,
         temporal_downsample: bool = True,
@@ -148,6 +151,12 @@ class UNet(nn.Module):
         bad = [i for i in attention_levels if not 0 <= i < len(channel_mult)]
         if bad:
             raise ValueError(f"attention_levels {bad} are not levels of channel_mult (0..{len(channel_mult) - 1})")
+        lowest = len(channel_mult) - 1
+        cross_levels = [*attention_levels, lowest] if cross_attention_levels is None else list(cross_attention_levels)
+        bad = [i for i in cross_levels if i not in attention_levels and i != lowest]
+        if bad:
+            raise ValueError(f"cross_attention_levels {bad} have no attention block to follow (attention_levels "
+                             f"{list(attention_levels)}, and {lowest}: the middle block)")
         self.config = dict(
             spatial_rank=spatial_rank,
             in_channels=in_channels,
@@ -159,6 +168,7 @@ class UNet(nn.Module):
             num_heads=num_heads,
             concat_channels=concat_channels,
             context_dim=context_dim,
+            cross_attention_levels=None if cross_attention_levels is None else cross_levels,
             dropout=dropout,
             factorized=factorized,
             temporal_downsample=temporal_downsample,
@@ -178,16 +188,16 @@ class UNet(nn.Module):
         self.embedding_dim = emb_dim
         self.time_embed = TimestepEmbedder(model_channels, emb_dim)
 
-        def attention(ch: int) -> list[nn.Module]:
+        def attention(level: int, ch: int) -> list[nn.Module]:
             layer = layers.attention(ch, num_heads)
-            if context_dim > 0:
+            if context_dim > 0 and level in cross_levels:
                 layer.add_module(CROSS, CrossAttention(ch, context_dim, num_heads))
             return [layer]
 
         def block(level: int, in_ch: int, out_ch: int) -> _EmbedSequential:
             modules: list[nn.Module] = [layers.res_block(in_ch, out_ch, emb_dim, dropout)]
             if level in attention_levels:
-                modules.extend(attention(out_ch))
+                modules.extend(attention(level, out_ch))
             return _EmbedSequential(*modules)
 
         ch = model_channels
@@ -205,7 +215,7 @@ class UNet(nn.Module):
 
         self.middle = _EmbedSequential(
             layers.res_block(ch, ch, emb_dim, dropout),
-            *attention(ch),
+            *attention(lowest, ch),
             layers.res_block(ch, ch, emb_dim, dropout),
         )
 
