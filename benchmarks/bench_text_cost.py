@@ -1,6 +1,7 @@
 """What a text prompt costs beside class labels, at equal net width (issue bar: <= 25% more).
 
     python benchmarks/bench_text_cost.py [--recipe image|audio] [--batch 64] [--steps 10] [--repeats 5]
+        [--extra OVERRIDE ...]
 
 Two models from the same recipe (image: experiment=shapes_text's net on [3, 32, 32]; audio:
 experiment=drums_real's net on [1, 96, 64]): class labels only, and class labels plus cond=text
@@ -39,13 +40,13 @@ CAPTIONS = ["a small red circle top left", "a large blue square bottom", "a tria
             "long dark soft snare", "a green cross top"]
 
 
-def build(recipe: str, text: bool):
+def build(recipe: str, text: bool, extra: tuple[str, ...] = ()):
     from diffusionkit.build import build_diffusion_model, build_modality
     from omegaconf import open_dict
 
     from diffusionkit.config import compose_config
 
-    overrides = list(RECIPES[recipe])
+    overrides = [*RECIPES[recipe], *extra]
     if not text:
         overrides = [o for o in overrides if o != "cond=text"] + ["cond=none"]
     cfg = compose_config("train", overrides)
@@ -97,11 +98,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides for both models, e.g. "
+                        "'net.cross_attention_levels=[2]'")
     args = parser.parse_args()
 
     from diffusionkit.devices import prepare_to_sample
 
-    built = {text: build(args.recipe, text) for text in (False, True)}
+    built = {text: build(args.recipe, text, tuple(args.extra)) for text in (False, True)}
     models = {text: model for text, (model, _) in built.items()}
     encoder = models[True].conditioners["prompt"].encoder
     start = time.perf_counter()
