@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import print_table, real_kits_dataset  # noqa: E402
 
 from diffusionkit.bundle import load_model  # noqa: E402
 
@@ -93,11 +91,7 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="the folder of kits (default: the bundle's data.dataset.root)")
     args = parser.parse_args()
     model = load_model(args.ckpt)
-    data = OmegaConf.merge(model.config.data, {"dataset": {"split": "all", **({"root": args.root} if args.root else {})}})
-    try:
-        dataset = instantiate(data.dataset)
-    except Exception as error:  # no kits installed: one line, as the commands say it
-        raise SystemExit(f"bench_label_ceiling: {error.__cause__ or error}") from None
+    dataset = real_kits_dataset(model, args.root)
     labels = np.array([int(dataset[i]["label"]) for i in range(len(dataset))])
     kits = np.array([str(s) for s in dataset.sources])
     features = np.stack([descriptors(w, dataset.sample_rate) for w in dataset.waves])

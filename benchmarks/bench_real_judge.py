@@ -23,11 +23,9 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import print_table, real_kits_dataset  # noqa: E402
 
 from diffusionkit.bundle import load_model  # noqa: E402 (resolves shipped bundle names)
 from diffusionkit.evaluation import judge_by_source  # noqa: E402
@@ -40,8 +38,7 @@ HELD_OUT = ("ColomboAcousticDrumkit", "HardElectro1", "rumpf_kit_z01_h2")
 
 def real_kits(model) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
     """Every usable one-shot of every kit, as the model's modality prepares it."""
-    data = OmegaConf.merge(model.config.data, {"dataset": {"split": "all"}})
-    dataset = instantiate(data.dataset)
+    dataset = real_kits_dataset(model)
     x = torch.stack([dataset[i]["x"] for i in range(len(dataset))]).float()
     labels = torch.tensor([int(dataset[i]["label"]) for i in range(len(dataset))])
     return x, labels, [str(s) for s in dataset.sources], list(dataset.classes)

@@ -30,6 +30,19 @@ def build_image_run(batch_size: int, extra: Sequence[str] = ()) -> tuple:
     return module, datamodule, cfg
 
 
+def real_kits_dataset(model, root: str | None = None):
+    """Every kit of the ``data=drumkits`` a bundle was trained on (``split=all``, ``root`` in place
+    of its own when given), as its modality prepares them; SystemExit in one line when the kits are
+    not there (Debian's hydrogen-drumkits not installed)."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.merge(model.config.data, {"dataset": {"split": "all", **({"root": root} if root else {})}})
+    try:
+        return instantiate(data.dataset)
+    except Exception as error:  # Hydra wraps the dataset's own one-line reason
+        raise SystemExit(f"{error.__cause__ or error}") from None
+
+
 def bf16_train_step(model, optimizer: torch.optim.Optimizer, data: dict) -> None:
     """One training step of a DiffusionModel as the recipes train: loss under bf16 autocast,
     backward, optimiser step."""
