@@ -384,6 +384,8 @@ OPTIONS: dict[str, dict[str, Option]] = {
                       Option("rank", Whole(1, 256)), Option("alpha", Number(0, 10000, low_open=True)),
                       Option("steps", Whole(1, 1_000_000)), Option("batch_size", Whole(1)),
                       Option("lr", Number(0, low_open=True)), Option("augment_p", Number(0, 1)),
+                      Option("new_class_init", Choice(("heard", "none"))),
+                      Option("prior", Whole(0, MAX_ITEMS), "the base's own samples per class it rehearses"),
                       Option("forgetting", Whole(0, MAX_ITEMS), "samples per base class judged before and after"),
                       Option("steps_per_sample", Whole(1, MAX_STEPS)), SEED, OUT),
     "studio": table(Option("ckpt", PathText(), nullable=True), Option("host", PathText(), "an address to listen on"),

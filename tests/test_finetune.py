@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 
 from diffusionkit.bundle import file_sha256, load_model
@@ -71,6 +72,46 @@ def test_finetune_writes_a_small_adapter_with_the_new_class(tuned, base):
     assert loaded.base is not None and loaded.base.startswith(str(base))
     recipe = (tuned / "recipe.yaml").read_text()
     assert "new_classes:\n  - shaker" in recipe and "seconds:" in recipe
+    # the base's class the folder lacks ('b') was rehearsed from the base's own samples
+    assert yaml.safe_load(recipe)["result"]["prior"] == {"per_class": 8, "classes": ["b"]}
+
+
+def test_a_new_class_starts_from_the_base_class_heard_in_its_files(base, tuned):
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from diffusionkit.apps.finetune import _label, _start_new_classes, new_class_starts
+
+    loaded = load_model(base)
+    heard_as_b = dataclasses.replace(loaded, recognizer=lambda x: torch.tensor([1, 1, 0])[: len(x)])
+    x, labels = torch.zeros(5, 1, 16, 16), torch.tensor([0, 0, 2, 2, 2])  # the last three: the new class
+    heard = OmegaConf.create({"new_class_init": "heard"})
+    assert new_class_starts(heard_as_b, x, labels, ["a", "b", "shaker"], heard) == {2: 1}
+    none = OmegaConf.create({"new_class_init": "none"})
+    assert new_class_starts(heard_as_b, x, labels, ["a", "b", "shaker"], none) == {}
+    model = loaded.module
+    _label(model).resize(3)
+    _start_new_classes(model, {2: 1})
+    table = _label(model).embedder.embedding.weight
+    assert torch.equal(table[2], table[1]) and not torch.equal(table[2], table[3])  # 3: the null class
+    started = yaml.safe_load((tuned / "recipe.yaml").read_text())["result"]["new_classes_started_from"]
+    assert list(started) == ["shaker"] and started["shaker"] in CLASSES
+
+
+def test_prior_rehearses_only_the_base_classes_the_folder_lacks(base):
+    from omegaconf import OmegaConf
+
+    from diffusionkit.apps.finetune import prior_items
+
+    loaded = load_model(base)
+    cfg = OmegaConf.create({"prior": 3, "steps_per_sample": 2, "seed": 0})
+    x, labels = prior_items(loaded, torch.tensor([0, 0, 2]), cfg)  # class 0 ('a') given, 1 ('b') absent
+    assert labels.tolist() == [1, 1, 1] and x.shape == (3, 1, 16, 16) and bool(torch.isfinite(x).all())
+    x, labels = prior_items(loaded, torch.tensor([0, 1]), cfg)  # every base class given: nothing to rehearse
+    assert x.shape == (0, 1, 16, 16) and labels.numel() == 0
+    none = OmegaConf.create({"prior": 0, "steps_per_sample": 2, "seed": 0})
+    assert prior_items(loaded, torch.tensor([0]), none)[1].numel() == 0
 
 
 def test_every_command_takes_the_adapter_and_its_new_class(tuned, tmp_path):

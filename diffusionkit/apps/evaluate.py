@@ -62,6 +62,8 @@ def run(cfg: DictConfig) -> dict:
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
         "per_class": dict(zip(classes, per_class_accuracy(predicted, labels, len(classes)))),
+        "real_per_class": grading.get("judge_per_class") or dict(zip(classes, per_class_accuracy(
+            judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels, len(classes)))),
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
@@ -122,8 +124,10 @@ def grading_line(grading: dict, accuracy: float) -> str:
 def format_report(report: dict, out: Path) -> str:
     held = "its own held-out training data" if report["grading"]["judged_on"].startswith("self") else \
         "real held-out data"
-    lines = [grading_line(report["grading"], report["real_heldout_accuracy"]), f"{'class':<12} accuracy"]
-    lines += [f"{name:<12} {acc:6.1%}" for name, acc in report["per_class"].items()]
+    lines = [grading_line(report["grading"], report["real_heldout_accuracy"]),
+             f"{'class':<12} accuracy   (the judge on {held} of the class)"]
+    lines += [f"{name:<12} {acc:6.1%}     ({report['real_per_class'][name]:.1%})"
+              for name, acc in report["per_class"].items()]
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on {held}: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to {held} (classifier features): {report['frechet_distance']:.2f}"]

@@ -4,8 +4,10 @@ The base keeps its classes; the folder's other class names are added (the class-
 conditioner grows, :meth:`~diffusionkit.nets.conditioners.ClassLabel.resize`). ``method=lora``
 trains low-rank updates of the matching layers (Hu et al. 2022, :mod:`diffusionkit.nets.lora`)
 and the class embeddings, and writes ``out/adapter.safetensors`` (:mod:`diffusionkit.adapters`);
-``method=full`` trains every weight of the net and writes a whole bundle. Forgetting is measured:
-samples of the base's classes, judged by the base's recogniser, before and after.
+``method=full`` trains every weight of the net and writes a whole bundle. The base's classes the
+folder does not hold are rehearsed from the base's own samples (``prior``: DreamBooth's
+prior preservation, Ruiz et al. 2023), so fine-tuning does not forget them. Forgetting is
+measured: samples of the base's classes, judged by the base's recogniser, before and after.
 """
 
 from __future__ import annotations
@@ -45,18 +47,24 @@ def run(cfg: DictConfig) -> Path:
     if base.base is not None:
         raise UsageError(f"ckpt={cfg.ckpt} is an adapter; fine-tune its base, or merge it first (merge=true)")
     x, labels, classes = samples(base, data)
+    rehearsed = prior_items(base, labels, cfg)
+    starts = new_class_starts(base, x, labels, classes, cfg)
     model = base.module.train()
     if len(classes) > len(base.classes):
         _label(model).resize(len(classes))
+        _start_new_classes(model, starts)
     added = prepare(model, cfg)
     out = output_dir("finetune", cfg.out)
     start = time.perf_counter()
-    train(model, base, x, labels, cfg)
+    train(model, base, torch.cat([x, rehearsed[0]]), torch.cat([labels, rehearsed[1]]), cfg)
     seconds = time.perf_counter() - start
     model.eval()
     paths = write(model, base, added, classes, cfg, out)
     report = {"seconds": round(seconds, 1), "items": len(labels), "classes": classes,
-              "new_classes": classes[len(base.classes):], "files": {k: str(v) for k, v in paths.items()},
+              "new_classes": classes[len(base.classes):],
+              "new_classes_started_from": {classes[new]: classes[old] for new, old in starts.items()},
+              "prior": {"per_class": int(cfg.prior), "classes": sorted({classes[int(i)] for i in rehearsed[1]})},
+              "files": {k: str(v) for k, v in paths.items()},
               "sizes_mb": {k: round(v.stat().st_size / 1e6, 3) for k, v in paths.items()}}
     report["forgetting"] = forgetting(base, model, cfg)
     write_recipe(out, cfg, base, result=report)
@@ -85,6 +93,44 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
         print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
               f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
     return torch.stack(x).float(), torch.tensor(labels), classes
+
+
+def prior_items(base: LoadedModel, labels: torch.Tensor, cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cfg.prior`` samples of every base class that ``labels`` (the user's items) lack, drawn
+    from the base itself before it changes: rehearsing them keeps the base's classes (prior
+    preservation, Ruiz et al. 2023's DreamBooth). A class the user gives is learned from the user."""
+    absent = [c for c in range(len(base.classes)) if not bool((labels == c).any())]
+    n = int(cfg.prior)  # options.py checked it is a whole number >= 0
+    wanted = torch.tensor(absent, dtype=torch.long).repeat_interleave(n)
+    if len(wanted) == 0:
+        return torch.empty(0, *base.module.data_shape), wanted
+    with torch.no_grad():
+        x = base.module.sample(len(wanted), wanted, steps=int(cfg.steps_per_sample), guidance_scale=2.0,
+                               generator=torch.Generator().manual_seed(int(cfg.seed)))
+    return x.float().cpu(), wanted
+
+
+def new_class_starts(base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                     cfg: DictConfig) -> dict[int, int]:
+    """``new_class_init=heard``: each new class starts from the embedding of the base class the
+    base hears most often in that class's files (a ride the starter hears as a crash starts as
+    crash, as textual inversion starts a new word from a related one, Gal et al. 2022), so
+    fine-tuning learns the difference rather than the whole sound; ``none``: from the null class."""
+    if cfg.new_class_init == "none":
+        return {}
+    starts = {}
+    for new in range(len(base.classes), len(classes)):
+        heard = base.recognize(x[labels == new])
+        if heard is not None and len(heard):
+            starts[new] = int(torch.bincount(heard.cpu(), minlength=len(base.classes)).argmax())
+    return starts
+
+
+def _start_new_classes(model: DiffusionModel, starts: dict[int, int]) -> None:
+    table = _label(model).embedder.embedding.weight
+    with torch.no_grad():
+        for new, old in starts.items():
+            table[new] = table[old]
 
 
 def _label(model: DiffusionModel) -> ClassLabel:
@@ -194,7 +240,9 @@ def forgetting(base: LoadedModel, model: DiffusionModel, cfg: DictConfig) -> dic
 
 
 def print_report(report: dict, cfg: DictConfig) -> None:
-    new = ", ".join(report["new_classes"]) or "none"
+    started = report["new_classes_started_from"]
+    new = ", ".join(f"{name}, started from {started[name]}" if name in started else name
+                    for name in report["new_classes"]) or "none"
     print(f"finetune ({cfg.method}): {report['items']} files, classes {', '.join(report['classes'])} (new: {new}), "
           f"{cfg.steps} steps in {report['seconds']:.0f} s")
     for kind, path in report["files"].items():

@@ -24,7 +24,9 @@ Captions: for each descriptor of :data:`WORD_PAIRS`, an item below the ``low`` p
 class gets the low word, above ``high`` the high word, between them no word; a class with fewer
 than ``min_class_items`` items uses absolute thresholds (:class:`CaptionOptions`). The words, in an
 order shuffled per item by a seeded generator (so a model does not learn one order), come before
-the class name: "long bright punchy snare", "short dark closed hat".
+the class name: "long bright punchy snare", "short dark closed hat". With ``keep`` < 1 a dataset
+draws a shorter caption each time it reads an item, each word kept with that probability (word
+dropout), so a model also meets the class name alone or with one word, as users prompt.
 """
 
 from __future__ import annotations
@@ -146,12 +148,15 @@ class CaptionOptions:
     absolute: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(ABSOLUTE_THRESHOLDS))
     with_kit: bool = False
     seed: int = 0
+    keep: float = 1.0
 
     def __post_init__(self) -> None:
         absolute = {**ABSOLUTE_THRESHOLDS, **{str(k): _pair(k, v) for k, v in dict(self.absolute).items()}}
         object.__setattr__(self, "absolute", absolute)
         if not 0.0 <= self.low < self.high <= 1.0:
             raise ValueError(f"captions: need 0 <= low < high <= 1, got low={self.low}, high={self.high}")
+        if not 0.0 < float(self.keep) <= 1.0:
+            raise ValueError(f"captions: keep is the probability of keeping each word, 0 < keep <= 1; got {self.keep}")
         if int(self.min_class_items) < 1:
             raise ValueError(f"captions: min_class_items must be >= 1, got {self.min_class_items}")
         unknown = sorted(set(absolute) - set(WORD_PAIRS))
@@ -228,23 +233,45 @@ def item_rng(seed: int, key: str | int) -> np.random.Generator:
 
 def caption_text(words: Sequence[str], noun: str, rng: np.random.Generator) -> str:
     """``words`` in an order drawn from ``rng``, then ``noun``: ``"long bright snare"``."""
-    order = rng.permutation(len(words)) if words else []
-    return " ".join([*(words[i] for i in order), noun])
+    return Caption(ordered(words, rng), noun).text()
 
 
-def caption_items(measured: Sequence[Mapping[str, float]], classes: Sequence[str], keys: Sequence[str],
-                  options: CaptionOptions | None = None, kits: Sequence[str] | None = None) -> list[str]:
-    """The caption of each item from its descriptors, its class name, and (``with_kit``) its kit.
+def ordered(words: Sequence[str], rng: np.random.Generator) -> tuple[str, ...]:
+    """``words`` in an order drawn from ``rng``."""
+    return tuple(words[i] for i in rng.permutation(len(words))) if words else ()
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One item's caption in parts: its descriptor ``words`` in order, the class ``noun``, a ``tail``
+    (" from <kit>"). :meth:`text` writes it whole, or with each word kept with probability ``keep``."""
+
+    words: tuple[str, ...]
+    noun: str
+    tail: str = ""
+
+    def text(self, keep: float = 1.0, rng: np.random.Generator | None = None) -> str:
+        words = self.words if keep >= 1.0 or rng is None else [w for w in self.words if rng.random() < keep]
+        return " ".join([*words, self.noun]) + self.tail
+
+
+def captions_of(measured: Sequence[Mapping[str, float]], classes: Sequence[str], keys: Sequence[str],
+                options: CaptionOptions | None = None, kits: Sequence[str] | None = None) -> list[Caption]:
+    """Each item's :class:`Caption` from its descriptors, its class name, and (``with_kit``) its kit.
 
     ``keys`` name the items (e.g. their files) and seed their word order, so an item's caption does
     not depend on which other items are in the dataset (except through its class's percentiles)."""
     options = options or CaptionOptions()
     thresholds = group_thresholds(measured, classes, list(WORD_PAIRS), options, options.absolute)
-    captions = []
-    for index, (values, name, key) in enumerate(zip(measured, classes, keys)):
-        text = caption_text(words_for(values, thresholds[name], WORD_PAIRS), spoken(name), item_rng(options.seed, key))
-        captions.append(f"{text} from {spoken(kits[index])}" if options.with_kit and kits else text)
-    return captions
+    return [Caption(ordered(words_for(values, thresholds[name], WORD_PAIRS), item_rng(options.seed, key)),
+                    spoken(name), f" from {spoken(kits[index])}" if options.with_kit and kits else "")
+            for index, (values, name, key) in enumerate(zip(measured, classes, keys))]
+
+
+def caption_items(measured: Sequence[Mapping[str, float]], classes: Sequence[str], keys: Sequence[str],
+                  options: CaptionOptions | None = None, kits: Sequence[str] | None = None) -> list[str]:
+    """Each item's whole caption (see :func:`captions_of`): "long bright punchy snare"."""
+    return [caption.text() for caption in captions_of(measured, classes, keys, options, kits)]
 
 
 # ---------------------------------------------------------------------------- prompt checks

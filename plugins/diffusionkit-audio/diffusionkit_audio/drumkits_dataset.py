@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from diffusionkit.atomic import atomic_path
 from diffusionkit.modality import DataUnavailable, MediaError
 
-from .captions import CaptionOptions, caption_items, descriptors
+from .captions import CaptionOptions, captions_of, descriptors
 from .drum_names import KeywordTable
 from .drumkits import Kit, KitSample, find_kits
 from .drumkits_report import Entry, format_report, per_class, per_kit
@@ -254,8 +254,10 @@ class DrumKitsDataset(Dataset):
         self.files = [s.source for s, _, _ in kept]
         self.sources = self.kits  # items are held out by kit, never by file: layers of a drum share a kit
         self.descriptors = [p.descriptors for _, _, p in kept]
-        self.captions = caption_items(self.descriptors, [label for _, label, _ in kept], self.files,
-                                      self.caption_options, self.kits)
+        self.caption_parts = captions_of(self.descriptors, [label for _, label, _ in kept], self.files,
+                                         self.caption_options, self.kits)
+        self.captions = [caption.text() for caption in self.caption_parts]
+        self._caption_rng = np.random.default_rng(self.caption_options.seed)
         self.x = torch.stack([modality.encode_wave(w) for w in waves])
 
     # ------------------------------------------------------------------ the dataset
@@ -263,7 +265,9 @@ class DrumKitsDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return {"x": self.x[index], "label": self.labels[index], "caption": self.captions[index]}
+        keep = self.caption_options.keep  # < 1: a caption with fewer words at each reading (word dropout)
+        caption = self.captions[index] if keep >= 1 else self.caption_parts[index].text(keep, self._caption_rng)
+        return {"x": self.x[index], "label": self.labels[index], "caption": caption}
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, Any]:

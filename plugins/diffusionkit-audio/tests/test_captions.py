@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from diffusionkit_audio.captions import (ABSOLUTE_THRESHOLDS, PARAPHRASES, PROMPT_INSTRUMENTS, WORD_PAIRS,
-                                         CaptionOptions, caption_items, descriptors, words_for)
+                                         CaptionOptions, caption_items, captions_of, descriptors, words_for)
 from diffusionkit_audio.datasets import DRUM_PARAMETER_WORDS, DrumsDataset, MelodiesDataset
 from diffusionkit_audio.drumkits_dataset import DrumKitsDataset
 from diffusionkit_audio.modality import AudioModality
@@ -121,6 +121,21 @@ def test_words_come_in_a_seeded_order_then_the_class_name_with_spaces():
     assert kit.endswith(" rim from Gimme A Hand")
 
 
+def test_word_dropout_keeps_the_noun_and_draws_shorter_captions():
+    measured = [{"decay_s": 1.0, "centroid_hz": 9000.0, "pitch_hz": 1.0, "crest_db": 30.0}]
+    caption = captions_of(measured, ["snare"], ["a.wav"], CaptionOptions(with_kit=True), kits=["Kit"])[0]
+    assert caption.text() == " ".join([*caption.words, "snare from Kit"]) and len(caption.words) == 4
+    rng = np.random.default_rng(0)
+    drawn = [caption.text(0.5, rng) for _ in range(400)]
+    assert all(d.endswith("snare from Kit") for d in drawn)
+    lengths = np.array([len(d.split()) - 3 for d in drawn])  # descriptor words left
+    assert 1.7 < lengths.mean() < 2.3 and (lengths == 0).any() and (lengths == 4).any()
+    kept = [d.split()[:-3] for d in drawn]
+    assert all(w == [x for x in caption.words if x in w] for w in kept)  # the order is kept
+    with pytest.raises(ValueError, match="keep is the probability of keeping each word, 0 < keep <= 1; got 0"):
+        CaptionOptions(keep=0)
+
+
 def test_options_from_a_config_mapping_and_their_errors():
     options = CaptionOptions.of({"low": 0.2, "absolute": {"decay_s": [0.05, 0.5]}})
     assert options.absolute == {**ABSOLUTE_THRESHOLDS, "decay_s": (0.05, 0.5)} and options.high == 0.67
@@ -178,6 +193,16 @@ def test_the_cache_keeps_the_descriptors(modality, kits, tmp_path, monkeypatch):
     monkeypatch.setattr("diffusionkit_audio.drumkits_dataset.descriptors", lambda *a: pytest.fail("measured again"))
     second = DrumKitsDataset(modality, root=kits, split="all", classes=CLASSES, cache_dir=tmp_path)
     assert second._cache.hits == 4 and second.descriptors == first.descriptors and second.captions == first.captions
+
+
+def test_kit_items_read_with_word_dropout_draw_shorter_captions(modality, kits):
+    dropping = DrumKitsDataset(modality, root=kits, split="all", classes=CLASSES, cache=False,
+                               captions={"keep": 0.9})
+    worded = [i for i, c in enumerate(dropping.caption_parts) if c.words]
+    assert worded  # the tiny kits' items get descriptor words
+    read = {dropping[worded[0]]["caption"] for _ in range(100)}
+    assert dropping.captions[worded[0]] in read and len(read) > 1
+    assert all(c.endswith(dropping.caption_parts[worded[0]].noun) for c in read)
 
 
 def test_the_config_takes_caption_options(kits):
