@@ -64,7 +64,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_defaults.py
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_label_ceiling.py
-	-$(BIN)/python benchmarks/bench_gm_kits.py   # one line without fluidsynth + fluid-soundfont-gm
+	$(BIN)/python benchmarks/bench_gm_kits.py   # one line without fluidsynth + fluid-soundfont-gm
 
 clean:
 	rm -rf $(VENV) outputs demo_out

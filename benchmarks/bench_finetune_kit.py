@@ -90,10 +90,14 @@ def main() -> None:
         if folder.exists() or tuned.exists():
             raise SystemExit(f"{work} holds an earlier run; remove it or name another --work")
         counts = build_folder(model, args.new_class, args.per_class, folder)
+        if args.new_class not in counts:
+            raise SystemExit(f"no one-shot of '{args.new_class}' outside the held-out kits; name another --new-class")
         print("the user's folder:", ", ".join(f"{n} {name}" for name, n in counts.items()), flush=True)
         finetune_s = timed([tool, "finetune", f"ckpt={args.ckpt}", "data=folder", f"data.dataset.root={folder}",
                             f"out={tuned}", *args.finetune])
     adapter = tuned / "adapter.safetensors"
+    if not adapter.is_file():
+        raise SystemExit(f"no adapter at {adapter}: run without --skip-finetune first")
     classes = [*model.classes, args.new_class]
     timed([tool, "evaluate", f"ckpt={adapter}", "data=drumkits", "data.dataset.split=all",
            f"data.dataset.classes=[{','.join(classes)}]", f"heldout_sources=[{','.join(HELD_OUT)}]",

@@ -10,9 +10,9 @@ Without them it says so in one line.
 Each GM drum kit (Standard, Room, Power, Electronic, TR-808, Jazz, Brush: the General MIDI bank
 128 programs) plays every note of the 8 classes (kick 35/36, snare 38/40, side stick 37 as rim,
 clap 39, closed hat 42, open hat 46, toms 41-50, crashes 49/57) at velocity 100, reverb and chorus
-off; each note becomes a one-shot of ``WORK/kits/GM_<kit>/<class>/`` (a plain kit tree of
-``data=drumkits``), which the bundle's own preprocessing then reads (near-duplicates across kits,
-as the kits share samples, are dropped). The Orchestra kit is left out: its tom notes are
+off; each note becomes a one-shot of ``WORK/kits/GM_<kit>/<class>/`` (``--work``, else a
+temporary folder; a plain kit tree of ``data=drumkits``), which the bundle's own preprocessing
+then reads (near-duplicates across kits, as the kits share samples, are dropped). The Orchestra kit is left out: its tom notes are
 timpani. Prints ``label=auto`` (the bundle's recogniser) accuracy overall, balanced over classes,
 per kit and per class, with what each class was heard as.
 """
@@ -93,14 +93,20 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="where the kits are written (default: a temporary folder)")
     args = parser.parse_args()
     if shutil.which("fluidsynth") is None or not Path(args.soundfont).is_file():
-        raise SystemExit(f"bench_gm_kits needs FluidSynth and the soundfont {args.soundfont}: "
-                         f"apt-get install fluidsynth fluid-soundfont-gm")
-    work = Path(args.work or tempfile.mkdtemp(prefix="bench_gm_kits_"))
-    if args.work and work.exists():
-        raise SystemExit(f"{work} exists; remove it or name another --work")
-    work.mkdir(parents=True, exist_ok=True)
+        print(f"bench_gm_kits needs FluidSynth and the soundfont {args.soundfont}: "
+              f"apt-get install fluidsynth fluid-soundfont-gm")
+        return
+    if args.work and Path(args.work).exists():
+        raise SystemExit(f"{args.work} exists; remove it or name another --work")
     model = load_model(args.ckpt)
-    dataset = real_kits_dataset(model, str(render_kits(Path(args.soundfont), work)))
+    if not model.classes:
+        raise SystemExit(f"--ckpt {args.ckpt} has no classes to name")
+    with tempfile.TemporaryDirectory(prefix="bench_gm_kits_") as scratch:
+        work = Path(args.work or scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        dataset = real_kits_dataset(model, str(render_kits(Path(args.soundfont), work)))
+    if list(dataset.classes) != list(model.classes):
+        raise SystemExit(f"the kits were read with classes {list(dataset.classes)}, the model has {model.classes}")
     x = torch.stack([dataset[i]["x"] for i in range(len(dataset))]).float()
     labels = torch.tensor(dataset.labels)
     named = model.recognize(x)

@@ -7,6 +7,8 @@ it recognises the class they were conditioned on.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -199,6 +201,14 @@ def accuracy(model: Classifier, x: Tensor, labels: Tensor) -> float:
 def per_class_accuracy(predicted: Tensor, labels: Tensor, num_classes: int) -> list[float]:
     return [float((predicted[labels == c] == c).float().mean()) if (labels == c).any() else float("nan")
             for c in range(num_classes)]
+
+
+def judge_per_class(judge: Judge, classes: list[str]) -> dict[str, float | None]:
+    """The judge's accuracy on its held-out real items of each class (each item by the classifier
+    that never saw its source); None for a class of which it holds none (JSON has no NaN)."""
+    rates = per_class_accuracy(judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels,
+                               len(classes))
+    return {name: None if math.isnan(rate) else rate for name, rate in zip(classes, rates)}
 
 
 @torch.no_grad()

@@ -108,7 +108,7 @@ def test_evaluate_reports_accuracy_per_class(toy_run, tmp_path):
     assert set(report["per_class"]) == {str(i) for i in range(10)}
     assert 0.0 <= report["generated_accuracy"] <= 1.0
     assert report["real_heldout_accuracy"] > 0.3  # one epoch already beats chance (0.1) by far
-    real = [a for a in report["real_per_class"].values() if a == a]  # NaN: no held-out item of that class
+    real = [a for a in report["real_per_class"].values() if a is not None]  # None: no held-out item of that class
     assert set(report["real_per_class"]) == set(report["per_class"]) and real
     assert min(real) >= 0.0 and max(real) <= 1.0
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text()) == report

@@ -26,7 +26,8 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.diffusion.cascade import low_resolution_condition
 from diffusionkit.errors import UsageError
 from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
-from diffusionkit.evaluation import SELF_EPOCHS, Judge, features, frechet_distance, per_class_accuracy, predict, train_classifier
+from diffusionkit.evaluation import (SELF_EPOCHS, Judge, features, frechet_distance, judge_per_class, per_class_accuracy,
+                                     predict, train_classifier)
 from diffusionkit.nets.conditioners import LABEL
 
 
@@ -62,8 +63,7 @@ def run(cfg: DictConfig) -> dict:
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
         "per_class": dict(zip(classes, per_class_accuracy(predicted, labels, len(classes)))),
-        "real_per_class": grading.get("judge_per_class") or dict(zip(classes, per_class_accuracy(
-            judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels, len(classes)))),
+        "real_per_class": grading.pop("judge_per_class", None) or judge_per_class(judge, list(classes)),
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
@@ -126,8 +126,8 @@ def format_report(report: dict, out: Path) -> str:
         "real held-out data"
     lines = [grading_line(report["grading"], report["real_heldout_accuracy"]),
              f"{'class':<12} accuracy   (the judge on {held} of the class)"]
-    lines += [f"{name:<12} {acc:6.1%}     ({report['real_per_class'][name]:.1%})"
-              for name, acc in report["per_class"].items()]
+    real = {name: "n/a" if rate is None else f"{rate:.1%}" for name, rate in report["real_per_class"].items()}
+    lines += [f"{name:<12} {acc:6.1%}     ({real[name]})" for name, acc in report["per_class"].items()]
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on {held}: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to {held} (classifier features): {report['frechet_distance']:.2f}"]

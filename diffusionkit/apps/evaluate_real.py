@@ -23,7 +23,7 @@ from diffusionkit.apps.evaluate_edits import pick_sources, present_classes
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
-from diffusionkit.evaluation import Judge, judge_by_source, per_class_accuracy
+from diffusionkit.evaluation import Judge, judge_by_source, judge_per_class
 from diffusionkit.training.augment import Augmenter
 
 
@@ -110,8 +110,7 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs or REAL_EPOCHS, batch_size=c.batch_size, lr=c.lr, width=c.width,
                             seed=cfg.seed, augment=augmenter or None, balanced=balanced)
-    judge_per_class = per_class_accuracy(judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels,
-                                         len(model.classes))
+    per_class_of_judge = judge_per_class(judge, list(model.classes))  # over every source, before the restriction
     judge = _restricted(judge, items.sources, heldout)
     per_class = Counter(model.classes[int(label)] for label in items.labels)
     grading = {"judged_on": "real data held out by source", "data": OmegaConf.to_container(data.dataset),
@@ -119,7 +118,7 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
                "folds": int(judge.heldout_folds.max()) + 1,
                "judge_training": {"augment": sorted(augmenter.chosen), "balanced": balanced,
                                   "epochs": c.epochs or REAL_EPOCHS}, "items_per_class": dict(per_class),
-               "judge_per_class": dict(zip(model.classes, judge_per_class)),
+               "judge_per_class": per_class_of_judge,
                "left_out_classes": items.unknown_classes,
                "edit_sources": sorted(set(map(str, cfg.get("heldout_sources") or []))) or "all",
                "judge_accuracy_on_edit_sources": float((judge.predict(judge.heldout_x, judge.heldout_folds)

@@ -6,7 +6,7 @@ trains low-rank updates of the matching layers (Hu et al. 2022, :mod:`diffusionk
 and the class embeddings, and writes ``out/adapter.safetensors`` (:mod:`diffusionkit.adapters`);
 ``method=full`` trains every weight of the net and writes a whole bundle. The base's classes the
 folder does not hold are rehearsed from the base's own samples (``prior``: DreamBooth's
-prior preservation, Ruiz et al. 2023), so fine-tuning does not forget them. Forgetting is
+prior preservation, Ruiz et al. 2023), so fine-tuning forgets them less. Forgetting is
 measured: samples of the base's classes, judged by the base's recogniser, before and after.
 """
 
@@ -104,16 +104,26 @@ def prior_items(base: LoadedModel, labels: torch.Tensor, cfg: DictConfig) -> tup
     wanted = torch.tensor(absent, dtype=torch.long).repeat_interleave(n)
     if len(wanted) == 0:
         return torch.empty(0, *base.module.data_shape), wanted
+    return class_samples(base.module, wanted, cfg, PRIOR_STREAM).float().cpu(), wanted
+
+
+#: seed offsets of the base's samples: those rehearsed never share noise with those that measure forgetting
+PRIOR_STREAM, FORGETTING_STREAM = 1, 0
+
+
+def class_samples(sampler: DiffusionModel, labels: torch.Tensor, cfg: DictConfig, stream: int) -> torch.Tensor:
+    """Samples of ``labels`` as fine-tuning draws them (``steps_per_sample`` steps, guidance 2),
+    from the noise of ``seed + stream``."""
     with torch.no_grad():
-        x = base.module.sample(len(wanted), wanted, steps=int(cfg.steps_per_sample), guidance_scale=2.0,
-                               generator=torch.Generator().manual_seed(int(cfg.seed)))
-    return x.float().cpu(), wanted
+        return sampler.sample(len(labels), labels, steps=int(cfg.steps_per_sample), guidance_scale=2.0,
+                              generator=torch.Generator().manual_seed(int(cfg.seed) + stream))
 
 
 def new_class_starts(base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, classes: list[str],
                      cfg: DictConfig) -> dict[int, int]:
     """``new_class_init=heard``: each new class starts from the embedding of the base class the
-    base hears most often in that class's files (a ride the starter hears as a crash starts as
+    base hears most often in that class's files (by its recogniser, else its own diffusion
+    classifier) (a ride the starter hears as a crash starts as
     crash, as textual inversion starts a new word from a related one, Gal et al. 2022), so
     fine-tuning learns the difference rather than the whole sound; ``none``: from the null class."""
     if cfg.new_class_init == "none":
@@ -233,8 +243,7 @@ def forgetting(base: LoadedModel, model: DiffusionModel, cfg: DictConfig) -> dic
     labels = torch.arange(len(base.classes)).repeat_interleave(n)
     rates = {}
     for name, sampler in (("before", fresh.module), ("after", model)):
-        x = sampler.sample(len(labels), labels, steps=int(cfg.steps_per_sample), guidance_scale=2.0,
-                           generator=torch.Generator().manual_seed(int(cfg.seed)))
+        x = class_samples(sampler, labels, cfg, FORGETTING_STREAM)
         rates[name] = float((base.recognizer(x) == labels).float().mean())
     return {"per_base_class": n, **{k: round(v, 3) for k, v in rates.items()}}
 

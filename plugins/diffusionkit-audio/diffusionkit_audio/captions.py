@@ -251,7 +251,9 @@ class Caption:
     tail: str = ""
 
     def text(self, keep: float = 1.0, rng: np.random.Generator | None = None) -> str:
-        words = self.words if keep >= 1.0 or rng is None else [w for w in self.words if rng.random() < keep]
+        if keep < 1.0 and rng is None:
+            raise ValueError("Caption.text: dropping words (keep < 1) needs a random generator")
+        words = self.words if keep >= 1.0 else [w for w in self.words if rng.random() < keep]
         return " ".join([*words, self.noun]) + self.tail
 
 

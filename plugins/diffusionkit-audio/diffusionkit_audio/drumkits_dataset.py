@@ -154,7 +154,7 @@ class DrumKitsDataset(Dataset):
         preprocess: :class:`~.oneshots.OneShotOptions` fields.
         cache: keep prepared clips in ``cache_dir`` (default :func:`default_cache_dir`).
         captions: :class:`~.captions.CaptionOptions` fields (percentiles, absolute thresholds,
-            ``with_kit``, ``seed``); None for the defaults.
+            ``with_kit``, ``seed``, ``keep``: word dropout); None for the defaults.
     """
 
     def __init__(self, modality: Any, root: str | Path = DEBIAN_KITS, split: str = "train",
@@ -257,7 +257,7 @@ class DrumKitsDataset(Dataset):
         self.caption_parts = captions_of(self.descriptors, [label for _, label, _ in kept], self.files,
                                          self.caption_options, self.kits)
         self.captions = [caption.text() for caption in self.caption_parts]
-        self._caption_rng = np.random.default_rng(self.caption_options.seed)
+        self._caption_rng: tuple[int, np.random.Generator] | None = None
         self.x = torch.stack([modality.encode_wave(w) for w in waves])
 
     # ------------------------------------------------------------------ the dataset
@@ -266,8 +266,16 @@ class DrumKitsDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         keep = self.caption_options.keep  # < 1: a caption with fewer words at each reading (word dropout)
-        caption = self.captions[index] if keep >= 1 else self.caption_parts[index].text(keep, self._caption_rng)
+        caption = self.captions[index] if keep >= 1 else self.caption_parts[index].text(keep, self._word_rng())
         return {"x": self.x[index], "label": self.labels[index], "caption": caption}
+
+    def _word_rng(self) -> np.random.Generator:
+        """The generator of word dropout, one per process: torch seeds each data-loader worker
+        differently (``torch.initial_seed``), so workers do not drop the same words."""
+        seed = torch.initial_seed()
+        if self._caption_rng is None or self._caption_rng[0] != seed:
+            self._caption_rng = (seed, np.random.default_rng([self.caption_options.seed, seed % 2**32]))
+        return self._caption_rng[1]
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> dict[str, Any]:
