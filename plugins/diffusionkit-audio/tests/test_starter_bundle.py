@@ -48,3 +48,21 @@ def test_the_starter_names_inputs_by_a_recognizer_that_never_heard_the_held_out_
     assert spec["items"] == 345 and spec["epochs"] == 20 and spec["augment"] and spec["draws"] == 16
     assert spec["sources"] and not set(spec["sources"]) & set(HELD_OUT)
     assert load_model(STARTER).recognizer is not None
+
+
+def test_the_starter_hears_a_file_from_its_sound_not_its_leading_silence(tmp_path):
+    """Its training one-shots were aligned to their onset, so it reads a file the same way."""
+    import numpy as np
+    import soundfile as sf
+    model = load_model(STARTER)
+    rate = 44100
+    time = np.arange(int(0.6 * rate)) / rate
+    hit = (np.sin(2 * np.pi * 60 * time) * np.exp(-time / 0.15)).astype(np.float32)
+    sf.write(tmp_path / "hit.wav", hit, rate)
+    sf.write(tmp_path / "late.wav", np.concatenate([np.zeros(int(0.7 * rate), np.float32), hit]), rate)
+    aligned, late = model.modality.load(tmp_path / "hit.wav"), model.modality.load(tmp_path / "late.wav")
+    untrimmed = load_model(STARTER).with_media({"trim_silence": False}).modality.load(tmp_path / "late.wav")
+    assert model.modality.trim_silence is True
+    start = (..., slice(0, 20), slice(0, 10))  # the low mel bands of the first 10 frames: the hit
+    assert float((aligned - late)[start].abs().mean()) < 0.1  # the same clip up to the 5 ms pre-roll (0.035)
+    assert float((aligned - untrimmed)[start].abs().mean()) > 0.3  # read as it lies: silence there (0.50)
