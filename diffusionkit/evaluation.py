@@ -8,7 +8,6 @@ it recognises the class they were conditioned on.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Callable
 

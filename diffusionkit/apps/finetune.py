@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> Path:
     if base.base is not None:
         raise UsageError(f"ckpt={cfg.ckpt} is an adapter; fine-tune its base, or merge it first (merge=true)")
     x, labels, classes = samples(base, data)
-    rehearsed = prior_items(base, labels, cfg)
+    prior_x, prior_labels = prior_items(base, labels, cfg)
     starts = new_class_starts(base, x, labels, classes, cfg)
     model = base.module.train()
     if len(classes) > len(base.classes):
@@ -56,14 +56,14 @@ def run(cfg: DictConfig) -> Path:
     added = prepare(model, cfg)
     out = output_dir("finetune", cfg.out)
     start = time.perf_counter()
-    train(model, base, torch.cat([x, rehearsed[0]]), torch.cat([labels, rehearsed[1]]), cfg)
+    train(model, base, torch.cat([x, prior_x]), torch.cat([labels, prior_labels]), cfg)
     seconds = time.perf_counter() - start
     model.eval()
     paths = write(model, base, added, classes, cfg, out)
     report = {"seconds": round(seconds, 1), "items": len(labels), "classes": classes,
               "new_classes": classes[len(base.classes):],
               "new_classes_started_from": {classes[new]: classes[old] for new, old in starts.items()},
-              "prior": {"per_class": int(cfg.prior), "classes": sorted({classes[int(i)] for i in rehearsed[1]})},
+              "prior": {"per_class": int(cfg.prior), "classes": sorted({classes[int(i)] for i in prior_labels})},
               "files": {k: str(v) for k, v in paths.items()},
               "sizes_mb": {k: round(v.stat().st_size / 1e6, 3) for k, v in paths.items()}}
     report["forgetting"] = forgetting(base, model, cfg)
@@ -122,10 +122,10 @@ def class_samples(sampler: DiffusionModel, labels: torch.Tensor, cfg: DictConfig
 def new_class_starts(base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, classes: list[str],
                      cfg: DictConfig) -> dict[int, int]:
     """``new_class_init=heard``: each new class starts from the embedding of the base class the
-    base hears most often in that class's files (by its recogniser, else its own diffusion
-    classifier) (a ride the starter hears as a crash starts as
-    crash, as textual inversion starts a new word from a related one, Gal et al. 2022), so
-    fine-tuning learns the difference rather than the whole sound; ``none``: from the null class."""
+    base hears most often in that class's files, by its recogniser, else its own diffusion
+    classifier: a ride the starter hears as a crash starts as crash, as textual inversion starts a
+    new word from a related one (Gal et al. 2022), so fine-tuning learns the difference rather
+    than the whole sound. ``none``: from the null class."""
     if cfg.new_class_init == "none":
         return {}
     starts = {}
