@@ -50,7 +50,7 @@ def time_recipe(overrides: list[str], steps: int) -> dict[str, float | str]:
     from diffusionkit.training.build import build_diffusion_module, build_modality, num_classes_for
     from diffusionkit.training.datamodule import ModalityDataModule
     from diffusionkit.names import dataset_classes
-    from diffusionkit.training.trainer_options import lightning_precision
+    from diffusionkit.training.trainer_options import apply_module_options, lightning_precision
 
     cfg = compose_config("train", overrides)
     modality = build_modality(cfg)
@@ -62,6 +62,7 @@ def time_recipe(overrides: list[str], steps: int) -> dict[str, float | str]:
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     precision = lightning_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    apply_module_options(module, cfg.trainer, modality.spatial_rank)  # channels-last, as train sets up
     module.train()
 
     def step(index: int) -> None:

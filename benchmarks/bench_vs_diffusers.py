@@ -2,14 +2,16 @@
 
     pip install -c constraints.txt -e ".[bench]"        # diffusers (never a runtime dependency)
     python benchmarks/bench_vs_diffusers.py [--sizes 32 64] [--batch 32] [--repeats 5]
-                                            [--precision auto|fp32|bf16] [--nchw-sampling] [--math-attention]
+                                            [--precision auto|fp32|bf16] [--nchw-training] [--nchw-sampling]
+                                            [--math-attention]
                                             [--json FILE]
 
 The same work on both sides: a 3-level U-Net (32/64/128 channels, 2 residual blocks per level,
 self-attention at the lowest level), 1 input channel. diffusionkit's ``UNet`` runs its default
 fast path (``precision=auto``: bf16 autocast where the processor has native bf16, see
 :mod:`diffusionkit.devices`; the allocator the ``diffusionkit`` command preloads, see
-:mod:`diffusionkit.allocator`), diffusers' ``UNet2DModel`` runs eager fp32 as its scripts do on a
+:mod:`diffusionkit.allocator`; channels-last convolution weights and activations, as
+``trainer.channels_last=true`` sets up), diffusers' ``UNet2DModel`` runs eager fp32 as its scripts do on a
 CPU. Both sides are timed interleaved (one step of each, in turn) in one process so that machine
 noise hits both, median of ``--repeats`` after two warm-up steps:
 
@@ -145,6 +147,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--nchw-training", action="store_true",
+                        help="train without channels-last weights (trainer.channels_last=false, a lever)")
     parser.add_argument("--nchw-sampling", action="store_true", help="sample without channels-last weights (a lever)")
     parser.add_argument("--math-attention", action="store_true",
                         help="diffusionkit's attention through SDPA's math fallback (a lever)")
@@ -152,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from diffusionkit.allocator import preloaded_allocator
-    from diffusionkit.devices import AUTOCAST_DTYPES, resolve_precision
+    from diffusionkit.devices import AUTOCAST_DTYPES, resolve_precision, to_channels_last
 
     precision = resolve_precision(args.precision, torch.device("cpu"))
     autocast = AUTOCAST_DTYPES[precision]
@@ -161,7 +165,10 @@ def main() -> None:
                                        "threads": torch.get_num_threads(), "batch": args.batch}
     rows = []
     for size in args.sizes:
-        ours = TrainStep(diffusionkit_net(), size, args.batch, autocast, math_attention=args.math_attention)
+        net = diffusionkit_net()
+        if not args.nchw_training:
+            to_channels_last(net, spatial_rank=2)
+        ours = TrainStep(net, size, args.batch, autocast, math_attention=args.math_attention)
         theirs = TrainStep(diffusers_net(size), size, args.batch, None, unwrap=lambda out: out.sample)
         flops = {"diffusionkit": ours.flops(), "diffusers": theirs.flops()}
         seconds = interleaved({"diffusionkit": ours, "diffusers": theirs}, args.repeats)

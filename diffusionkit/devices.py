@@ -75,8 +75,8 @@ def to_channels_last(module: torch.nn.Module, spatial_rank: int) -> int:
     """Store the convolution weights of a 2-D or 3-D model channels-last (NHWC / NDHWC), the
     layout oneDNN's bf16 kernels and cuDNN's tensor cores prefer; activations follow the
     weights. Returns the number of tensors converted (0 for 1-D models, which have no such
-    layout). On a CPU it pays off for sampling, not training: GroupNorm's backward is 5x slower
-    channels-last there (issue 20's notes)."""
+    layout). On a CPU it pays off in training too once GroupNorm normalises a contiguous copy
+    (:class:`diffusionkit.nets.layers.GroupNorm`; its channels-last backward is slower)."""
     memory_format = CHANNELS_LAST.get(spatial_rank)
     if memory_format is None:
         return 0

@@ -244,3 +244,22 @@ def test_group_norm_keeps_channels_last_and_the_result(size):
     assert out.is_contiguous(memory_format=torch.channels_last)
     expected = nn.functional.group_norm(x.contiguous(), 32, layer.weight, layer.bias, layer.eps)
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_group_norm_gradients_match_and_come_back_channels_last(rank):
+    """Differentiated, every map takes the contiguous detour; its gradient returns in the input's
+    layout, so a residual's two gradients add in one layout."""
+    layout = torch.channels_last if rank == 2 else torch.channels_last_3d
+    layer = norm(8, max_groups=4)
+    nn.init.normal_(layer.weight)
+    x = torch.randn(2, 8, *[20] * rank).contiguous(memory_format=layout).requires_grad_()
+    reference = x.detach().contiguous().requires_grad_()
+    upstream = torch.randn(x.shape)
+    (layer(x) * upstream).sum().backward()
+    weight_grad = layer.weight.grad.clone()
+    layer.weight.grad = None
+    (nn.functional.group_norm(reference, 4, layer.weight, layer.bias, layer.eps) * upstream).sum().backward()
+    assert x.grad.is_contiguous(memory_format=layout) and not x.grad.is_contiguous()
+    assert torch.allclose(x.grad, reference.grad, atol=1e-5)
+    assert torch.allclose(weight_grad, layer.weight.grad, atol=1e-4)

@@ -25,7 +25,7 @@ def trainer_config(*overrides: str):
 def test_the_default_preset_is_one_cpu_process_with_safe_checkpoints():
     cfg = trainer_config()
     assert (cfg.accelerator, cfg.devices, cfg.precision, cfg.channels_last, cfg.compile) == \
-        ("cpu", 1, "auto", False, False)
+        ("cpu", 1, "auto", True, False)
     trainer = build_trainer(cfg, logger=False)
     native = resolve_precision("auto", torch.device("cpu")) == "bf16"
     assert trainer.precision == ("bf16-mixed" if native else "32-true")

@@ -57,20 +57,40 @@ def conv3(rank: int, in_ch: int, out_ch: int, zero_init: bool = False) -> nn.Mod
     return zero_module(conv) if zero_init else conv
 
 
+class _ContiguousCopy(torch.autograd.Function):
+    """``x.contiguous()`` whose gradient goes back in ``layout``, the layout ``x`` came in: where
+    ``x`` also feeds a residual add or a skip convolution, autograd then sums two gradients of
+    one layout (a mixed-layout sum is a strided copy, 5-10x slower)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, layout: torch.memory_format) -> Tensor:
+        ctx.layout = layout
+        return x.contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad.contiguous(memory_format=ctx.layout), None
+
+
 class GroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` (same weights) that sidesteps a slow CPU kernel: on channels-last
-    activations of at most :attr:`SMALL` positions PyTorch's CPU GroupNorm costs ~1 ms per call
-    whatever the channels (10-15x the contiguous kernel at 16x16), so there it normalises a
-    contiguous copy and hands the result back channels-last (``bench_vs_diffusers.py``'s sampling)."""
+    """``nn.GroupNorm`` (same weights) that sidesteps PyTorch's slow CPU kernels for channels-last
+    activations: normalising a contiguous copy and handing the result back channels-last is
+    faster wherever a gradient is taken (the channels-last backward is 1.2-5x slower than the
+    copies), and without one on maps of at most :attr:`SMALL` positions (there the channels-last
+    forward costs ~1 ms per call whatever the channels, 10-15x the contiguous kernel at 16x16).
+    Measured in ``bench_vs_diffusers.py``'s training and sampling."""
 
     SMALL = 256
 
     def forward(self, x: Tensor) -> Tensor:
         layout = CHANNELS_LAST.get(x.dim() - 2)
         if (x.device.type != "cpu" or layout is None or x.is_contiguous()
-                or not x.is_contiguous(memory_format=layout) or x[0, 0].numel() > self.SMALL):
+                or not x.is_contiguous(memory_format=layout)):
             return super().forward(x)
-        return super().forward(x.contiguous()).contiguous(memory_format=layout)
+        differentiated = torch.is_grad_enabled() and (x.requires_grad or (self.weight is not None and self.weight.requires_grad))
+        if not differentiated and x[0, 0].numel() > self.SMALL:
+            return super().forward(x)
+        return super().forward(_ContiguousCopy.apply(x, layout)).contiguous(memory_format=layout)
 
 
 def norm(ch: int, max_groups: int = 32) -> nn.GroupNorm:
