@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_label_ceiling.py
 	$(BIN)/python benchmarks/bench_gm_kits.py   # one line without fluidsynth + fluid-soundfont-gm
+	$(BIN)/python benchmarks/bench_sf2_kits.py  # one line without avldrums.lv2-soundfont
 
 clean:
 	rm -rf $(VENV) outputs demo_out

@@ -25,14 +25,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, real_kits_dataset  # noqa: E402
+from common import real_kits_dataset, report_auto_labels  # noqa: E402
 
 from diffusionkit.bundle import load_model  # noqa: E402
 
@@ -105,28 +103,7 @@ def main() -> None:
         work = Path(args.work or scratch)
         work.mkdir(parents=True, exist_ok=True)
         dataset = real_kits_dataset(model, str(render_kits(Path(args.soundfont), work)))
-    if list(dataset.classes) != list(model.classes):
-        raise SystemExit(f"the kits were read with classes {list(dataset.classes)}, the model has {model.classes}")
-    x = torch.stack([dataset[i]["x"] for i in range(len(dataset))]).float()
-    labels = torch.tensor(dataset.labels)
-    named = model.recognize(x)
-    right = (named == labels).numpy()
-    kits, classes = np.array(dataset.kits), list(dataset.classes)
-    present = [c for c in range(len(classes)) if (labels == c).any()]
-    balanced = np.mean([right[labels.numpy() == c].mean() for c in present])
-    print(f"{len(labels)} one-shots from {len(set(kits))} GM kits after preprocessing (near-duplicates dropped)\n")
-    print_table(("label=auto", "right"), [("all one-shots", f"{right.mean():.1%}"),
-                                          ("balanced over classes", f"{balanced:.1%}"),
-                                          *((kit, f"{right[kits == kit].mean():.0%} of {int((kits == kit).sum())}")
-                                            for kit in sorted(set(kits)))])
-    print()
-    rows = []
-    for c in present:
-        mask = labels == c
-        heard = Counter(classes[int(i)] for i in named[mask])
-        rows.append((classes[c], int(mask.sum()), f"{right[mask.numpy()].mean():.0%}",
-                     ", ".join(f"{name} {n}" for name, n in heard.most_common())))
-    print_table(("class", "one-shots", "label=auto right", "heard as"), rows)
+    report_auto_labels(model, dataset, "GM kits")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,37 @@ def real_kits_dataset(model, root: str | None = None):
         raise SystemExit(f"{error.__cause__ or error}") from None
 
 
+def report_auto_labels(model, dataset, what: str) -> None:
+    """Print ``label=auto`` (the bundle's recogniser) on every item of a drum-kits ``dataset``:
+    overall, balanced over classes, per kit, and per class with what each class was heard as."""
+    from collections import Counter
+
+    import numpy as np
+
+    if list(dataset.classes) != list(model.classes):
+        raise SystemExit(f"the kits were read with classes {list(dataset.classes)}, the model has {model.classes}")
+    x = torch.stack([dataset[i]["x"] for i in range(len(dataset))]).float()
+    labels = torch.tensor(dataset.labels)
+    named = model.recognize(x)
+    right = (named == labels).numpy()
+    kits, classes = np.array(dataset.kits), list(dataset.classes)
+    present = [c for c in range(len(classes)) if (labels == c).any()]
+    balanced = np.mean([right[labels.numpy() == c].mean() for c in present])
+    print(f"{len(labels)} one-shots from {len(set(kits))} {what} after preprocessing (near-duplicates dropped)\n")
+    print_table(("label=auto", "right"), [("all one-shots", f"{right.mean():.1%}"),
+                                          ("balanced over classes", f"{balanced:.1%}"),
+                                          *((kit, f"{right[kits == kit].mean():.0%} of {int((kits == kit).sum())}")
+                                            for kit in sorted(set(kits)))])
+    print()
+    rows = []
+    for c in present:
+        mask = labels == c
+        heard = Counter(classes[int(i)] for i in named[mask])
+        rows.append((classes[c], int(mask.sum()), f"{right[mask.numpy()].mean():.0%}",
+                     ", ".join(f"{name} {n}" for name, n in heard.most_common())))
+    print_table(("class", "one-shots", "label=auto right", "heard as"), rows)
+
+
 def bf16_train_step(model, optimizer: torch.optim.Optimizer, data: dict) -> None:
     """One training step of a DiffusionModel as the recipes train: loss under bf16 autocast,
     backward, optimiser step."""
