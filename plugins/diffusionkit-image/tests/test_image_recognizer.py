@@ -44,6 +44,12 @@ def with_recognizer(bundle, folder, classifier: Classifier, spec: dict):
     return path
 
 
+def test_recognizer_takes_the_augmentations_named_on_the_command_line(bundle, tmp_path):
+    path = run_command("recognizer", [f"ckpt={bundle}", f"out={tmp_path}", "epochs=1", "width=4", "draws=2",
+                                      "augmentations=[flip]"])
+    assert set(json.loads(metadata_of(path)[PREFIX])["augment"]) == {"flip"}
+
+
 def always(label: int) -> Classifier:
     """A recognizer that names ``label`` for every input."""
     classifier = Classifier(2, 1, len(CLASSES), width=4)
