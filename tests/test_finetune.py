@@ -238,3 +238,14 @@ def test_an_adapter_is_not_a_base_to_finetune(tuned, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and "is an adapter; fine-tune its base" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_finetune_trains_in_the_precision_asked_and_refuses_an_unknown_one(base, tmp_path, capsys):
+    folder = user_folder(tmp_path / "kit", {"a": 5})
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
+                 "precision=fp16", f"out={tmp_path / 'bad'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "precision" in err and "fp32" in err
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
+                 "precision=fp32", f"out={tmp_path / 'out'}"]) == 0
+    assert yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())["precision"] == "fp32"

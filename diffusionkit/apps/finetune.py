@@ -170,10 +170,12 @@ def prepare(model: DiffusionModel, cfg: DictConfig) -> dict:
 def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, cfg: DictConfig) -> None:
     """``cfg.steps`` optimiser steps (Lightning does the loop) on the base's own diffusion recipe
 (schedule, parameterisation, loss weighting, label dropout: the model is the base's) with its
-training augmentations; the optimiser is fine-tuning's (``lr``: low-rank updates want more than
-a base's)."""
+training augmentations, in ``precision`` (auto: bf16 autocast where the CPU computes bf16
+natively) with channels-last convolutions; the optimiser is fine-tuning's (``lr``: low-rank
+updates want more than a base's)."""
     import lightning.pytorch as pl
 
+    from diffusionkit.devices import resolve_precision, to_channels_last
     from diffusionkit.training.datamodule import ModalityDataModule
     from diffusionkit.training.diffusion_module import DiffusionModule
 
@@ -183,8 +185,11 @@ a base's)."""
     augmenter = recipe_augmenter(base, cfg)
     data = ModalityDataModule(TensorItems(x, labels), batch_size=min(int(cfg.batch_size), len(labels)),
                               val_fraction=0.0, seed=int(cfg.seed), augmenter=augmenter or None)
-    trainer = pl.Trainer(max_steps=int(cfg.steps), accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    to_channels_last(model, base.modality.spatial_rank)  # as trainer=cpu trains: faster convolutions
+    precision = {"bf16": "bf16-mixed", "fp32": "32-true"}[resolve_precision(cfg.precision, torch.device("cpu"))]
+    trainer = pl.Trainer(max_steps=int(cfg.steps), accelerator="cpu", precision=precision, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(LeafSpec|smaller than the logging interval|eval mode|"
                                                   "Total length of).*")
