@@ -65,7 +65,7 @@ def soundfont_samples(path: Path) -> list[tuple[str, int, np.ndarray]]:
     samples = []
     for i in range(len(parts[b"shdr"]) // SAMPLE_HEADER.size - 1):  # the last header is the terminal "EOS"
         name, start, end, _, _, rate, _, _, _, kind = SAMPLE_HEADER.unpack_from(parts[b"shdr"], i * SAMPLE_HEADER.size)
-        if kind & 0x8000:  # a ROM sample: no data in the file
+        if kind & 0x8000 or not start < end <= len(pcm):  # a ROM sample (no data in the file), or a broken header
             continue
         samples.append((name.split(b"\0")[0].decode("latin1"), rate, pcm[start:end].astype(np.float32) / 32768.0))
     return samples
@@ -94,6 +94,8 @@ def write_kit(soundfont: Path, classes: list[str], out: Path) -> dict[str, int]:
         if kind not in classes:
             continue
         path = out / kind / f"{name}.wav"
+        if path.exists():  # two samples of one name (a stereo pair): the first stands for both
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, audio, rate)
         counts[kind] = counts.get(kind, 0) + 1

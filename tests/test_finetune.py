@@ -248,4 +248,11 @@ def test_finetune_trains_in_the_precision_asked_and_refuses_an_unknown_one(base,
     assert err.splitlines() == [err] and "precision" in err and "fp32" in err
     assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
                  "precision=fp32", f"out={tmp_path / 'out'}"]) == 0
-    assert yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())["precision"] == "fp32"
+    assert yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())["result"]["precision"] == "32-true"
+
+
+def test_finetune_takes_the_augmentations_named_on_the_command_line(base, tmp_path):
+    folder = user_folder(tmp_path / "kit", {"a": 5})
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
+                 "augmentations=none", f"out={tmp_path / 'out'}"]) == 0
+    assert yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())["command"]["augmentations"] == "none"

@@ -56,11 +56,11 @@ def run(cfg: DictConfig) -> Path:
     added = prepare(model, cfg)
     out = output_dir("finetune", cfg.out)
     start = time.perf_counter()
-    train(model, base, torch.cat([x, prior_x]), torch.cat([labels, prior_labels]), cfg)
+    precision = train(model, base, torch.cat([x, prior_x]), torch.cat([labels, prior_labels]), cfg)
     seconds = time.perf_counter() - start
     model.eval()
     paths = write(model, base, added, classes, cfg, out)
-    report = {"seconds": round(seconds, 1), "items": len(labels), "classes": classes,
+    report = {"seconds": round(seconds, 1), "precision": precision, "items": len(labels), "classes": classes,
               "new_classes": classes[len(base.classes):],
               "new_classes_started_from": {classes[new]: classes[old] for new, old in starts.items()},
               "prior": {"per_class": int(cfg.prior), "classes": sorted({classes[int(i)] for i in prior_labels})},
@@ -167,12 +167,12 @@ def prepare(model: DiffusionModel, cfg: DictConfig) -> dict:
     return added
 
 
-def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, cfg: DictConfig) -> None:
+def train(model: DiffusionModel, base: LoadedModel, x: torch.Tensor, labels: torch.Tensor, cfg: DictConfig) -> str:
     """``cfg.steps`` optimiser steps (Lightning does the loop) on the base's own diffusion recipe
 (schedule, parameterisation, loss weighting, label dropout: the model is the base's) with its
 training augmentations, in ``precision`` (auto: bf16 autocast where the CPU computes bf16
 natively) with channels-last convolutions; the optimiser is fine-tuning's (``lr``: low-rank
-updates want more than a base's)."""
+updates want more than a base's). Returns Lightning's name of the precision it trained in."""
     import lightning.pytorch as pl
 
     from diffusionkit.devices import resolve_precision, to_channels_last
@@ -194,17 +194,19 @@ updates want more than a base's)."""
         warnings.filterwarnings("ignore", message=".*(LeafSpec|smaller than the logging interval|eval mode|"
                                                   "Total length of).*")
         trainer.fit(module, datamodule=data)
+    return precision
 
 
 def recipe_augmenter(base: LoadedModel, cfg: DictConfig):
-    """``augment=auto``: the augmentations the base was trained with (its recorded ``augment``),
-    else all the modality offers; otherwise the ones named (or ``none``)."""
+    """``augmentations=auto``: the augmentations the base was trained with (its recorded
+    ``augment``), else all the modality offers; otherwise the ones named (or ``none``). (Not
+    ``augment=``: that is the train command's config group, which Hydra would read it as.)"""
     from diffusionkit.training.augment import build_augmenter
 
     recorded = base.config.get("augment")
-    if cfg.get("augment", "auto") == "auto" and recorded:
+    if cfg.augmentations == "auto" and recorded:
         return build_augmenter(recorded, base.modality)
-    return judge_augmenter(base, cfg)
+    return judge_augmenter(base, DictConfig({"augment": cfg.augmentations, "augment_p": cfg.augment_p}))
 
 
 def write(model: DiffusionModel, base: LoadedModel, added: dict, classes: list[str], cfg: DictConfig,
