@@ -28,6 +28,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,44 +63,78 @@ def build_folder(model, new_class: str, per_class: int, folder: Path) -> dict[st
     return counts
 
 
+DIFFUSIONKIT = str(Path(sys.executable).with_name("diffusionkit"))
+
+
 def timed(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def finetune_parser(doc: str, work: str) -> argparse.ArgumentParser:
+    """The options of the fine-tuning benchmarks (each adds its own)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--ckpt", default="drums_starter")
-    parser.add_argument("--work", default="runs/bench_finetune_kit")
+    parser.add_argument("--work", default=work)
     parser.add_argument("--new-class", default="ride")
-    parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--n-per-class", type=int, default=16)
     parser.add_argument("--guidance", type=float, default=2.0)
     parser.add_argument("--finetune", nargs="*", default=[], help="overrides for finetune, e.g. steps=800")
-    parser.add_argument("--skip-finetune", action="store_true", help="evaluate the adapter already in --work")
-    args = parser.parse_args()
+    parser.add_argument("--skip-finetune", action="store_true", help="judge the adapter already in --work")
+    return parser
+
+
+def base_lacking(ckpt: str, new_class: str):
+    """The base bundle, refused in one line when it already has ``new_class``."""
+    model = load_model(ckpt)
+    if new_class in model.classes:
+        raise SystemExit(f"--new-class {new_class}: the base already has it; name a class it lacks")
+    return model
+
+
+def finetuned(args: argparse.Namespace, write_folder: Callable[[Path], dict[str, int]]) -> tuple[Path, float | None]:
+    """The adapter in ``--work``/finetune and the wall time of making it: unless ``--skip-finetune``,
+    ``write_folder`` writes the user's folder (``--work``/my_kit; it returns the files per class)
+    and ``diffusionkit finetune`` runs on it as a fresh process."""
     work = Path(args.work).resolve()
-    model = load_model(args.ckpt)
-    if args.new_class in model.classes:
-        raise SystemExit(f"--new-class {args.new_class}: the base already has it; name a class it lacks")
-    folder, tuned, graded = work / "my_kit", work / "finetune", work / "evaluate"
-    tool = str(Path(sys.executable).with_name("diffusionkit"))
-    finetune_s = None
+    folder, tuned = work / "my_kit", work / "finetune"
+    seconds = None
     if not args.skip_finetune:
         if folder.exists() or tuned.exists():
             raise SystemExit(f"{work} holds an earlier run; remove it or name another --work")
-        counts = build_folder(model, args.new_class, args.per_class, folder)
-        if args.new_class not in counts:
-            raise SystemExit(f"no one-shot of '{args.new_class}' outside the held-out kits; name another --new-class")
+        counts = write_folder(folder)
         print("the user's folder:", ", ".join(f"{n} {name}" for name, n in counts.items()), flush=True)
-        finetune_s = timed([tool, "finetune", f"ckpt={args.ckpt}", "data=folder", f"data.dataset.root={folder}",
-                            f"out={tuned}", *args.finetune])
+        seconds = timed([DIFFUSIONKIT, "finetune", f"ckpt={args.ckpt}", "data=folder", f"data.dataset.root={folder}",
+                         f"out={tuned}", *args.finetune])
     adapter = tuned / "adapter.safetensors"
     if not adapter.is_file():
         raise SystemExit(f"no adapter at {adapter}: run without --skip-finetune first")
+    return adapter, seconds
+
+
+def cost_rows(adapter: Path, seconds: float | None) -> list[tuple[str, str, str]]:
+    """The table rows of fine-tuning's wall time and the adapter's size."""
+    return [("finetune wall time (fresh process)", f"{seconds:.0f} s" if seconds else "(not run)", "<= 300 s"),
+            ("adapter file", f"{adapter.stat().st_size / 1e6:.2f} MB", "<= 2 MB")]
+
+
+def main() -> None:
+    parser = finetune_parser(__doc__, "runs/bench_finetune_kit")
+    parser.add_argument("--per-class", type=int, default=20)
+    args = parser.parse_args()
+    model = base_lacking(args.ckpt, args.new_class)
+
+    def write_folder(folder: Path) -> dict[str, int]:
+        counts = build_folder(model, args.new_class, args.per_class, folder)
+        if args.new_class not in counts:
+            raise SystemExit(f"no one-shot of '{args.new_class}' outside the held-out kits; name another --new-class")
+        return counts
+
+    adapter, finetune_s = finetuned(args, write_folder)
+    graded = Path(args.work).resolve() / "evaluate"
     classes = [*model.classes, args.new_class]
-    timed([tool, "evaluate", f"ckpt={adapter}", "data=drumkits", "data.dataset.split=all",
+    timed([DIFFUSIONKIT, "evaluate", f"ckpt={adapter}", "data=drumkits", "data.dataset.split=all",
            f"data.dataset.classes=[{','.join(classes)}]", f"heldout_sources=[{','.join(HELD_OUT)}]",
            f"n_per_class={args.n_per_class}", f"guidance={args.guidance}", "vary.strengths=[]",
            "auto_label_per_class=0", f"out={graded}"])
@@ -107,15 +142,13 @@ def main() -> None:
     per_class = result["per_class"]
     base = [per_class[name] for name in model.classes if name in per_class]
     rows = [
-        ("finetune wall time (fresh process)", f"{finetune_s:.0f} s" if finetune_s else "(not run)", "<= 300 s"),
-        ("adapter file", f"{adapter.stat().st_size / 1e6:.2f} MB", "<= 2 MB"),
+        *cost_rows(adapter, finetune_s),
         ("judge on real one-shots of kits it never heard: all / the new class",
          f"{result['real_heldout_accuracy']:.1%} / {result['real_per_class'][args.new_class]:.1%}", ""),
         (f"the base's {len(base)} classes generated by the adapter", f"{np.mean(base):.1%}", ">= 85%"),
         (f"the new class '{args.new_class}' generated", f"{per_class[args.new_class]:.1%}", ">= 85%"),
     ]
     print_table(("measurement", "value", "bar"), rows)
-
 
 if __name__ == "__main__":
     main()

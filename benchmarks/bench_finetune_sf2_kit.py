@@ -23,18 +23,16 @@ The base's other classes, judged on other kits, are ``bench_finetune_kit.py``'s 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_finetune_kit import base_lacking, cost_rows, finetune_parser, finetuned  # noqa: E402
 from bench_sf2_kits import write_kit  # noqa: E402
 from common import print_table, real_kits_dataset  # noqa: E402
 
@@ -75,25 +73,15 @@ def write_folder(dataset, indices: list[int], folder: Path) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", default="drums_starter")
+    parser = finetune_parser(__doc__, "runs/bench_finetune_sf2_kit")
     parser.add_argument("--soundfont", default=SOUNDFONT)
-    parser.add_argument("--work", default="runs/bench_finetune_sf2_kit")
-    parser.add_argument("--new-class", default="ride")
     parser.add_argument("--judge-layers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--min-files", type=int, default=5)
-    parser.add_argument("--n-per-class", type=int, default=16)
-    parser.add_argument("--guidance", type=float, default=2.0)
-    parser.add_argument("--finetune", nargs="*", default=[], help="overrides for finetune, e.g. steps=800")
-    parser.add_argument("--skip-finetune", action="store_true", help="judge the adapter already in --work")
     args = parser.parse_args()
     if not Path(args.soundfont).is_file():
         print(f"bench_finetune_sf2_kit needs {args.soundfont}: apt-get install avldrums.lv2-soundfont")
         return
-    work = Path(args.work).resolve()
-    model = load_model(args.ckpt)
-    if args.new_class in model.classes:
-        raise SystemExit(f"--new-class {args.new_class}: the base already has it; name a class it lacks")
+    model = base_lacking(args.ckpt, args.new_class)
     with tempfile.TemporaryDirectory(prefix="bench_finetune_sf2_kit_") as scratch:
         kit = kit_items(model, Path(args.soundfont), [*model.classes, args.new_class], Path(scratch))
     held = [i for i, f in enumerate(kit.files) if velocity_layer(f) in args.judge_layers]
@@ -105,21 +93,8 @@ def main() -> None:
     if args.new_class not in taught:
         raise SystemExit(f"the kit has {len(per_class.get(args.new_class, []))} files of '{args.new_class}' "
                          f"outside the judge's layers; --min-files is {args.min_files}")
-    folder, tuned = work / "my_kit", work / "finetune"
-    tool = str(Path(sys.executable).with_name("diffusionkit"))
-    finetune_s = None
-    if not args.skip_finetune:
-        if folder.exists() or tuned.exists():
-            raise SystemExit(f"{work} holds an earlier run; remove it or name another --work")
-        counts = write_folder(kit, [i for name in taught for i in per_class[name]], folder)
-        print("the user's folder:", ", ".join(f"{n} {name}" for name, n in counts.items()), flush=True)
-        start = time.perf_counter()
-        subprocess.run([tool, "finetune", f"ckpt={args.ckpt}", "data=folder", f"data.dataset.root={folder}",
-                        f"out={tuned}", *args.finetune], check=True)
-        finetune_s = time.perf_counter() - start
-    adapter = tuned / "adapter.safetensors"
-    if not adapter.is_file():
-        raise SystemExit(f"no adapter at {adapter}: run without --skip-finetune first")
+    adapter, finetune_s = finetuned(args, lambda folder: write_folder(
+        kit, [i for name in taught for i in per_class[name]], folder))
 
     x = torch.stack([kit[i]["x"] for i in range(len(kit.files))]).float()
     labels = torch.tensor(kit.labels)
@@ -131,8 +106,7 @@ def main() -> None:
     tuned_model = load_model(adapter)
     names = list(tuned_model.classes)
     generator = torch.Generator().manual_seed(0)
-    rows = [("finetune wall time (fresh process)", f"{finetune_s:.0f} s" if finetune_s else "(not run)", "<= 300 s"),
-            ("adapter file", f"{adapter.stat().st_size / 1e6:.2f} MB", "<= 2 MB"),
+    rows = [*cost_rows(adapter, finetune_s),
             (f"judge (layers {args.judge_layers}, {len(held)} one-shots) on the user's {len(rest)} files",
              f"{judged_rest:.1%}", "")]
     scores = []

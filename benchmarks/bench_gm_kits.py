@@ -19,7 +19,6 @@ per kit and per class, with what each class was heard as.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import struct
 import subprocess
@@ -30,9 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import real_kits_dataset, report_auto_labels  # noqa: E402
+from common import kits_parser, labelled_bundle, real_kits_dataset, report_auto_labels  # noqa: E402
 
-from diffusionkit.bundle import load_model  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 #: General MIDI bank 128 programs (drum kits)
@@ -85,20 +83,14 @@ def render_kits(soundfont: Path, work: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", default="drums_starter", help="an audio bundle with classes of data=drumkits")
+    parser = kits_parser(__doc__)
     parser.add_argument("--soundfont", default=SOUNDFONT)
-    parser.add_argument("--work", default=None, help="where the kits are written (default: a temporary folder)")
     args = parser.parse_args()
     if shutil.which("fluidsynth") is None or not Path(args.soundfont).is_file():
         print(f"bench_gm_kits needs FluidSynth and the soundfont {args.soundfont}: "
               f"apt-get install fluidsynth fluid-soundfont-gm")
         return
-    if args.work and Path(args.work).exists():
-        raise SystemExit(f"{args.work} exists; remove it or name another --work")
-    model = load_model(args.ckpt)
-    if not model.classes:
-        raise SystemExit(f"--ckpt {args.ckpt} has no classes to name")
+    model = labelled_bundle(args.ckpt, args.work)
     with tempfile.TemporaryDirectory(prefix="bench_gm_kits_") as scratch:
         work = Path(args.work or scratch)
         work.mkdir(parents=True, exist_ok=True)

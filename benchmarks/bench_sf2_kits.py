@@ -22,7 +22,6 @@ one of the starter's training kits, so it is a check of a kit it learned, record
 
 from __future__ import annotations
 
-import argparse
 import struct
 import sys
 import tempfile
@@ -31,9 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import real_kits_dataset, report_auto_labels  # noqa: E402
+from common import kits_parser, labelled_bundle, real_kits_dataset, report_auto_labels  # noqa: E402
 
-from diffusionkit.bundle import load_model  # noqa: E402
 
 SOUNDFONTS = ["/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2", "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2"]
 #: words of names the AVL files cut short ("...HatClos", "...HatSe-1": a semi-open hat is an open hat;
@@ -103,20 +101,14 @@ def write_kit(soundfont: Path, classes: list[str], out: Path) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", default="drums_starter", help="an audio bundle with classes of data=drumkits")
+    parser = kits_parser(__doc__)
     parser.add_argument("--soundfont", nargs="+", default=SOUNDFONTS)
-    parser.add_argument("--work", default=None, help="where the kits are written (default: a temporary folder)")
     args = parser.parse_args()
     missing = [f for f in args.soundfont if not Path(f).is_file()]
     if missing:
         print(f"bench_sf2_kits needs the soundfonts {', '.join(missing)}: apt-get install avldrums.lv2-soundfont")
         return
-    if args.work and Path(args.work).exists():
-        raise SystemExit(f"{args.work} exists; remove it or name another --work")
-    model = load_model(args.ckpt)
-    if not model.classes:
-        raise SystemExit(f"--ckpt {args.ckpt} has no classes to name")
+    model = labelled_bundle(args.ckpt, args.work)
     with tempfile.TemporaryDirectory(prefix="bench_sf2_kits_") as scratch:
         kits = Path(args.work or scratch) / "kits"
         for soundfont in map(Path, args.soundfont):

@@ -43,6 +43,31 @@ def real_kits_dataset(model, root: str | None = None):
         raise SystemExit(f"{error.__cause__ or error}") from None
 
 
+def kits_parser(doc: str):
+    """The options of the benchmarks that read other drum kits (each adds its source's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--ckpt", default="drums_starter", help="an audio bundle with classes of data=drumkits")
+    parser.add_argument("--work", default=None, help="where the kits are written (default: a temporary folder)")
+    return parser
+
+
+def labelled_bundle(ckpt: str, work: str | None):
+    """The bundle that names the kits' one-shots, once ``work`` (where they go) is known to be new;
+    SystemExit in one line otherwise."""
+    from pathlib import Path
+
+    from diffusionkit.bundle import load_model
+
+    if work and Path(work).exists():
+        raise SystemExit(f"{work} exists; remove it or name another --work")
+    model = load_model(ckpt)
+    if not model.classes:
+        raise SystemExit(f"--ckpt {ckpt} has no classes to name")
+    return model
+
+
 def report_auto_labels(model, dataset, what: str) -> None:
     """Print ``label=auto`` (the bundle's recogniser) on every item of a drum-kits ``dataset``:
     overall, balanced over classes, per kit, and per class with what each class was heard as."""

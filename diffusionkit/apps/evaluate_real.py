@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -106,7 +107,8 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     heldout = [str(s) for s in cfg.get("heldout_sources") or []]
     _check_sources(heldout, items.sources)
     c = cfg.classifier
-    augmenter, balanced = judge_augmenter(model, c), _on(c.get("balanced", "auto"))
+    augmenter = judge_augmenter(model, c.get("augment", "auto"), c.get("augment_p", 0.5))
+    balanced = _on(c.get("balanced", "auto"))
     judge = judge_by_source(items.x, items.labels, items.sources, model.modality.spatial_rank, len(model.classes),
                             folds=cfg.real_folds, epochs=c.epochs or REAL_EPOCHS, batch_size=c.batch_size, lr=c.lr, width=c.width,
                             seed=cfg.seed, augment=augmenter or None, balanced=balanced)
@@ -126,15 +128,14 @@ def real_judge(model: LoadedModel, data: DictConfig, cfg: DictConfig) -> tuple[J
     return judge, grading
 
 
-def judge_augmenter(model: LoadedModel, classifier: DictConfig) -> Augmenter:
-    """The modality's augmentations a real-data judge trains with: ``classifier.augment`` is
-    ``auto`` (all it offers: a judge that must recognise sources it never heard learns each item
-    as several takes), ``none``, or names as in ``augment.transforms``."""
-    chosen = classifier.get("augment", "auto")
+def judge_augmenter(model: LoadedModel, chosen: Any = "auto", p: float = 0.5) -> Augmenter:
+    """The modality's augmentations a real-data judge trains with: ``chosen`` is ``auto`` (all it
+    offers: a judge that must recognise sources it never heard learns each item as several
+    takes), ``none``, or names as in ``augment.transforms``; each applied with chance ``p``."""
     chosen = "all" if chosen == "auto" else chosen
     if isinstance(chosen, (DictConfig, ListConfig)):
         chosen = OmegaConf.to_container(chosen)
-    return Augmenter(model.modality, chosen, float(classifier.get("augment_p", 0.5)))
+    return Augmenter(model.modality, chosen, float(p))
 
 
 def _on(value: object) -> bool:

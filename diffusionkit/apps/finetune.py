@@ -206,7 +206,7 @@ def recipe_augmenter(base: LoadedModel, cfg: DictConfig):
     recorded = base.config.get("augment")
     if cfg.augmentations == "auto" and recorded:
         return build_augmenter(recorded, base.modality)
-    return judge_augmenter(base, DictConfig({"augment": cfg.augmentations, "augment_p": cfg.augment_p}))
+    return judge_augmenter(base, cfg.augmentations, cfg.augment_p)
 
 
 def write(model: DiffusionModel, base: LoadedModel, added: dict, classes: list[str], cfg: DictConfig,

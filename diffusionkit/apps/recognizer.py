@@ -29,7 +29,7 @@ def run(cfg: DictConfig) -> Path:
     dataset = real_dataset(model, data if data else model.config.data)
     items = labelled_items(dataset, model.classes, f"data {type(dataset).__name__}")
     # not ``augment``: that name is the training command's config group, so Hydra would read it as one
-    augmenter = judge_augmenter(model, DictConfig({"augment": cfg.augmentations, "augment_p": cfg.augment_p}))
+    augmenter = judge_augmenter(model, cfg.augmentations, cfg.augment_p)
     start = time.perf_counter()
     recognizer, spec = fit_recognizer(TensorItems(items.x, items.labels), model.modality.spatial_rank,
                                       items.x.shape[1], len(model.classes), epochs=int(cfg.epochs),
