@@ -20,6 +20,12 @@ figure compares the decoded clip with the original 44.1 kHz clip over the full b
 * encode / decode ms: median per 1 s clip over the clips, one clip per call, after a warm-up call;
   the routes take turns clip by clip (so a busy machine slows them alike).
 
+A second table asks what the 44.1 kHz routes keep of what the captions say (``cond=text``): the
+Spearman rank correlation, over the clips of each class, between a descriptor measured on the
+original and on its round trip (``diffusionkit_audio.captions.descriptors``: decay, spectral
+centroid, fundamental, crest factor). A model trained in a route's space cannot learn a caption
+word whose descriptor the route does not keep.
+
 Routes: the mel codec at 16 kHz (64 bands, today's starter) and at 44.1 kHz (96 bands, n_fft
 2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), and the
 exact stft codec at 44.1 kHz for reference. The ablation table (``--no-ablation`` skips it) takes
@@ -57,14 +63,20 @@ ROUTES = [
 ]
 
 
-def held_out_clips(root: str, limit: int | None) -> np.ndarray:
-    """The held-out kits' one-shots ``[clips, samples]`` at 44.1 kHz, as starter v2 prepares them."""
+#: the classes whose descriptors the captions' prompt checks compare (captions.PROMPT_INSTRUMENTS)
+DESCRIBED = ("kick", "snare", "tom")
+
+
+def held_out_clips(root: str, limit: int | None) -> tuple[np.ndarray, list[str]]:
+    """The held-out kits' one-shots ``[clips, samples]`` at 44.1 kHz, as starter v2 prepares them,
+    and each one's class."""
     from diffusionkit_audio.drumkits_dataset import DrumKitsDataset
     from diffusionkit_audio.modality import AudioModality
 
     modality = AudioModality(sample_rate=RATE, normalize="loudness", codec_options=MEL_44K)
-    waves = DrumKitsDataset(modality, root=root, split="test").waves
-    return waves[:limit] if limit else waves
+    dataset = DrumKitsDataset(modality, root=root, split="test")
+    classes = [dataset.classes[label] for label in dataset.labels]
+    return (dataset.waves[:limit], classes[:limit]) if limit else (dataset.waves, classes)
 
 
 def interleaved_ms(jobs: list[Callable[[int], object]], count: int) -> list[float]:
@@ -95,8 +107,30 @@ def scores(originals: np.ndarray, decoded: np.ndarray) -> tuple[str, ...]:
             f"{float(log_distance.mean()):.3f}", f"{ratio:.2f}")
 
 
-def route_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
-    """One row per route of :data:`ROUTES`: the scores, then the times (taken in turns)."""
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson's of the ranks; ties ranked by order)."""
+    ranks_a, ranks_b = (np.argsort(np.argsort(v)).astype(np.float64) for v in (a, b))
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1]) if len(a) > 2 and ranks_a.std() and ranks_b.std() else float("nan")
+
+
+def descriptor_rows(name: str, originals: np.ndarray, decoded: np.ndarray, classes: list[str]) -> list[tuple[str, ...]]:
+    """A row per class of :data:`DESCRIBED`: each descriptor's rank correlation, original vs round trip."""
+    from diffusionkit_audio.captions import WORD_PAIRS, descriptors
+
+    before = [descriptors(wave, RATE) for wave in originals]
+    after = [descriptors(wave, RATE) for wave in decoded]
+    rows = []
+    for kind in DESCRIBED:
+        members = [i for i, c in enumerate(classes) if c == kind]
+        rows.append((name, f"{kind} ({len(members)})", *(
+            f"{rank_correlation(np.array([before[i][d] for i in members]), np.array([after[i][d] for i in members])):.2f}"
+            for d in WORD_PAIRS)))
+    return rows
+
+
+def route_rows(originals: np.ndarray, classes: list[str], described: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One row per route of :data:`ROUTES`: the scores, then the times (taken in turns); the
+    44.1 kHz routes' :func:`descriptor_rows` are appended to ``described``."""
     from diffusionkit_audio.audio_io import resample
     from diffusionkit_audio.modality import AudioModality
 
@@ -113,6 +147,8 @@ def route_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
         if rate != RATE:
             decoded = resample(decoded, rate, RATE).astype(np.float32)
         decoded = np.pad(decoded[:, :length], ((0, 0), (0, max(0, length - decoded.shape[-1]))))
+        if rate == RATE:
+            described.extend(descriptor_rows(name, originals, decoded, classes))
         rows.append((name, "x".join(map(str, modality.shape)), *scores(originals, decoded), f"{rmse:.3f}"))
         encoders.append(lambda i, m=modality, c=clips: m.encode_wave(c[i]))
         decoders.append(lambda i, m=modality, e=encoded: m.decode(e[i]))
@@ -188,15 +224,21 @@ def main() -> None:
         print(f"bench_audio_codecs: skipped, no drum kits at {args.root} (apt-get install hydrogen-drumkits, "
               "or --root <folder of kits>)")
         return
-    originals = held_out_clips(args.root, args.limit)
+    originals, classes = held_out_clips(args.root, args.limit)
     command = " ".join(["python", "benchmarks/bench_audio_codecs.py", *sys.argv[1:]])
     print(f"$ {command}")
     print(f"machine: {machine_note()}")
     print(f"material: {len(originals)} held-out one-shots (data=drumkits split=test: 3 kits) at 44.1 kHz, "
           f"{originals.shape[-1]} samples each; every figure against the original 44.1 kHz clips\n")
-    rows = route_rows(originals)
+    described: list[tuple[str, ...]] = []
+    rows = route_rows(originals, classes, described)
     print_table(("route", "model space", "LSD dB", "MR-STFT SC", "MR-STFT log-mag", "HF energy >8 kHz",
                  "re-encode RMSE", "encode ms/s", "decode ms/s"), rows)
+    from diffusionkit_audio.captions import WORD_PAIRS
+
+    print("\nwhat each 44.1 kHz route keeps of the captions' descriptors: Spearman rank correlation over a "
+          "class's clips, original vs round trip (1 = the order of the clips kept)")
+    print_table(("route", "class (clips)", *(f"{d} ({'/'.join(w)})" for d, w in WORD_PAIRS.items())), described)
     if args.no_ablation:
         return
     print("\nablation of the pghi decoder on mel 96 @ 44.1 kHz (magnitude: pinv = pseudo-inverse clamped at 0, "

@@ -26,7 +26,11 @@ than ``min_class_items`` items uses absolute thresholds (:class:`CaptionOptions`
 order shuffled per item by a seeded generator (so a model does not learn one order), come before
 the class name: "long bright punchy snare", "short dark closed hat". With ``keep`` < 1 a dataset
 draws a shorter caption each time it reads an item, each word kept with that probability (word
-dropout), so a model also meets the class name alone or with one word, as users prompt.
+dropout), so a model also meets the class name alone or with one word, as users prompt. With
+``synonyms`` > 0 each word is swapped, with that probability at each reading, for one of its
+:data:`SYNONYMS` (caption paraphrasing, as text-to-image training rewrites its captions: Betker et
+al. 2023, "Improving Image Generation with Better Captions"), so a model learns what the words mean
+rather than one spelling of them; :data:`PARAPHRASES`, the words its prompt checks try, stay unseen.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ WORD_PAIRS: dict[str, tuple[str, str]] = {"decay_s": ("short", "long"), "centroi
 #: words no caption uses, for the same descriptors (prompt checks of paraphrases a model never saw).
 PARAPHRASES: dict[str, tuple[str, str]] = {"pitch_hz": ("boomy", "thin"), "centroid_hz": ("muffled", "crisp"),
                                            "decay_s": ("tight", "ringing")}
+#: other words for each caption word, swapped in at reading time (``synonyms`` > 0); none of them is
+#: one of :data:`PARAPHRASES`, so those stay words a model never saw.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "short": ("brief", "staccato", "clipped"), "long": ("sustained", "lingering", "drawn-out"),
+    "dark": ("warm", "dull", "mellow"), "bright": ("brilliant", "airy", "shiny"),
+    "low": ("deep", "bassy", "low-pitched"), "high": ("high-pitched", "piercing", "small"),
+    "soft": ("gentle", "quiet", "smooth"), "punchy": ("hard", "snappy", "aggressive")}
 #: thresholds for classes with too few items to take percentiles of: about the 33rd and 67th
 #: percentiles of each descriptor over every kept one-shot of Debian's hydrogen-drumkits.
 ABSOLUTE_THRESHOLDS: dict[str, tuple[float, float]] = {"decay_s": (0.1, 0.3), "centroid_hz": (1000.0, 3000.0),
@@ -149,6 +160,7 @@ class CaptionOptions:
     with_kit: bool = False
     seed: int = 0
     keep: float = 1.0
+    synonyms: float = 0.0
 
     def __post_init__(self) -> None:
         absolute = {**ABSOLUTE_THRESHOLDS, **{str(k): _pair(k, v) for k, v in dict(self.absolute).items()}}
@@ -157,12 +169,20 @@ class CaptionOptions:
             raise ValueError(f"captions: need 0 <= low < high <= 1, got low={self.low}, high={self.high}")
         if not 0.0 < float(self.keep) <= 1.0:
             raise ValueError(f"captions: keep is the probability of keeping each word, 0 < keep <= 1; got {self.keep}")
+        if not 0.0 <= float(self.synonyms) <= 1.0:
+            raise ValueError("captions: synonyms is the probability of swapping each word for another, "
+                             f"0 <= synonyms <= 1; got {self.synonyms}")
         if int(self.min_class_items) < 1:
             raise ValueError(f"captions: min_class_items must be >= 1, got {self.min_class_items}")
         unknown = sorted(set(absolute) - set(WORD_PAIRS))
         if unknown:
             raise ValueError(f"captions: absolute thresholds for unknown descriptors {unknown} (known: "
                              f"{', '.join(WORD_PAIRS)})")
+
+    @property
+    def varies(self) -> bool:
+        """Whether a caption is drawn anew at each reading (word dropout or synonyms)."""
+        return self.keep < 1.0 or self.synonyms > 0.0
 
     @classmethod
     def of(cls, config: CaptionOptions | Mapping | None) -> CaptionOptions:
@@ -244,17 +264,27 @@ def ordered(words: Sequence[str], rng: np.random.Generator) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Caption:
     """One item's caption in parts: its descriptor ``words`` in order, the class ``noun``, a ``tail``
-    (" from <kit>"). :meth:`text` writes it whole, or with each word kept with probability ``keep``."""
+    (" from <kit>"). :meth:`text` writes it whole, or with each word kept with probability ``keep``
+    and swapped for one of its :data:`SYNONYMS` with probability ``synonyms``."""
 
     words: tuple[str, ...]
     noun: str
     tail: str = ""
 
-    def text(self, keep: float = 1.0, rng: np.random.Generator | None = None) -> str:
-        if keep < 1.0 and rng is None:
-            raise ValueError("Caption.text: dropping words (keep < 1) needs a random generator")
+    def text(self, keep: float = 1.0, rng: np.random.Generator | None = None, synonyms: float = 0.0) -> str:
+        if (keep < 1.0 or synonyms > 0.0) and rng is None:
+            raise ValueError("Caption.text: dropping words (keep < 1) or swapping them (synonyms > 0) needs a "
+                             "random generator")
         words = self.words if keep >= 1.0 else [w for w in self.words if rng.random() < keep]
+        if synonyms > 0.0:
+            words = [_swapped(w, rng) if w in SYNONYMS and rng.random() < synonyms else w for w in words]
         return " ".join([*words, self.noun]) + self.tail
+
+
+def _swapped(word: str, rng: np.random.Generator) -> str:
+    """One of ``word``'s :data:`SYNONYMS`, drawn from ``rng``."""
+    choices = SYNONYMS[word]
+    return choices[int(rng.integers(len(choices)))]
 
 
 def captions_of(measured: Sequence[Mapping[str, float]], classes: Sequence[str], keys: Sequence[str],

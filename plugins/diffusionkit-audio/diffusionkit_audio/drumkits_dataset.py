@@ -154,7 +154,8 @@ class DrumKitsDataset(Dataset):
         preprocess: :class:`~.oneshots.OneShotOptions` fields.
         cache: keep prepared clips in ``cache_dir`` (default :func:`default_cache_dir`).
         captions: :class:`~.captions.CaptionOptions` fields (percentiles, absolute thresholds,
-            ``with_kit``, ``seed``, ``keep``: word dropout); None for the defaults.
+            ``with_kit``, ``seed``, ``keep``: word dropout, ``synonyms``: words swapped for
+            others); None for the defaults.
     """
 
     def __init__(self, modality: Any, root: str | Path = DEBIAN_KITS, split: str = "train",
@@ -265,12 +266,13 @@ class DrumKitsDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        keep = self.caption_options.keep  # < 1: a caption with fewer words at each reading (word dropout)
-        caption = self.captions[index] if keep >= 1 else self.caption_parts[index].text(keep, self._word_rng())
+        options = self.caption_options  # word dropout or synonyms: a caption drawn anew at each reading
+        caption = (self.caption_parts[index].text(options.keep, self._word_rng(), options.synonyms)
+                   if options.varies else self.captions[index])
         return {"x": self.x[index], "label": self.labels[index], "caption": caption}
 
     def _word_rng(self) -> np.random.Generator:
-        """The generator of word dropout, one per process: torch seeds each data-loader worker
+        """The generator of word dropout and synonyms, one per process: torch seeds each data-loader worker
         differently (``torch.initial_seed``), so workers do not drop the same words."""
         seed = torch.initial_seed()
         if self._caption_rng is None or self._caption_rng[0] != seed:

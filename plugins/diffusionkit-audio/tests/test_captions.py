@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from diffusionkit_audio.captions import (ABSOLUTE_THRESHOLDS, PARAPHRASES, PROMPT_INSTRUMENTS, WORD_PAIRS,
-                                         CaptionOptions, caption_items, captions_of, descriptors, words_for)
+from diffusionkit_audio.captions import (ABSOLUTE_THRESHOLDS, PARAPHRASES, PROMPT_INSTRUMENTS, SYNONYMS,
+                                         WORD_PAIRS, CaptionOptions, caption_items, captions_of, descriptors, words_for)
 from diffusionkit_audio.datasets import DRUM_PARAMETER_WORDS, DrumsDataset, MelodiesDataset
 from diffusionkit_audio.drumkits_dataset import DrumKitsDataset
 from diffusionkit_audio.modality import AudioModality
@@ -136,6 +136,29 @@ def test_word_dropout_keeps_the_noun_and_draws_shorter_captions():
         CaptionOptions(keep=0)
 
 
+def test_synonyms_swap_words_for_their_own_synonyms_and_never_for_the_unseen_paraphrases():
+    measured = [{"decay_s": 1.0, "centroid_hz": 9000.0, "pitch_hz": 1.0, "crest_db": 30.0}]
+    caption = captions_of(measured, ["snare"], ["a.wav"])[0]
+    assert sorted(caption.words) == ["bright", "long", "low", "punchy"]
+    rng = np.random.default_rng(0)
+    assert caption.text(1.0, rng, synonyms=0.0) == caption.text()
+    swapped = [caption.text(1.0, rng, synonyms=1.0).split()[:-1] for _ in range(200)]
+    for words in swapped:  # every word swapped for one of its own synonyms, in the same place
+        assert all(new in SYNONYMS[old] for old, new in zip(caption.words, words))
+    assert {w for words in swapped for w in words} == {s for w in caption.words for s in SYNONYMS[w]}
+    half = [caption.text(1.0, rng, synonyms=0.5).split()[:-1] for _ in range(400)]
+    kept = np.mean([new == old for words in half for old, new in zip(caption.words, words)])
+    assert 0.42 < kept < 0.58
+    assert set(SYNONYMS) == {w for pair in WORD_PAIRS.values() for w in pair}
+    unseen = {w for pair in PARAPHRASES.values() for w in pair}
+    assert not unseen & {s for words in SYNONYMS.values() for s in words}  # the prompt checks' words stay unseen
+    with pytest.raises(ValueError, match="needs a random generator"):
+        caption.text(synonyms=0.5)
+    with pytest.raises(ValueError, match="synonyms is the probability of swapping each word for another, "
+                                         "0 <= synonyms <= 1; got 1.5"):
+        CaptionOptions(synonyms=1.5)
+
+
 def test_options_from_a_config_mapping_and_their_errors():
     options = CaptionOptions.of({"low": 0.2, "absolute": {"decay_s": [0.05, 0.5]}})
     assert options.absolute == {**ABSOLUTE_THRESHOLDS, "decay_s": (0.05, 0.5)} and options.high == 0.67
@@ -203,6 +226,11 @@ def test_kit_items_read_with_word_dropout_draw_shorter_captions(modality, kits):
     read = {dropping[worded[0]]["caption"] for _ in range(100)}
     assert dropping.captions[worded[0]] in read and len(read) > 1
     assert all(c.endswith(dropping.caption_parts[worded[0]].noun) for c in read)
+    swapping = DrumKitsDataset(modality, root=kits, split="all", classes=CLASSES, cache=False,
+                               captions={"synonyms": 1.0})
+    part = swapping.caption_parts[worded[0]]
+    read = [swapping[worded[0]]["caption"].removesuffix(part.noun).split() for _ in range(20)]
+    assert all(new in SYNONYMS[old] for r in read for old, new in zip(part.words, r, strict=True))
 
 
 def test_the_config_takes_caption_options(kits):
