@@ -367,6 +367,14 @@ def normalize(
     return (wave * gain).astype(wave.dtype if np.issubdtype(wave.dtype, np.floating) else np.float32)
 
 
+def below_full_scale(wave: np.ndarray) -> np.ndarray:
+    """``wave`` scaled down, if its peak is over 0.99, to a peak of 0.99: a written file is never
+    clipped (clipping a transient is audible distortion; a gain change is not)."""
+    wave = np.asarray(wave)
+    current = float(np.abs(wave).max()) if wave.size else 0.0
+    return (wave * (_LIMIT_PEAK / current)).astype(wave.dtype) if current > _LIMIT_PEAK else wave
+
+
 def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write ``[samples]`` or ``[channels, samples]`` as a WAV file (parents created).
 

@@ -17,7 +17,8 @@ from diffusionkit.prompt_checks import PromptCheck
 
 from .augment import audio_transforms
 from .captions import descriptors, drum_prompt_checks
-from .audio_io import AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, file_sample_rate, load_clip, resample, write_wav
+from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, below_full_scale, file_sample_rate, load_clip,
+                       normalize, resample, write_wav)
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -59,7 +60,10 @@ class AudioModality(Modality):
             codec's ``decoder``: ``pghi`` or ``griffin_lim``...).
         audio_channels: 1 mixes files to mono, 2 keeps stereo.
         trim_silence: drop leading silence of loaded files before cropping.
-        normalize: ``"peak"``, ``"loudness"`` or ``"none"`` for loaded files.
+        normalize: ``"peak"``, ``"loudness"`` or ``"none"`` for loaded files, and for written ones:
+            every file and rendered clip is levelled as inputs are, so a variation sits at its
+            source's level and takes compare at one level; none is ever clipped (a file that
+            would be is turned down to a peak of 0.99).
         midi: also write ``stem.mid``, a monophonic transcription (pitch tracking) of each file.
         output_rate: write files at this rate: None for the model rate, an int, or ``"input"`` for
             the rate of the last file loaded (so ``vary`` answers a 44.1 kHz sample at 44.1 kHz).
@@ -151,7 +155,7 @@ class AudioModality(Modality):
             raise MediaError(f"cannot write audio '{stem}.wav': expected [{self.channels}, bins, frames], "
                              f"got shape {tuple(x.shape)}")
         wave = self.decode(x)
-        written = [self.write(wave, stem.with_name(stem.name + ".wav")),
+        written = [self.write(self.level(wave), stem.with_name(stem.name + ".wav")),
                    write_picture(self.picture(x), stem.with_name(stem.name + ".png"))]
         if self.midi:
             from .transcription import transcribe  # pitch tracking's libraries load only for midi=true
@@ -171,7 +175,7 @@ class AudioModality(Modality):
         """The clips one after another (mono mix) and the grid of their spectrograms."""
         if batch.dim() != 4 or batch.shape[0] == 0:
             raise ValueError(f"AudioModality.render: expected a non-empty [B, C, F, T], got {tuple(batch.shape)}")
-        waves = self.decode(batch).mean(axis=1)
+        waves = np.stack([self.level(wave) for wave in self.decode(batch).mean(axis=1)])
         gap = np.zeros((len(waves), int(GRID_GAP_SECONDS * self.sample_rate)), dtype=np.float32)
         audio = np.concatenate([waves, gap], axis=1).reshape(-1).clip(-1.0, 1.0)
         return [Rendered("audio", audio.astype(np.float32), self.sample_rate, SOUND_WRITER, time_axis=0),
@@ -224,10 +228,14 @@ class AudioModality(Modality):
         db = self.codec.power_db(x.detach().float().cpu()).mean(dim=0).numpy()
         return colourise(db, self.codec.ceiling_db - 100.0, self.codec.ceiling_db)
 
+    def level(self, wave: np.ndarray) -> np.ndarray:
+        """A decoded clip levelled as loaded files are (``normalize``)."""
+        return normalize(wave, self.normalize)
+
     def write(self, wave: np.ndarray, path: Path, rate: int | None = None) -> Path:
-        """A waveform at the model rate as 16-bit WAV, at ``output_rate`` when set."""
+        """A waveform at the model rate as 16-bit WAV, at ``output_rate`` when set, never clipped."""
         rate = rate or self.sample_rate
         target = self._input_rate if self.output_rate == "input" else self.output_rate
         if target and int(target) != rate:
             wave, rate = resample(wave, rate, int(target)), int(target)
-        return write_wav(path, wave, rate)
+        return write_wav(path, below_full_scale(wave), rate)

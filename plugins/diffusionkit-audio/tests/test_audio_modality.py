@@ -155,6 +155,34 @@ def test_save_writes_16bit_wav_at_the_model_rate_and_a_png(mel, tmp_path):
         mel.save(torch.zeros(2, 64, 64), tmp_path / "bad")
 
 
+@pytest.mark.parametrize("mode", ["loudness", "peak", "none"])
+def test_written_files_are_levelled_as_inputs_are_and_never_clipped(mode, tmp_path):
+    from diffusionkit_audio.audio_io import loudness_dbfs, normalize
+
+    modality = AudioModality(sample_rate=16000, codec="stft", normalize=mode)
+    source = modality.load_wave(KICK)
+    written = {}
+    for gain in (0.05, 1.0, 8.0):  # a quiet, a levelled and a far too loud decoded item
+        x = modality.encode_wave(source * gain)
+        data, _ = sf.read(modality.save(x, tmp_path / f"x{gain}")[0])
+        written[gain] = data
+        assert np.abs(data).max() <= 0.99 + 1e-4  # turned down, not clipped
+        assert (np.abs(data) >= 0.999).sum() == 0
+    levels = [loudness_dbfs(w) for w in written.values()]
+    if mode == "none":  # as decoded, except the one that would clip
+        assert levels[1] - levels[0] == pytest.approx(20 * np.log10(20), abs=0.2)
+        loud = written[8.0]
+        assert np.abs(loud).max() == pytest.approx(0.99, abs=1e-3)
+        assert np.corrcoef(loud, written[1.0])[0, 1] > 0.999  # the same shape, turned down
+    else:  # every item at the level inputs are brought to
+        expected = loudness_dbfs(normalize(source[0], mode))
+        assert levels == pytest.approx([expected] * 3, abs=0.2)
+    if mode != "none":  # a grid's clips are levelled one by one
+        grid = modality.render(torch.stack([modality.encode_wave(source * g) for g in (0.05, 8.0)]))[0].data
+        half = len(grid) // 2
+        assert loudness_dbfs(grid[:half]) == pytest.approx(loudness_dbfs(grid[half:]), abs=0.3)
+
+
 def test_output_rate_44100(tmp_path):
     modality = AudioModality(output_rate=44100)
     info = sf.info(modality.save(modality.load(SNARE), tmp_path / "snare")[0])
