@@ -271,6 +271,20 @@ def file_sample_rate(path: str | Path) -> int:
         raise _unreadable(path) from first
 
 
+#: WAV subtype written for each ``output_bits`` (32: 32-bit float, what DAWs record into)
+OUTPUT_SUBTYPES: dict[int, str] = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+_SUBTYPE_BITS = {"PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 32}  # any other: 16
+
+
+def file_bits(path: str | Path) -> int:
+    """The bit depth of :data:`OUTPUT_SUBTYPES` closest to an audio file's own: 24 for 24-bit PCM,
+    32 for 32-bit PCM or float, 16 for the rest (16-bit or less, and compressed formats)."""
+    try:
+        return _SUBTYPE_BITS.get(sf.info(Path(path)).subtype, 16)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError):
+        return 16  # read through audioread (MP3...): no stored depth
+
+
 def _as_2d(wave: np.ndarray) -> np.ndarray:
     wave = np.asarray(wave)
     if wave.ndim == 1:

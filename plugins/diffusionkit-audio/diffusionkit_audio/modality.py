@@ -17,8 +17,8 @@ from diffusionkit.prompt_checks import PromptCheck
 
 from .augment import audio_transforms
 from .captions import descriptors, drum_prompt_checks
-from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, below_full_scale, file_sample_rate, load_clip,
-                       normalize, resample, write_wav)
+from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, OUTPUT_SUBTYPES, below_full_scale, file_bits,
+                       file_sample_rate, load_clip, normalize, resample, write_wav)
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -69,6 +69,8 @@ class AudioModality(Modality):
             the rate of the last file loaded (so ``vary`` answers a 44.1 kHz sample at 44.1 kHz).
         max_seconds: the most of a file that is read: only the clip's length is read from the start
             of a file, and with ``trim_silence`` the sound must start within ``max_seconds``.
+        output_bits: the written WAVs' depth: 16, 24 or 32 (float), or ``"input"`` for the depth of
+            the last file loaded (16 before any, and for compressed files).
     """
 
     file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
@@ -78,7 +80,8 @@ class AudioModality(Modality):
     def __init__(self, sample_rate: int = 16000, clip_seconds: float = 1.0, codec: str = "mel",
                  codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,
                  normalize: str = "peak", output_rate: int | str | None = None, midi: bool = False,
-                 frame_multiple: int = 8, max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+                 frame_multiple: int = 8, max_seconds: float = DEFAULT_MAX_SECONDS,
+                 output_bits: int | str = 16) -> None:
         if audio_channels not in (1, 2):
             raise ValueError(f"AudioModality: audio_channels must be 1 (mono) or 2 (stereo), got {audio_channels}")
         self.codec_name = codec
@@ -90,8 +93,12 @@ class AudioModality(Modality):
                              f"got {output_rate!r}")
         if not 0 < float(clip_seconds) <= 60:
             raise ValueError(f"AudioModality: clip_seconds must be more than 0 and at most 60, got {clip_seconds!r}")
+        if output_bits != "input" and not (str(output_bits).isdigit() and int(output_bits) in OUTPUT_SUBTYPES):
+            raise ValueError(f"AudioModality: output_bits must be 16, 24, 32 (float) or 'input', got {output_bits!r}")
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
+        self.output_bits = output_bits if output_bits == "input" else int(output_bits)
         self._input_rate: int | None = None
+        self._input_bits: int | None = None
         self._decoded: dict[str, np.ndarray] = {}  # content key -> waveform, oldest first
         self.midi = bool(midi)
         if not float(max_seconds) > 0:
@@ -140,6 +147,7 @@ class AudioModality(Modality):
     def load_wave(self, path: str | Path) -> np.ndarray:
         """A file as the model hears it: ``[audio_channels, num_samples]`` at the model rate."""
         self._input_rate = file_sample_rate(path)
+        self._input_bits = file_bits(path) if self.output_bits == "input" else None
         return load_clip(path, self.sample_rate, self.num_samples, channels=self.audio_channels,
                          trim_silence=self.trim_silence, normalize_mode=self.normalize,
                          max_seconds=self.max_seconds)
@@ -149,7 +157,7 @@ class AudioModality(Modality):
         return self.encode_wave(self.load_wave(path))
 
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:
-        """``stem.wav`` (16-bit), ``stem.png`` (its spectrogram) and with ``midi`` ``stem.mid``."""
+        """``stem.wav`` (``output_bits``), ``stem.png`` (its spectrogram) and with ``midi`` ``stem.mid``."""
         stem = Path(stem)
         if x.dim() != 3 or x.shape[0] != self.channels:
             raise MediaError(f"cannot write audio '{stem}.wav': expected [{self.channels}, bins, frames], "
@@ -233,9 +241,10 @@ class AudioModality(Modality):
         return normalize(wave, self.normalize)
 
     def write(self, wave: np.ndarray, path: Path, rate: int | None = None) -> Path:
-        """A waveform at the model rate as 16-bit WAV, at ``output_rate`` when set, never clipped."""
+        """A waveform at the model rate as WAV (``output_bits``), at ``output_rate`` when set, never clipped."""
         rate = rate or self.sample_rate
         target = self._input_rate if self.output_rate == "input" else self.output_rate
         if target and int(target) != rate:
             wave, rate = resample(wave, rate, int(target)), int(target)
-        return write_wav(path, below_full_scale(wave), rate)
+        bits = (self._input_bits or 16) if self.output_bits == "input" else self.output_bits
+        return write_wav(path, below_full_scale(wave), rate, OUTPUT_SUBTYPES[bits])

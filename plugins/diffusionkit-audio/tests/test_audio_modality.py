@@ -202,6 +202,26 @@ def test_output_rate_input_follows_the_last_loaded_file(tmp_path):
     assert sf.info(AudioModality(output_rate="input").save(x, tmp_path / "c")[0]).samplerate == 16000
 
 
+def test_output_bits_fixed_or_following_the_input(tmp_path):
+    x = AudioModality().load(KICK)
+    subtype = lambda modality, name: sf.info(modality.save(x, tmp_path / name)[0]).subtype  # noqa: E731
+    assert [subtype(AudioModality(output_bits=b), f"b{b}") for b in (16, 24, 32, "24")] == [
+        "PCM_16", "PCM_24", "FLOAT", "PCM_24"]
+    follows = AudioModality(output_bits="input")
+    assert subtype(follows, "before") == "PCM_16"  # no file read yet (generate)
+    for written, expected in (("PCM_24", "PCM_24"), ("FLOAT", "FLOAT"), ("PCM_16", "PCM_16"), ("PCM_U8", "PCM_16")):
+        source = tmp_path / f"in_{written}.wav"
+        sf.write(source, real_world_like("drum")[0], FILE_RATE, subtype=written)
+        follows.load(source)
+        assert subtype(follows, f"out_{written}") == expected
+    flac = tmp_path / "in.flac"
+    sf.write(flac, real_world_like("drum")[0], FILE_RATE, subtype="PCM_24")
+    follows.load(flac)
+    assert subtype(follows, "out_flac") == "PCM_24"
+    with pytest.raises(ValueError, match="output_bits must be 16, 24, 32 \\(float\\) or 'input', got 8"):
+        AudioModality(output_bits=8)
+
+
 def _runs(pitches: list[int]) -> list[int]:
     """Pitches with repeats of one pitch merged."""
     return [p for p, _ in itertools.groupby(pitches)]
