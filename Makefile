@@ -66,6 +66,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_label_ceiling.py
 	$(BIN)/python benchmarks/bench_gm_kits.py   # one line without fluidsynth + fluid-soundfont-gm
 	$(BIN)/python benchmarks/bench_sf2_kits.py  # one line without avldrums.lv2-soundfont
+	$(BIN)/python benchmarks/bench_text_words.py  # one line without the [text] extra
 
 clean:
 	rm -rf $(VENV) outputs demo_out
