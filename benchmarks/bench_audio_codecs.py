@@ -107,15 +107,10 @@ def scores(originals: np.ndarray, decoded: np.ndarray) -> tuple[str, ...]:
             f"{float(log_distance.mean()):.3f}", f"{ratio:.2f}")
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation (Pearson's of the ranks; ties ranked by order)."""
-    ranks_a, ranks_b = (np.argsort(np.argsort(v)).astype(np.float64) for v in (a, b))
-    return float(np.corrcoef(ranks_a, ranks_b)[0, 1]) if len(a) > 2 and ranks_a.std() and ranks_b.std() else float("nan")
-
-
 def descriptor_rows(name: str, originals: np.ndarray, decoded: np.ndarray, classes: list[str]) -> list[tuple[str, ...]]:
     """A row per class of :data:`DESCRIBED`: each descriptor's rank correlation, original vs round trip."""
     from diffusionkit_audio.captions import WORD_PAIRS, descriptors
+    from scipy.stats import spearmanr  # tied values share their mean rank
 
     before = [descriptors(wave, RATE) for wave in originals]
     after = [descriptors(wave, RATE) for wave in decoded]
@@ -123,7 +118,7 @@ def descriptor_rows(name: str, originals: np.ndarray, decoded: np.ndarray, class
     for kind in DESCRIBED:
         members = [i for i, c in enumerate(classes) if c == kind]
         rows.append((name, f"{kind} ({len(members)})", *(
-            f"{rank_correlation(np.array([before[i][d] for i in members]), np.array([after[i][d] for i in members])):.2f}"
+            f"{spearmanr([before[i][d] for i in members], [after[i][d] for i in members]).statistic:.2f}"
             for d in WORD_PAIRS)))
     return rows
 

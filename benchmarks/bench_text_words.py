@@ -27,9 +27,9 @@ from common import print_table  # noqa: E402
 
 def pooled(encoder, texts: list[str]) -> Tensor:
     """The mean of each text's token states (padding left out): ``[n, width]``."""
-    states = encoder.encode(texts)
-    present = states.ne(0).any(dim=-1, keepdim=True).to(states.dtype)
-    return (states * present).sum(dim=1) / present.sum(dim=1).clamp(min=1)
+    from diffusionkit.nets.text_conditioner import token_mean
+
+    return token_mean(encoder.encode(texts))[0]
 
 
 def placement_rows(encoder, words: dict[str, tuple[str, str, str]], instruments: tuple[str, ...]

@@ -98,8 +98,14 @@ class TextPrompt(Conditioner):
     def pooled(self, values: Tensor) -> Tensor:
         if self.pool is None or self.null is None:
             raise RuntimeError("TextPrompt.bind(embedding_dim) was never called")
-        present = values.ne(0).any(dim=-1, keepdim=True).to(values.dtype)  # [n, L, 1]
-        count = present.sum(dim=1)  # [n, 1]
-        mean = (values * present).sum(dim=1) / count.clamp(min=1)
+        mean, count = token_mean(values)
         embedded = self.pool(mean.to(self.pool[0].weight.dtype))
         return torch.where(count > 0, embedded, self.null.to(embedded.dtype))
+
+
+def token_mean(values: Tensor) -> tuple[Tensor, Tensor]:
+    """The mean of each text's token states ``[n, L, width]`` over its tokens (zero vectors are
+    padding), ``[n, width]``, and its token count ``[n, 1]`` (sentence-transformers' pooling)."""
+    present = values.ne(0).any(dim=-1, keepdim=True).to(values.dtype)  # [n, L, 1]
+    count = present.sum(dim=1)  # [n, 1]
+    return (values * present).sum(dim=1) / count.clamp(min=1), count

@@ -355,14 +355,16 @@ def loudness_dbfs(wave: np.ndarray) -> float:
 
 
 def normalize(
-    wave: np.ndarray, mode: str = "peak", peak: float = 0.9, loudness_db: float = -20.0
+    wave: np.ndarray, mode: str = "peak", peak: float = 0.9, loudness_db: float = -20.0,
+    max_gain_db: float | None = None,
 ) -> np.ndarray:
     """Scale a wave's level.
 
     Modes: ``"peak"`` scales the absolute peak to ``peak``; ``"loudness"`` scales the RMS
     of the non-silent part (see :func:`loudness_dbfs`) to ``loudness_db`` dBFS, then lowers
     the gain if needed so the peak is at most 0.99 (no clipping); ``"none"`` returns the
-    wave unchanged. A silent wave is returned unchanged by every mode.
+    wave unchanged. A silent wave is returned unchanged by every mode; ``max_gain_db`` caps how
+    far a quiet one is raised.
     """
     if mode not in NORMALIZE_MODES:
         raise ValueError(f"unknown normalize mode {mode!r}; expected one of {', '.join(NORMALIZE_MODES)}")
@@ -378,13 +380,15 @@ def normalize(
         level = loudness_dbfs(wave)
         gain = 10.0 ** ((loudness_db - level) / 20.0)
         gain = min(gain, _LIMIT_PEAK / current)
+    if max_gain_db is not None:
+        gain = min(gain, 10.0 ** (max_gain_db / 20.0))
     return (wave * gain).astype(wave.dtype if np.issubdtype(wave.dtype, np.floating) else np.float32)
 
 
 def below_full_scale(wave: np.ndarray) -> np.ndarray:
     """``wave`` scaled down, if its peak is over 0.99, to a peak of 0.99: a written file is never
     clipped (clipping a transient is audible distortion; a gain change is not)."""
-    wave = np.asarray(wave)
+    wave = np.asarray(wave, dtype=np.float32 if not np.issubdtype(np.asarray(wave).dtype, np.floating) else None)
     current = float(np.abs(wave).max()) if wave.size else 0.0
     return (wave * (_LIMIT_PEAK / current)).astype(wave.dtype) if current > _LIMIT_PEAK else wave
 

@@ -167,6 +167,11 @@ class CaptionOptions:
         object.__setattr__(self, "absolute", absolute)
         if not 0.0 <= self.low < self.high <= 1.0:
             raise ValueError(f"captions: need 0 <= low < high <= 1, got low={self.low}, high={self.high}")
+        for name in ("keep", "synonyms"):  # probabilities, also when a config gives "0.5" or 1
+            try:
+                object.__setattr__(self, name, float(getattr(self, name)))
+            except (TypeError, ValueError):
+                raise ValueError(f"captions: {name} is a probability from 0 to 1; got {getattr(self, name)!r}") from None
         if not 0.0 < float(self.keep) <= 1.0:
             raise ValueError(f"captions: keep is the probability of keeping each word, 0 < keep <= 1; got {self.keep}")
         if not 0.0 <= float(self.synonyms) <= 1.0:

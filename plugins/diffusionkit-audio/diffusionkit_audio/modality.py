@@ -35,6 +35,8 @@ def _content_key(item: Tensor) -> str:
     digest.update(str(tuple(item.shape)).encode())
     return digest.hexdigest()
 
+#: the most a written take is raised by levelling, in dB.
+MAX_LEVEL_GAIN_DB = 40.0
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
 #: a float32 ``[samples]`` mono clip in [-1, 1] to TensorBoard, at the medium's rate.
@@ -62,15 +64,16 @@ class AudioModality(Modality):
         trim_silence: drop leading silence of loaded files before cropping.
         normalize: ``"peak"``, ``"loudness"`` or ``"none"`` for loaded files, and for written ones:
             every file and rendered clip is levelled as inputs are, so a variation sits at its
-            source's level and takes compare at one level; none is ever clipped (a file that
-            would be is turned down to a peak of 0.99).
+            source's level and takes compare at one level (raised by at most
+            :data:`MAX_LEVEL_GAIN_DB`); none is ever clipped (a file that would be is turned
+            down to a peak of 0.99).
         midi: also write ``stem.mid``, a monophonic transcription (pitch tracking) of each file.
         output_rate: write files at this rate: None for the model rate, an int, or ``"input"`` for
             the rate of the last file loaded (so ``vary`` answers a 44.1 kHz sample at 44.1 kHz).
         max_seconds: the most of a file that is read: only the clip's length is read from the start
             of a file, and with ``trim_silence`` the sound must start within ``max_seconds``.
-        output_bits: the written WAVs' depth: 16, 24 or 32 (float), or ``"input"`` for the depth of
-            the last file loaded (16 before any, and for compressed files).
+        output_bits: the written WAVs' depth: None (16), 16, 24 or 32 (float), or ``"input"`` for the
+            depth of the last file loaded (16 before any, and for lossy files such as MP3).
     """
 
     file_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
@@ -81,7 +84,7 @@ class AudioModality(Modality):
                  codec_options: dict[str, Any] | None = None, audio_channels: int = 1, trim_silence: bool = False,
                  normalize: str = "peak", output_rate: int | str | None = None, midi: bool = False,
                  frame_multiple: int = 8, max_seconds: float = DEFAULT_MAX_SECONDS,
-                 output_bits: int | str = 16) -> None:
+                 output_bits: int | str | None = None) -> None:
         if audio_channels not in (1, 2):
             raise ValueError(f"AudioModality: audio_channels must be 1 (mono) or 2 (stereo), got {audio_channels}")
         self.codec_name = codec
@@ -93,8 +96,10 @@ class AudioModality(Modality):
                              f"got {output_rate!r}")
         if not 0 < float(clip_seconds) <= 60:
             raise ValueError(f"AudioModality: clip_seconds must be more than 0 and at most 60, got {clip_seconds!r}")
+        output_bits = 16 if output_bits is None else output_bits
         if output_bits != "input" and not (str(output_bits).isdigit() and int(output_bits) in OUTPUT_SUBTYPES):
-            raise ValueError(f"AudioModality: output_bits must be 16, 24, 32 (float) or 'input', got {output_bits!r}")
+            raise ValueError(f"AudioModality: output_bits must be null (16), 16, 24, 32 (float) or 'input', "
+                             f"got {output_bits!r}")
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
         self.output_bits = output_bits if output_bits == "input" else int(output_bits)
         self._input_rate: int | None = None
@@ -162,8 +167,8 @@ class AudioModality(Modality):
         if x.dim() != 3 or x.shape[0] != self.channels:
             raise MediaError(f"cannot write audio '{stem}.wav': expected [{self.channels}, bins, frames], "
                              f"got shape {tuple(x.shape)}")
-        wave = self.decode(x)
-        written = [self.write(self.level(wave), stem.with_name(stem.name + ".wav")),
+        wave = self.level(self.decode(x))
+        written = [self.write(wave, stem.with_name(stem.name + ".wav")),
                    write_picture(self.picture(x), stem.with_name(stem.name + ".png"))]
         if self.midi:
             from .transcription import transcribe  # pitch tracking's libraries load only for midi=true
@@ -183,9 +188,9 @@ class AudioModality(Modality):
         """The clips one after another (mono mix) and the grid of their spectrograms."""
         if batch.dim() != 4 or batch.shape[0] == 0:
             raise ValueError(f"AudioModality.render: expected a non-empty [B, C, F, T], got {tuple(batch.shape)}")
-        waves = np.stack([self.level(wave) for wave in self.decode(batch).mean(axis=1)])
+        waves = np.stack([below_full_scale(self.level(wave)) for wave in self.decode(batch).mean(axis=1)])
         gap = np.zeros((len(waves), int(GRID_GAP_SECONDS * self.sample_rate)), dtype=np.float32)
-        audio = np.concatenate([waves, gap], axis=1).reshape(-1).clip(-1.0, 1.0)
+        audio = np.concatenate([waves, gap], axis=1).reshape(-1)
         return [Rendered("audio", audio.astype(np.float32), self.sample_rate, SOUND_WRITER, time_axis=0),
                 Rendered("image", picture_grid([self.picture(x) for x in batch]), writer=PICTURE_WRITER)]
 
@@ -200,7 +205,7 @@ class AudioModality(Modality):
         return audio_transforms(self.codec)
 
     def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
-        """Each item decoded to sound (as :meth:`save` writes it, channels mixed) and measured:
+        """Each item decoded to sound (as :meth:`save` writes it before levelling, channels mixed) and measured:
         ``centroid_hz``, ``decay_s``, ``pitch_hz``, ``crest_db`` (:func:`~.captions.descriptors`)."""
         items = batch.reshape(-1, *batch.shape[-3:])
         return [{**descriptors(wave, self.sample_rate)} for wave in self.decode(items)] if len(items) else []
@@ -237,8 +242,9 @@ class AudioModality(Modality):
         return colourise(db, self.codec.ceiling_db - 100.0, self.codec.ceiling_db)
 
     def level(self, wave: np.ndarray) -> np.ndarray:
-        """A decoded clip levelled as loaded files are (``normalize``)."""
-        return normalize(wave, self.normalize)
+        """A decoded clip levelled as loaded files are (``normalize``), raised by at most
+        :data:`MAX_LEVEL_GAIN_DB` (a near-silent take stays quiet rather than becoming hiss)."""
+        return normalize(wave, self.normalize, max_gain_db=MAX_LEVEL_GAIN_DB)
 
     def write(self, wave: np.ndarray, path: Path, rate: int | None = None) -> Path:
         """A waveform at the model rate as WAV (``output_bits``), at ``output_rate`` when set, never clipped."""

@@ -177,10 +177,25 @@ def test_written_files_are_levelled_as_inputs_are_and_never_clipped(mode, tmp_pa
     else:  # every item at the level inputs are brought to
         expected = loudness_dbfs(normalize(source[0], mode))
         assert levels == pytest.approx([expected] * 3, abs=0.2)
-    if mode != "none":  # a grid's clips are levelled one by one
-        grid = modality.render(torch.stack([modality.encode_wave(source * g) for g in (0.05, 8.0)]))[0].data
+    grid = modality.render(torch.stack([modality.encode_wave(source * g) for g in (0.05, 8.0)]))[0].data
+    assert np.abs(grid).max() <= 0.99 + 1e-4  # a grid is not clipped either
+    if mode != "none":  # its clips are levelled one by one
         half = len(grid) // 2
         assert loudness_dbfs(grid[:half]) == pytest.approx(loudness_dbfs(grid[half:]), abs=0.3)
+    whisper = modality.encode_wave(source * 1e-4)  # a near-silent take is raised by at most 40 dB
+    data, _ = sf.read(modality.save(whisper, tmp_path / "whisper")[0])
+    assert loudness_dbfs(data) <= loudness_dbfs(modality.decode(whisper)) + 40.2
+
+
+def test_output_bits_is_a_media_option_of_a_trained_models_config():
+    from diffusionkit.config import compose_config
+    from diffusionkit.options import check_like_defaults
+
+    stored = compose_config("train", ["modality=audio", "data=drums"]).modality  # what a bundle keeps
+    assert stored.output_bits is None and AudioModality(**{k: v for k, v in stored.items() if k != "_target_"}
+                                                       ).output_bits == 16
+    for value in ("input", 24, 32):  # as a sampling command or the studio passes them
+        check_like_defaults({"output_bits": value}, stored)
 
 
 def test_output_rate_44100(tmp_path):
@@ -218,7 +233,7 @@ def test_output_bits_fixed_or_following_the_input(tmp_path):
     sf.write(flac, real_world_like("drum")[0], FILE_RATE, subtype="PCM_24")
     follows.load(flac)
     assert subtype(follows, "out_flac") == "PCM_24"
-    with pytest.raises(ValueError, match="output_bits must be 16, 24, 32 \\(float\\) or 'input', got 8"):
+    with pytest.raises(ValueError, match="output_bits must be null \\(16\\), 16, 24, 32 \\(float\\) or 'input', got 8"):
         AudioModality(output_bits=8)
 
 

@@ -157,6 +157,9 @@ def test_synonyms_swap_words_for_their_own_synonyms_and_never_for_the_unseen_par
     with pytest.raises(ValueError, match="synonyms is the probability of swapping each word for another, "
                                          "0 <= synonyms <= 1; got 1.5"):
         CaptionOptions(synonyms=1.5)
+    assert CaptionOptions(synonyms="0.5").synonyms == 0.5 and CaptionOptions(synonyms=1).varies  # as configs give them
+    with pytest.raises(ValueError, match="synonyms is a probability from 0 to 1; got 'often'"):
+        CaptionOptions(synonyms="often")
 
 
 def test_options_from_a_config_mapping_and_their_errors():
