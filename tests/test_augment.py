@@ -56,6 +56,28 @@ def test_an_unknown_transform_names_what_the_modality_offers():
         Augmenter(MODALITY, "all", p=1.5)
 
 
+class _DrawnAnew(GaussianClasses):
+    """Items whose "x" varies at each reading (a caption drawn anew, say), and as they are."""
+
+    def __getitem__(self, index: int) -> dict:
+        return {**super().__getitem__(index), "x": torch.randn(1, 4) + 100.0}
+
+    def item_as_is(self, index: int) -> dict:
+        return super().__getitem__(index)
+
+
+def test_validation_reads_items_as_they_are_where_the_dataset_offers_it():
+    data = _DrawnAnew((1, 4), n=20)
+    module = ModalityDataModule(data, batch_size=4, val_fraction=0.25)
+    assert len(module.val_set) == 5 and len(module.train_set) == 15
+    first = [module.val_set[i]["x"] for i in range(5)]
+    assert all(torch.equal(a, module.val_set[i]["x"]) for i, a in enumerate(first))  # the same at every pass
+    assert all(float(x.max()) < 10 for x in first)  # as they are, not as drawn
+    assert float(module.train_set[0]["x"].min()) > 50  # training still reads them drawn anew
+    held_out = set(module.val_set.indices)
+    assert held_out.isdisjoint(module.train_set.indices) and len(held_out) == 5
+
+
 def test_only_training_items_are_augmented_and_each_draw_is_new():
     data = GaussianClasses((1, 4), n=20)
     augment = Augmenter(MODALITY, {"plus": {"amount": 100.0}}, p=0.5)

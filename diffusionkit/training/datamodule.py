@@ -21,6 +21,10 @@ class ModalityDataModule(pl.LightningDataModule):
         val_fraction: share of the items held out for validation (0 = none).
         seed: seeds the split so every run holds out the same items.
         augmenter: transforms applied on the fly to training items (never to validation ones).
+
+    A dataset whose items vary from one reading to the next (a caption drawn anew each time)
+    may offer ``item_as_is(index)``, the item without that variation: validation reads it, so
+    every validation pass measures the same items.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 64, num_workers: int = 0,
@@ -37,6 +41,8 @@ class ModalityDataModule(pl.LightningDataModule):
                              f"to train on; lower it")
         generator = torch.Generator().manual_seed(seed)
         self.train_set, self.val_set = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)
+        if hasattr(dataset, "item_as_is"):
+            self.val_set = ItemsAsIs(dataset, self.val_set.indices)
         if augmenter:
             self.train_set = AugmentedDataset(self.train_set, augmenter)
 
@@ -59,3 +65,16 @@ class ModalityDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_set, shuffle=False) if len(self.val_set) else []
+
+
+class ItemsAsIs(Dataset):
+    """The items ``indices`` of a dataset, read through its ``item_as_is`` (see :class:`ModalityDataModule`)."""
+
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset.item_as_is(self.indices[index])

@@ -267,9 +267,14 @@ class DrumKitsDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         options = self.caption_options  # word dropout or synonyms: a caption drawn anew at each reading
-        caption = (self.caption_parts[index].text(options.keep, self._word_rng(), options.synonyms)
-                   if options.varies else self.captions[index])
+        if not options.varies:
+            return self.item_as_is(index)
+        caption = self.caption_parts[index].text(options.keep, self._word_rng(), options.synonyms)
         return {"x": self.x[index], "label": self.labels[index], "caption": caption}
+
+    def item_as_is(self, index: int) -> dict:
+        """The item with its whole caption, as validation reads it (no word dropped or swapped)."""
+        return {"x": self.x[index], "label": self.labels[index], "caption": self.captions[index]}
 
     def _word_rng(self) -> np.random.Generator:
         """The generator of word dropout and synonyms, one per process: torch seeds each data-loader worker

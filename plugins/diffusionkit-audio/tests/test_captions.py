@@ -234,6 +234,7 @@ def test_kit_items_read_with_word_dropout_draw_shorter_captions(modality, kits):
     part = swapping.caption_parts[worded[0]]
     read = [swapping[worded[0]]["caption"].removesuffix(part.noun).split() for _ in range(20)]
     assert all(new in SYNONYMS[old] for r in read for old, new in zip(part.words, r, strict=True))
+    assert swapping.item_as_is(worded[0])["caption"] == swapping.captions[worded[0]]  # as validation reads it
 
 
 def test_the_config_takes_caption_options(kits):
