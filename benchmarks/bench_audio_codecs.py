@@ -123,13 +123,13 @@ def descriptor_rows(name: str, originals: np.ndarray, decoded: np.ndarray, class
     return rows
 
 
-def route_rows(originals: np.ndarray, classes: list[str], described: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """One row per route of :data:`ROUTES`: the scores, then the times (taken in turns); the
-    44.1 kHz routes' :func:`descriptor_rows` are appended to ``described``."""
+def route_rows(originals: np.ndarray, classes: list[str]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """One row per route of :data:`ROUTES` (the scores, then the times, taken in turns), and the
+    44.1 kHz routes' :func:`descriptor_rows`."""
     from diffusionkit_audio.audio_io import resample
     from diffusionkit_audio.modality import AudioModality
 
-    rows, encoders, decoders, seconds = [], [], [], []
+    rows, described, encoders, decoders, seconds = [], [], [], [], []
     length = originals.shape[-1]
     for name, rate, codec, options in ROUTES:
         modality = AudioModality(sample_rate=rate, codec=codec, codec_options=options)
@@ -150,7 +150,7 @@ def route_rows(originals: np.ndarray, classes: list[str], described: list[tuple[
         seconds.append(modality.num_samples / rate)  # times per 1 s of sound
     encode_ms = interleaved_ms(encoders, len(originals))
     decode_ms = interleaved_ms(decoders, len(originals))
-    return [(*row, f"{e / s:.1f}", f"{d / s:.1f}") for row, e, d, s in zip(rows, encode_ms, decode_ms, seconds)]
+    return [(*row, f"{e / s:.1f}", f"{d / s:.1f}") for row, e, d, s in zip(rows, encode_ms, decode_ms, seconds)], described
 
 
 def ablation_rows(originals: np.ndarray) -> list[tuple[str, ...]]:
@@ -225,8 +225,7 @@ def main() -> None:
     print(f"machine: {machine_note()}")
     print(f"material: {len(originals)} held-out one-shots (data=drumkits split=test: 3 kits) at 44.1 kHz, "
           f"{originals.shape[-1]} samples each; every figure against the original 44.1 kHz clips\n")
-    described: list[tuple[str, ...]] = []
-    rows = route_rows(originals, classes, described)
+    rows, described = route_rows(originals, classes)
     print_table(("route", "model space", "LSD dB", "MR-STFT SC", "MR-STFT log-mag", "HF energy >8 kHz",
                  "re-encode RMSE", "encode ms/s", "decode ms/s"), rows)
     from diffusionkit_audio.captions import WORD_PAIRS

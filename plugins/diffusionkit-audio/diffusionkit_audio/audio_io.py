@@ -388,7 +388,9 @@ def normalize(
 def below_full_scale(wave: np.ndarray) -> np.ndarray:
     """``wave`` scaled down, if its peak is over 0.99, to a peak of 0.99: a written file is never
     clipped (clipping a transient is audible distortion; a gain change is not)."""
-    wave = np.asarray(wave, dtype=np.float32 if not np.issubdtype(np.asarray(wave).dtype, np.floating) else None)
+    wave = np.asarray(wave)
+    if not np.issubdtype(wave.dtype, np.floating):
+        wave = wave.astype(np.float32)
     current = float(np.abs(wave).max()) if wave.size else 0.0
     return (wave * (_LIMIT_PEAK / current)).astype(wave.dtype) if current > _LIMIT_PEAK else wave
 

@@ -172,9 +172,9 @@ class CaptionOptions:
                 object.__setattr__(self, name, float(getattr(self, name)))
             except (TypeError, ValueError):
                 raise ValueError(f"captions: {name} is a probability from 0 to 1; got {getattr(self, name)!r}") from None
-        if not 0.0 < float(self.keep) <= 1.0:
+        if not 0.0 < self.keep <= 1.0:
             raise ValueError(f"captions: keep is the probability of keeping each word, 0 < keep <= 1; got {self.keep}")
-        if not 0.0 <= float(self.synonyms) <= 1.0:
+        if not 0.0 <= self.synonyms <= 1.0:
             raise ValueError("captions: synonyms is the probability of swapping each word for another, "
                              f"0 <= synonyms <= 1; got {self.synonyms}")
         if int(self.min_class_items) < 1:

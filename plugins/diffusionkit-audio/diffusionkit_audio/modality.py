@@ -35,6 +35,7 @@ def _content_key(item: Tensor) -> str:
     digest.update(str(tuple(item.shape)).encode())
     return digest.hexdigest()
 
+
 #: the most a written take is raised by levelling, in dB.
 MAX_LEVEL_GAIN_DB = 40.0
 #: silence between the clips of a grid's audio file, in seconds.
