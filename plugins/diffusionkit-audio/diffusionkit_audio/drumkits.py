@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -304,4 +305,21 @@ def find_kits(root: Path, scratch: Path) -> list[Kit]:
     clash = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if clash:
         raise MediaError(f"drum kits '{root}': two kits are named '{clash}'; rename one")
+    return kits
+
+
+def find_kits_in(roots: Sequence[Path], scratch: Path) -> list[Kit]:
+    """The kits of every root in ``roots`` (each as :func:`find_kits` reads it), in the order given.
+
+    Raises:
+        MediaError: as :func:`find_kits`, or two roots hold kits of the same name.
+    """
+    kits, seen = [], {}
+    for root in roots:
+        for kit in find_kits(root, scratch):
+            if kit.name in seen:
+                raise MediaError(f"drum kits: '{seen[kit.name]}' and '{root}' both hold a kit named '{kit.name}'; "
+                                 "rename one or leave one root out")
+            seen[kit.name] = root
+            kits.append(kit)
     return kits

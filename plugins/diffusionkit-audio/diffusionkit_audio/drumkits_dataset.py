@@ -36,7 +36,7 @@ from diffusionkit.modality import DataUnavailable, MediaError
 
 from .captions import CaptionOptions, captions_of, descriptors
 from .drum_names import KeywordTable
-from .drumkits import Kit, KitSample, find_kits
+from .drumkits import Kit, KitSample, find_kits_in
 from .drumkits_report import Entry, format_report, per_class, per_kit
 from .oneshots import OneShotOptions, Prepared, near_duplicates, prepare_oneshot
 from .synth_drums import DRUM_CLASSES
@@ -60,6 +60,14 @@ class _Candidate:
     held_out: bool
 
 
+def kit_roots(root: str | Path | Sequence[str | Path]) -> list[Path]:
+    """``data.dataset.root`` as paths: one root, or each of a list (at least one)."""
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    if not roots:
+        raise ValueError("drumkits: data.dataset.root is an empty list; give a kit, a folder of kits or a list of them")
+    return [Path(str(path)).expanduser() for path in roots]
+
+
 def _check_classes(classes: Sequence[str], table: KeywordTable) -> list[str]:
     classes = [str(name) for name in classes]
     unknown = [name for name in classes if name not in table.classes]
@@ -70,7 +78,7 @@ def _check_classes(classes: Sequence[str], table: KeywordTable) -> list[str]:
     return classes
 
 
-def _held_out(kits: list[Kit], test_kits: Sequence[str], split: str, root: Path) -> set[str]:
+def _held_out(kits: list[Kit], test_kits: Sequence[str], split: str, root: str | Path) -> set[str]:
     """The names of the held-out kits (a test kit may be named by folder or by its drumkit.xml title).
 
     ``split=all`` takes every kit but still resolves copies held-out kits first (so that it is the
@@ -146,7 +154,8 @@ class DrumKitsDataset(Dataset):
 
     Args:
         modality: the audio modality (``sample_rate``, ``num_samples``, ``audio_channels``, ``encode_wave``).
-        root: one kit (folder, ``.h2drumkit``, plain kit) or a folder of kits.
+        root: one kit (folder, ``.h2drumkit``, plain kit) or a folder of kits; or a list of them
+            (``[/usr/share/hydrogen/data/drumkits, ~/my_kits]``), whose kit names must differ.
         split: ``train`` (kits not in ``test_kits``), ``test`` (those) or ``all``.
         test_kits: held-out kit names (folder or archive name, or drumkit.xml title).
         classes: the classes kept, in label order (default: the synthetic ``drums`` classes).
@@ -158,18 +167,20 @@ class DrumKitsDataset(Dataset):
             others); None for the defaults.
     """
 
-    def __init__(self, modality: Any, root: str | Path = DEBIAN_KITS, split: str = "train",
+    def __init__(self, modality: Any, root: str | Path | Sequence[str | Path] = DEBIAN_KITS, split: str = "train",
                  test_kits: Sequence[str] = DEFAULT_TEST_KITS, classes: Sequence[str] = DRUM_CLASSES,
                  keywords: Mapping[str, Sequence[str] | str] | None = None,
                  preprocess: Mapping[str, Any] | None = None, cache: bool = True,
                  cache_dir: str | Path | None = None, captions: Mapping[str, Any] | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"drumkits: split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.root, self.split = Path(str(root)).expanduser(), split
-        if not self.root.exists():
-            raise DataUnavailable(f"drum kits '{self.root}' not found: install Debian's kits (apt-get install "
-                             "hydrogen-drumkits) or give yours with data.dataset.root=<kit, .h2drumkit or folder "
-                             "of kits>")
+        self.roots, self.split = kit_roots(root), split
+        self.root = self.roots[0] if len(self.roots) == 1 else ", ".join(map(str, self.roots))
+        for path in self.roots:
+            if not path.exists():
+                raise DataUnavailable(f"drum kits '{path}' not found: install Debian's kits (apt-get install "
+                                      "hydrogen-drumkits) or give yours with data.dataset.root=<kit, .h2drumkit or "
+                                      "folder of kits, or a list of them>")
         self.table = KeywordTable(keywords)
         self.classes = _check_classes(classes, self.table)
         self.options = OneShotOptions(**dict(preprocess or {}))
@@ -181,7 +192,7 @@ class DrumKitsDataset(Dataset):
             if cache else _Cache(None, settings)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="diffusionkit_drumkits_") as scratch:
-            kits = find_kits(self.root, Path(scratch))
+            kits = find_kits_in(self.roots, Path(scratch))
             self.held_out = _held_out(kits, test_kits, split, self.root)
             outcomes = self._outcomes(kits)
         chosen = [k for k in kits if self._in_split(k.name)]

@@ -111,6 +111,28 @@ def test_one_kit_alone_is_a_root(modality, kits):
     assert sorted(plain.kits) == ["PlainKit"] * 4
 
 
+def test_a_list_of_roots_reads_the_kits_of_each_and_holds_out_by_kit(modality, kits, tmp_path):
+    extra = tmp_path / "more"  # a user's folder of plain kits beside the package's kits
+    write(extra / "MyKit" / "kick" / "k.wav", hit("kick", 7))
+    write(extra / "MyKit" / "snare" / "s.wav", hit("snare", 7))
+    options = {"classes": ["kick", "snare"], "test_kits": ["OldKit"]}
+    both = dataset(modality, [kits, extra], split="train", **options)
+    assert set(both.kits) == {"NewKit", "PlainKit", "Archived", "MyKit"}
+    assert sorted(both.files) == sorted(dataset(modality, kits, split="train", **options).files + [
+        "MyKit/kick/k.wav", "MyKit/snare/s.wav"])
+    assert set(dataset(modality, [kits, extra], split="test", **options).kits) == {"OldKit"}
+
+
+def test_roots_that_share_a_kit_name_or_an_empty_list_are_one_line(modality, kits, tmp_path):
+    write(tmp_path / "copy" / "NewKit" / "kick" / "k.wav", hit("kick", 8))
+    with pytest.raises(MediaError, match=r"^drum kits: '.*' and '.*copy' both hold a kit named 'NewKit'; rename one"):
+        dataset(modality, [kits, tmp_path / "copy"])
+    with pytest.raises(ValueError, match=r"^drumkits: data.dataset.root is an empty list"):
+        dataset(modality, [])
+    with pytest.raises(MediaError, match=r"^drum kits '.*absent' not found"):
+        dataset(modality, [kits, tmp_path / "absent"])
+
+
 def test_files_outside_a_kit_folder_are_missing_not_read(tmp_path):
     write(tmp_path / "outside.wav", hit("kick", 0))
     write_drumkit_xml(tmp_path / "kit", "K", {"Kick": ["../outside.wav", "absent.wav"]})
