@@ -1,4 +1,6 @@
-"""Teach the starter one real kit it never heard, judged by that kit's own held-out samples:
+"""Teach the starter one real kit its diffusion model never heard (its recogniser, which
+``new_class_init=heard`` and the forgetting figure ask, has learned it since), judged by that kit's
+own held-out samples:
 issue 17's measurement as it words it, on the AVL Red Zeppelin kit (Debian's
 ``avldrums.lv2-soundfont``, GPL-2+; every drum recorded at 5 velocities).
 

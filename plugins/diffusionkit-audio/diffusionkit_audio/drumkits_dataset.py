@@ -60,9 +60,11 @@ class _Candidate:
     held_out: bool
 
 
-def kit_roots(root: str | Path | Sequence[str | Path]) -> list[Path]:
+def kit_roots(root: str | Path | Sequence[str | Path] | None) -> list[Path]:
     """``data.dataset.root`` as paths: one root, or each of a list (at least one)."""
-    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    if root is None:
+        raise ValueError("drumkits: data.dataset.root is not set; give a kit, a folder of kits or a list of them")
+    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
     if not roots:
         raise ValueError("drumkits: data.dataset.root is an empty list; give a kit, a folder of kits or a list of them")
     return [Path(str(path)).expanduser() for path in roots]
@@ -155,7 +157,7 @@ class DrumKitsDataset(Dataset):
     Args:
         modality: the audio modality (``sample_rate``, ``num_samples``, ``audio_channels``, ``encode_wave``).
         root: one kit (folder, ``.h2drumkit``, plain kit) or a folder of kits; or a list of them
-            (``[/usr/share/hydrogen/data/drumkits, ~/my_kits]``), whose kit names must differ.
+            (``'data.dataset.root=[/usr/share/hydrogen/data/drumkits,"~/my_kits"]'``), whose kit names must differ.
         split: ``train`` (kits not in ``test_kits``), ``test`` (those) or ``all``.
         test_kits: held-out kit names (folder or archive name, or drumkit.xml title).
         classes: the classes kept, in label order (default: the synthetic ``drums`` classes).

@@ -129,6 +129,8 @@ def test_roots_that_share_a_kit_name_or_an_empty_list_are_one_line(modality, kit
         dataset(modality, [kits, tmp_path / "copy"])
     with pytest.raises(ValueError, match=r"^drumkits: data.dataset.root is an empty list"):
         dataset(modality, [])
+    with pytest.raises(ValueError, match=r"^drumkits: data.dataset.root is not set"):
+        dataset(modality, None)
     with pytest.raises(MediaError, match=r"^drum kits '.*absent' not found"):
         dataset(modality, [kits, tmp_path / "absent"])
 
@@ -348,6 +350,21 @@ def test_the_config_takes_keywords_classes_and_preprocess_from_the_command_line(
     built = instantiate(cfg.data.dataset)
     kick = built.summary()["per_class"]["kick"]
     assert built.summary()["unmapped"] == [] and (kick["samples"], kick["kept"], kick["duplicate"]) == (9, 8, 0)
+
+
+def test_the_command_line_takes_a_list_of_roots_with_a_held_out_kit_in_the_second(kits, tmp_path):
+    from hydra.utils import instantiate
+
+    from diffusionkit.config import compose_config
+
+    write(tmp_path / "more" / "MyKit" / "kick" / "k.wav", hit("kick", 9))
+    write(tmp_path / "more" / "MyKit" / "snare" / "s.wav", hit("snare", 9))
+    more = tmp_path / "more"
+    cfg = compose_config("train", ["modality=audio", "data=drumkits", f'data.dataset.root=[{kits},"{more}"]',
+                                   "data.dataset.split=test", "data.dataset.test_kits=[MyKit]", "data.dataset.cache=false",
+                                   "data.dataset.classes=[kick,snare]"])
+    built = instantiate(cfg.data.dataset)
+    assert built.kits == ["MyKit", "MyKit"] and built.summary()["held_out"] == ["MyKit"]
 
 
 def test_items_are_held_out_by_kit(modality, kits):
