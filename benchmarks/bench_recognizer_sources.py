@@ -25,22 +25,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gm_kits import SOUNDFONT as GM_SOUNDFONT, render_kits  # noqa: E402
 from bench_sf2_kits import SOUNDFONTS as AVL_SOUNDFONTS, write_kit  # noqa: E402
-from common import kits_parser, labelled_bundle, print_table  # noqa: E402
+from common import kits_parser, labelled_bundle, print_table, real_kits_dataset  # noqa: E402
 
 HYDROGEN = "/usr/share/hydrogen/data/drumkits"
 #: the training families of each recogniser, by the names the table prints
 TRAINED_ON = {"Hydrogen (the shipped recogniser before)": ["hydrogen"], "Hydrogen + GM": ["hydrogen", "gm"],
               "Hydrogen + AVL": ["hydrogen", "avl"], "Hydrogen + AVL + GM (shipped)": ["hydrogen", "avl", "gm"]}
-
-
-def kits_dataset(model, root, split: str):
-    """The kits under ``root`` (one path or a list) as the bundle's own data config prepares them."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.merge(model.config.data, {"dataset": {"split": split}})
-    data.dataset.root = root
-    return instantiate(data.dataset)
 
 
 def fit(model, roots: list[str], seed: int):
@@ -49,7 +39,7 @@ def fit(model, roots: list[str], seed: int):
     from diffusionkit.evaluation import TensorItems
     from diffusionkit.recognizer import DRAWS, Recognizer, fit_recognizer
 
-    items = labelled_items(kits_dataset(model, roots, "train"), model.classes, "kits")
+    items = labelled_items(real_kits_dataset(model, roots, "train"), model.classes, "kits")
     augmenter = judge_augmenter(model)
     classifier, _ = fit_recognizer(TensorItems(items.x, items.labels), model.modality.spatial_rank, items.x.shape[1],
                                    len(model.classes), seed=seed, augment=augmenter)
@@ -76,12 +66,10 @@ def main() -> None:
             write_kit(soundfont, list(model.classes), avl / soundfont.stem)
         (work / "gm").mkdir(parents=True, exist_ok=True)
         roots = {"hydrogen": HYDROGEN, "avl": str(avl), "gm": str(render_kits(Path(GM_SOUNDFONT), work / "gm"))}
-        graded = {"Hydrogen's 3 held-out kits": kits_dataset(model, HYDROGEN, "test"),
-                  "AVL kits": kits_dataset(model, roots["avl"], "all"),
-                  "GM kits": kits_dataset(model, roots["gm"], "all")}
+        graded = {"Hydrogen's 3 held-out kits": real_kits_dataset(model, HYDROGEN, "test"),
+                  "AVL kits": real_kits_dataset(model, roots["avl"]), "GM kits": real_kits_dataset(model, roots["gm"])}
         families = {"Hydrogen's 3 held-out kits": "held out", "AVL kits": "avl", "GM kits": "gm"}
-        tests = {name: (torch.stack([d[i]["x"] for i in range(len(d))]).float(), torch.tensor(d.labels))
-                 for name, d in graded.items()}
+        tests = {name: (d.x.float(), torch.tensor(d.labels)) for name, d in graded.items()}
         rows = []
         for name, families_learned in TRAINED_ON.items():
             scores: dict[str, list[float]] = {test: [] for test in tests}

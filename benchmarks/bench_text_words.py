@@ -52,9 +52,8 @@ def main() -> None:
     from diffusionkit_audio.captions import PARAPHRASES, PROMPT_INSTRUMENTS, SYNONYMS, WORD_PAIRS
 
     from diffusionkit.commands import quiet_libraries
-    from diffusionkit.text_encoders import SentenceTransformerEncoder
-
     from diffusionkit.errors import UsageError
+    from diffusionkit.text_encoders import SentenceTransformerEncoder
 
     quiet_libraries()
     encoder = SentenceTransformerEncoder()

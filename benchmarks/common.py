@@ -30,13 +30,13 @@ def build_image_run(batch_size: int, extra: Sequence[str] = ()) -> tuple:
     return module, datamodule, cfg
 
 
-def real_kits_dataset(model, root: str | None = None):
-    """Every kit of the ``data=drumkits`` a bundle was trained on (``split=all``, ``root`` in place
-    of its own when given), as its modality prepares them; SystemExit in one line when the kits are
-    not there (Debian's hydrogen-drumkits not installed)."""
+def real_kits_dataset(model, root: str | list[str] | None = None, split: str = "all"):
+    """The kits of the ``data=drumkits`` a bundle was trained on (``split``, ``root``: one path or a
+    list, in place of its own when given), as its modality prepares them; SystemExit in one line when
+    the kits are not there (Debian's hydrogen-drumkits not installed)."""
     from omegaconf import OmegaConf
 
-    data = OmegaConf.merge(model.config.data, {"dataset": {"split": "all", **({"root": root} if root else {})}})
+    data = OmegaConf.merge(model.config.data, {"dataset": {"split": split, **({"root": root} if root else {})}})
     try:
         return instantiate(data.dataset)
     except Exception as error:  # Hydra wraps the dataset's own one-line reason
