@@ -72,6 +72,39 @@ def test_full_space_time_attention_mixes_frames():
     assert (net(moved, t) - net(x, t))[:, :, 3].abs().max() > 1e-4
 
 
+def test_long_skips_join_the_first_blocks_to_the_last_around_a_middle():
+    torch.manual_seed(0)
+    net = perturb(tiny_dit(2, depth=6, long_skips=True))
+    assert len(net.skip_joins) == 2  # blocks 0 and 1 feed blocks 5 and 4; blocks 2 and 3 are the middle
+    assert len(tiny_dit(2, depth=1, long_skips=True).skip_joins) == 0
+    seen = []
+    for i, block in enumerate(net.blocks):
+        block.register_forward_hook(lambda module, args, out, i=i: seen.append((i, args[0].detach().clone(), out)))
+    x, t = rand(2, 3, 8, 8), torch.tensor([5.0, 5.0])
+    net(x, t)
+    inputs = {i: tokens for i, tokens, _ in seen}
+    outputs = {i: out for i, _, out in seen}
+    for block, fed_by in ((4, 1), (5, 0)):
+        joined = net.skip_joins[block - 4](torch.cat([outputs[block - 1], outputs[fed_by]], dim=-1))
+        torch.testing.assert_close(inputs[block], joined)
+    torch.testing.assert_close(inputs[3], outputs[2])  # the middle joins nothing
+
+
+@torch.no_grad()
+def test_final_conv_starts_at_zero_and_adds_a_convolution_of_the_laid_out_patches():
+    torch.manual_seed(0)
+    x, t = rand(1, 3, 16, 16), torch.tensor([5.0])
+    assert float(tiny_dit(2, patch_size=4, final_conv=True)(x, t).abs().max()) == 0.0, "a fresh net predicts 0"
+    net = perturb(tiny_dit(2, patch_size=4, final_conv=True))
+    conv, net.final_conv = net.final_conv, None
+    patches = net(x, t)
+    net.final_conv = conv
+    torch.testing.assert_close(net(x, t), patches + conv(patches))
+    edge = conv(patches)[..., 3:5, :] - torch.nn.functional.conv2d(patches, conv.weight[..., 1:2, :], conv.bias,
+                                                                    padding=(0, 1))[..., 3:5, :]
+    assert edge.abs().max() > 1e-4, "rows at a patch edge read the rows of the next patch"
+
+
 def test_sincos_positions_give_every_patch_its_own_embedding():
     emb = sincos_positions((3, 4, 5), 48)
     assert emb.shape == (60, 48)

@@ -11,6 +11,11 @@ prompt's tokens) are read by cross-attention in every block. For rank 3, ``facto
 splits each block's self-attention into attention within a frame then across frames (as in the
 factorised space-time attention of Ho et al. 2022, "Video Diffusion Models"; Bertasius et al.
 2021's "divided" attention). All attention goes through ``scaled_dot_product_attention``.
+
+Two options come from U-ViT (Bao et al. 2023, "All are Worth Words: A ViT Backbone for Diffusion
+Models"): ``long_skips`` joins the first half's block outputs to the second half's inputs (a
+linear layer over the two, as a U-Net's skips), and ``final_conv`` puts a 3x3 convolution after
+the patches are laid back out, so the output can smooth over patch edges.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import TimestepEmbedder
-from diffusionkit.nets.layers import attention
+from diffusionkit.nets.layers import attention, conv_nd
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
 
 POSITIONS = ("sincos", "learned")
@@ -152,7 +157,9 @@ class DiT(nn.Module):
     context_dim]`` is read by cross-attention. Each spatial size must be a multiple of its
     patch size. ``position`` is ``sincos`` (fixed, any grid) or ``learned`` (per-axis tables up
     to ``max_len`` patches). ``factorized`` (rank 3 only; the first spatial axis is time) divides
-    self-attention into within-frame then across-frame attention.
+    self-attention into within-frame then across-frame attention. ``long_skips`` and
+    ``final_conv`` are U-ViT's (Bao et al. 2023): skips from the first ``(depth - 1) // 2`` blocks to
+    the last as many, a residual 3x3 convolution (zero at the start) after unpatching.
     """
 
     def __init__(
@@ -168,6 +175,8 @@ class DiT(nn.Module):
         position: str = "sincos",
         max_len: int = 64,
         factorized: bool = False,
+        long_skips: bool = False,
+        final_conv: bool = False,
         concat_channels: int = 0,
         context_dim: int = 0,
     ) -> None:
@@ -196,19 +205,26 @@ class DiT(nn.Module):
         self.config = dict(spatial_rank=spatial_rank, in_channels=in_channels, out_channels=out_channels,
                            patch_size=list(self.patch), hidden_size=hidden_size, depth=depth, num_heads=num_heads,
                            mlp_ratio=mlp_ratio, position=position, max_len=max_len, factorized=factorized,
-                           concat_channels=concat_channels, context_dim=context_dim)
+                           long_skips=long_skips, final_conv=final_conv, concat_channels=concat_channels,
+                           context_dim=context_dim)
         folded = math.prod(self.patch)
         self.patch_embed = nn.Linear((in_channels + concat_channels) * folded, hidden_size)
         self.positions = LearnedPositions(spatial_rank, hidden_size, max_len) if position == "learned" else None
         self.time_embed = TimestepEmbedder(256, hidden_size)
         self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio, context_dim, factorized)
                                     for _ in range(depth))
+        #: U-ViT's long skips: block ``depth - 1 - i`` also reads block ``i``'s output, for the
+        #: first ``(depth - 1) // 2`` blocks (at least one block in the middle joins none)
+        self.skip_joins = nn.ModuleList(nn.Linear(2 * hidden_size, hidden_size)
+                                        for _ in range((depth - 1) // 2 if long_skips else 0))
         self.final_norm = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.final_adaLN = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
         self.final = nn.Linear(hidden_size, out_channels * folded)
-        for layer in (self.final_adaLN[1], self.final):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        self.final_conv = conv_nd(spatial_rank, out_channels, out_channels, 3, padding=1) if final_conv else None
+        for layer in (self.final_adaLN[1], self.final, self.final_conv):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor, t: Tensor, vector: Tensor | None = None, concat: Tensor | None = None,
                 context: Tensor | None = None) -> Tensor:
@@ -229,13 +245,23 @@ class DiT(nn.Module):
             if vector.shape != c.shape:
                 raise ValueError(f"vector must be of shape {list(c.shape)}, got {list(vector.shape)}")
             c = c + vector
-        slices = grid[0] if self.factorized else 1
-        for block in self.blocks:
-            tokens = block(tokens, c, context, slices)
+        tokens = self._blocks(tokens, c, context, grid[0] if self.factorized else 1)
         shift, scale = self.final_adaLN(c).chunk(2, dim=-1)
         out = self.final(modulate(self.final_norm(tokens), shift, scale))  # [B, N, C_out * prod(p)]
-        out = out.transpose(1, 2).reshape(b, -1, *grid)
-        return unfold_patches(out, self.patch)
+        out = unfold_patches(out.transpose(1, 2).reshape(b, -1, *grid), self.patch)
+        return out if self.final_conv is None else out + self.final_conv(out)
+
+    def _blocks(self, tokens: Tensor, c: Tensor, context: Tensor | None, slices: int) -> Tensor:
+        """The transformer blocks in turn, the last ``len(skip_joins)`` joined to the first's outputs."""
+        depth, joins = len(self.blocks), len(self.skip_joins)
+        skips = []
+        for i, block in enumerate(self.blocks):
+            if i >= depth - joins:
+                tokens = self.skip_joins[i - (depth - joins)](torch.cat([tokens, skips.pop()], dim=-1))
+            tokens = block(tokens, c, context, slices)
+            if i < joins:
+                skips.append(tokens)
+        return tokens
 
     def _check_input(self, x: Tensor, concat: Tensor | None, context: Tensor | None) -> None:
         if x.dim() != self.spatial_rank + 2 or x.shape[1] != self.in_channels:
