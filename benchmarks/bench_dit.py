@@ -33,6 +33,8 @@ from common import bf16_train_step, print_table  # noqa: E402
 DIGITS = ["modality=image", "data=digits", "experiment=digits_fast"]
 VIDEO = ["modality=video", "data=sprites"]
 #: (name, recipe overrides, batch)
+#: sprites_dit's net without U-ViT's long skips and final convolution (the factorised rows' nets)
+WITHOUT_UVIT = ["net.long_skips=false", "net.final_conv=false"]
 NETS = [
     ("unet_small (digits_fast)", [*DIGITS], 64),
     ("dit_tiny", [*DIGITS, "net=dit_tiny"], 64),
@@ -41,9 +43,9 @@ NETS = [
     ("unet_sprites (sprites_fast)", [*VIDEO, "experiment=sprites_fast"], 16),
     ("dit, [2, 4, 4] patches (sprites_dit)", [*VIDEO, "experiment=sprites_dit"], 16),
     ("dit_factorized, [1, 4, 4] patches", [*VIDEO, "experiment=sprites_dit", "net=dit_factorized",
-                                           "net.patch_size=[1,4,4]"], 16),
+                                           "net.patch_size=[1,4,4]", *WITHOUT_UVIT], 16),
     ("dit_factorized, [1, 2, 2] patches", [*VIDEO, "experiment=sprites_dit", "net=dit_factorized",
-                                           "net.patch_size=[1,2,2]"], 16),
+                                           "net.patch_size=[1,2,2]", *WITHOUT_UVIT], 16),
 ]
 SCALING = ["unet_small (digits_fast)", "dit_tiny", "dit", "dit_base"]
 

@@ -76,7 +76,9 @@ def test_long_skips_join_the_first_blocks_to_the_last_around_a_middle():
     torch.manual_seed(0)
     net = perturb(tiny_dit(2, depth=6, long_skips=True))
     assert len(net.skip_joins) == 2  # blocks 0 and 1 feed blocks 5 and 4; blocks 2 and 3 are the middle
-    assert len(tiny_dit(2, depth=1, long_skips=True).skip_joins) == 0
+    assert len(tiny_dit(2, depth=3, long_skips=True).skip_joins) == 1
+    with pytest.raises(ValueError, match=r"long_skips .* needs depth >= 3, got depth 2"):
+        tiny_dit(2, depth=2, long_skips=True)
     seen = []
     for i, block in enumerate(net.blocks):
         block.register_forward_hook(lambda module, args, out, i=i: seen.append((i, args[0].detach().clone(), out)))
@@ -94,15 +96,16 @@ def test_long_skips_join_the_first_blocks_to_the_last_around_a_middle():
 def test_final_conv_starts_at_zero_and_adds_a_convolution_of_the_laid_out_patches():
     torch.manual_seed(0)
     x, t = rand(1, 3, 16, 16), torch.tensor([5.0])
-    assert float(tiny_dit(2, patch_size=4, final_conv=True)(x, t).abs().max()) == 0.0, "a fresh net predicts 0"
+    fresh = tiny_dit(2, patch_size=4, final_conv=True)
+    assert isinstance(fresh.final_conv, torch.nn.Conv2d) and fresh.final_conv.kernel_size == (3, 3)
+    assert fresh.final_conv.weight.abs().max() == 0 and fresh.final_conv.bias.abs().max() == 0
+    assert float(fresh(x, t).abs().max()) == 0.0, "a fresh net predicts 0"
+    assert isinstance(tiny_dit(3, patch_size=[1, 2, 2], final_conv=True).final_conv, torch.nn.Conv3d)
     net = perturb(tiny_dit(2, patch_size=4, final_conv=True))
     conv, net.final_conv = net.final_conv, None
     patches = net(x, t)
     net.final_conv = conv
     torch.testing.assert_close(net(x, t), patches + conv(patches))
-    edge = conv(patches)[..., 3:5, :] - torch.nn.functional.conv2d(patches, conv.weight[..., 1:2, :], conv.bias,
-                                                                    padding=(0, 1))[..., 3:5, :]
-    assert edge.abs().max() > 1e-4, "rows at a patch edge read the rows of the next patch"
 
 
 def test_sincos_positions_give_every_patch_its_own_embedding():

@@ -14,8 +14,9 @@ factorised space-time attention of Ho et al. 2022, "Video Diffusion Models"; Ber
 
 Two options come from U-ViT (Bao et al. 2023, "All are Worth Words: A ViT Backbone for Diffusion
 Models"): ``long_skips`` joins the first half's block outputs to the second half's inputs (a
-linear layer over the two, as a U-Net's skips), and ``final_conv`` puts a 3x3 convolution after
-the patches are laid back out, so the output can smooth over patch edges.
+linear layer over the two, as a U-Net's skips), and ``final_conv`` puts a 3-wide convolution
+(3x3x3 for video: across frames too) after the patches are laid back out; here it is residual and
+zero-initialised, so a fresh net still predicts 0.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class DiT(nn.Module):
     to ``max_len`` patches). ``factorized`` (rank 3 only; the first spatial axis is time) divides
     self-attention into within-frame then across-frame attention. ``long_skips`` and
     ``final_conv`` are U-ViT's (Bao et al. 2023): skips from the first ``(depth - 1) // 2`` blocks to
-    the last as many, a residual 3x3 convolution (zero at the start) after unpatching.
+    the last as many (needs ``depth >= 3``), a residual 3-wide convolution (zero at the start) after
+    unpatching.
     """
 
     def __init__(
@@ -190,6 +192,9 @@ class DiT(nn.Module):
                              f"got spatial_rank {spatial_rank}")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
+        if long_skips and depth < 3:
+            raise ValueError(f"long_skips joins the first (depth - 1) // 2 blocks to the last as many: it needs "
+                             f"depth >= 3, got depth {depth}")
         out_channels = in_channels if out_channels is None else out_channels
         self.spatial_rank = spatial_rank
         self.in_channels = in_channels

@@ -63,5 +63,7 @@ def test_sprites_dit_is_the_same_recipe_with_a_transformer_over_space_time_patch
     assert dit.net.long_skips and dit.net.final_conv  # U-ViT's parts
     modality = build_modality(dit)
     model = build_diffusion_model(dit, modality, num_classes=4)
+    dit_net = next(m for m in model.net.modules() if type(m).__name__ == "DiT")
+    assert len(dit_net.skip_joins) == 2 and isinstance(dit_net.final_conv, torch.nn.Conv3d)
     out = model.net(torch.zeros(2, *modality.shape), torch.tensor([10, 20]), label=torch.tensor([0, 1]))
     assert out.shape == (2, *modality.shape)
