@@ -59,7 +59,7 @@ def test_sprites_dit_is_the_same_recipe_with_a_transformer_over_space_time_patch
     dit = compose_config("train", ["modality=video", "data=sprites", "experiment=sprites_dit"])
     assert dit.net._target_ == "diffusionkit.nets.dit.DiT" and list(dit.net.patch_size) == [2, 4, 4]
     assert dit.diffusion == fast.diffusion and dit.optim.optimizer == fast.optim.optimizer
-    assert dit.trainer.max_steps == 2400 and (dit.net.hidden_size, dit.net.num_heads) == (96, 3)
+    assert dit.trainer.max_steps == 1900 and (dit.net.hidden_size, dit.net.num_heads) == (96, 3)
     assert dit.net.long_skips and dit.net.final_conv  # U-ViT's parts
     modality = build_modality(dit)
     model = build_diffusion_model(dit, modality, num_classes=4)
