@@ -32,9 +32,9 @@ from common import bf16_train_step, print_table  # noqa: E402
 
 DIGITS = ["modality=image", "data=digits", "experiment=digits_fast"]
 VIDEO = ["modality=video", "data=sprites"]
-#: (name, recipe overrides, batch)
 #: sprites_dit's net without U-ViT's long skips and final convolution (the factorised rows' nets)
 WITHOUT_UVIT = ["net.long_skips=false", "net.final_conv=false"]
+#: (name, recipe overrides, batch)
 NETS = [
     ("unet_small (digits_fast)", [*DIGITS], 64),
     ("dit_tiny", [*DIGITS, "net=dit_tiny"], 64),

@@ -13,8 +13,8 @@ factorised space-time attention of Ho et al. 2022, "Video Diffusion Models"; Ber
 2021's "divided" attention). All attention goes through ``scaled_dot_product_attention``.
 
 Two options come from U-ViT (Bao et al. 2023, "All are Worth Words: A ViT Backbone for Diffusion
-Models"): ``long_skips`` joins the first half's block outputs to the second half's inputs (a
-linear layer over the two, as a U-Net's skips), and ``final_conv`` puts a 3-wide convolution
+Models"): ``long_skips`` joins the outputs of the first ``(depth - 1) // 2`` blocks to the inputs
+of the last as many (a linear layer over the two, as a U-Net's skips), and ``final_conv`` puts a 3-wide convolution
 (3x3x3 for video: across frames too) after the patches are laid back out; here it is residual and
 zero-initialised, so a fresh net still predicts 0.
 """
