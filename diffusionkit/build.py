@@ -126,6 +126,7 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     """The denoising backbone, sized from the modality (or its latent) and what the conditioners
     feed it (concatenated channels, a context's width)."""
     factory = instantiate(cfg.net)
+    net = getattr(factory, "func", factory).__name__
     try:
         return factory(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
                        **conditioning_widths(conditioners))
@@ -133,9 +134,10 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
         if unknown is None:
             raise
-        net = getattr(factory, "func", factory).__name__
         raise UsageError(f"net: {net} takes no option '{unknown.group(1)}' (set by an override or by an experiment "
                          f"written for another net); drop it, or choose the net it belongs to") from None
+    except ValueError as err:  # the net refused a combination of its options
+        raise UsageError(f"net: {net}: {str(err).splitlines()[0]} (check the net.* options)") from None
 
 
 class NoInitialisation(TorchFunctionMode):

@@ -188,3 +188,19 @@ def test_an_experiment_written_for_another_net_is_one_line(capsys, tmp_path):
         "net: DiT takes no option 'model_channels' (set by an override or by an experiment written for another "
         "net); drop it, or choose the net it belongs to")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("net.attention_levels=[9]", "net: UNet: attention_levels [9] are not levels of channel_mult (0..2) "
+                                 "(check the net.* options)"),
+    ("net.context_attention=both", "net: UNet: unknown context_attention 'both'; choose one of ['cross', 'joint'] "
+                                   "(check the net.* options)"),
+])
+def test_a_net_refusing_its_options_is_one_line(override, message, tmp_path, capsys):
+    from diffusionkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "modality=toy", "data=toy_blobs", "net=unet", override, f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(message) and len(err.splitlines()) == 1
+    assert not out.exists()

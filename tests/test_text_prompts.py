@@ -415,3 +415,40 @@ def test_cross_attention_reaches_the_output_for_every_rank(rank, factorized):
     assert a.shape == x.shape and not torch.allclose(a, b)  # the context changes the prediction
     with pytest.raises(ValueError, match="pass context="):
         net(x, t)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_joint_attention_reads_the_context_inside_self_attention(rank):
+    from diffusionkit.nets.layers import CrossAttention, SelfAttention
+    from diffusionkit.nets.unet import JOINT, UNet
+
+    torch.manual_seed(0)
+    shape = dict(model_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,), num_heads=2,
+                 context_dim=6)
+    net = UNet(rank, 1, context_attention="joint", **shape)
+    joint = [m for m in net.modules() if isinstance(m, SelfAttention) and getattr(m, JOINT) is not None]
+    assert len(joint) == 4 and not any(isinstance(m, CrossAttention) for m in net.modules())
+    assert net.config["context_attention"] == "joint"
+    cross = UNet(rank, 1, **shape)  # the same levels as cross-attention blocks: 4 norms and projections more
+    assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in cross.parameters())
+    with torch.no_grad():
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.1)
+    x, t = torch.randn(2, 1, *[4] * rank), torch.tensor([1, 2])
+    context = torch.randn(2, 3, 6)
+    a, b = net(x, t, context=context), net(x, t, context=context.flip(0))
+    assert a.shape == x.shape and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="pass context="):
+        net(x, t)
+
+
+def test_joint_attention_refuses_factorized_nets_and_unknown_kinds():
+    from diffusionkit.nets.unet import UNet
+
+    with pytest.raises(ValueError, match="context_attention=joint needs full attention.*use context_attention=cross"):
+        UNet(3, 1, model_channels=8, channel_mult=(1, 2), attention_levels=(1,), num_heads=2, context_dim=6,
+             factorized=True, context_attention="joint")
+    with pytest.raises(ValueError, match=r"unknown context_attention 'both'; choose one of \['cross', 'joint'\]"):
+        UNet(2, 1, model_channels=8, channel_mult=(1, 2), attention_levels=(1,), context_dim=6,
+             context_attention="both")

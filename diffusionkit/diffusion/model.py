@@ -31,6 +31,7 @@ from diffusionkit.diffusion.objectives import Parameterization, parameterization
 from diffusionkit.diffusion.schedules import NoiseSchedule, sigmas_for_steps
 from diffusionkit.nets.conditioned_net import ConditionedNet, upgrade_legacy_names
 from diffusionkit.nets.conditioners import CONCAT, LABEL, ClassLabel, Conditioner
+from diffusionkit.nets.step_cache import conditions_fixed
 
 if TYPE_CHECKING:
     from diffusionkit.latent import LatentSpace
@@ -259,6 +260,7 @@ class DiffusionModel(nn.Module):
         return denoiser if self.clip_denoised is None else guidance.clipped(denoiser, self.clip_denoised)
 
     @torch.no_grad()
+    @conditions_fixed()
     def sample(
         self,
         n: int,
@@ -314,6 +316,7 @@ class DiffusionModel(nn.Module):
         return self.to_data_space(z)
 
     @torch.no_grad()
+    @conditions_fixed()
     def infer_labels(self, x0: Tensor, levels: int = 6, seed: int = 0, use_ema: bool = True) -> Tensor | None:
         """The class of each data item ``[n, *data_shape]`` by the diffusion classifier of Li et al.
         2023 ("Your Diffusion Model is Secretly a Zero-Shot Classifier"): the label under which the
@@ -341,6 +344,7 @@ class DiffusionModel(nn.Module):
         return errors.view(classes, n).argmin(0).cpu()
 
     @torch.no_grad()
+    @conditions_fixed()
     def invert(
         self,
         x0: Tensor,

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioners import CONCAT, LABEL, SEQUENCE, VECTOR, Conditioner
+from diffusionkit.nets.step_cache import once_per_run
 
 #: where weights lived before conditioners were parts of their own: the class embedding was the
 #: backbone's, and the backbone's weights had no prefix (see :func:`upgrade_legacy_names`)
@@ -56,6 +57,15 @@ class ConditionedNet(nn.Module):
         if missing or unknown:
             raise ValueError(f"conditions {sorted(values)} do not match this net's conditioners "
                              f"{sorted(self.conditioners)} (missing {missing}, unknown {unknown})")
+        vector, concat, context = once_per_run(self, tuple(values[name] for name in self.conditioners),
+                                               lambda: self.condition(values))
+        return self.backbone(x, t, vector=vector, concat=concat, context=context)
+
+    def condition(self, values: Mapping[str, Tensor]) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """What the backbone consumes from the conditioners' ``values``: the summed vector, the
+        concatenated channels and the concatenated token context (each None when no conditioner
+        gives one). The same at every step of a sampling run, so computed once per run there
+        (:mod:`diffusionkit.nets.step_cache`)."""
         parts: dict[str, list[Tensor]] = {VECTOR: [], CONCAT: [], SEQUENCE: []}
         for name, conditioner in self.conditioners.items():
             parts[conditioner.kind].append(conditioner(values[name]))
@@ -67,7 +77,7 @@ class ConditionedNet(nn.Module):
             vector = v if vector is None else vector + v
         concat = torch.cat(parts[CONCAT], dim=1) if parts[CONCAT] else None
         context = torch.cat(parts[SEQUENCE], dim=1) if parts[SEQUENCE] else None
-        return self.backbone(x, t, vector=vector, concat=concat, context=context)
+        return vector, concat, context
 
 
 def upgrade_legacy_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import TimestepEmbedder
-from diffusionkit.nets.layers import attention, conv_nd
+from diffusionkit.nets.layers import attention, conv_nd, keys_values
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
+from diffusionkit.nets.step_cache import once_per_run
 
 POSITIONS = ("sincos", "learned")
 
@@ -95,10 +96,11 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         b, n, d = x.shape
-        source = x if context is None else context.to(x.dtype)
-        k, v = self.kv(source).chunk(2, dim=-1)
-        q, k, v = (part.reshape(b, part.shape[1], self.num_heads, d // self.num_heads).transpose(1, 2)
-                   for part in (self.q(x), k, v))
+        if context is None:
+            k, v = keys_values(self.kv, x, self.num_heads)
+        else:  # a context's are the same at every step of a sampling run (diffusionkit.nets.step_cache)
+            k, v = once_per_run(self, (context,), lambda: keys_values(self.kv, context.to(x.dtype), self.num_heads))
+        q = self.q(x).reshape(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)
         return self.proj(attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffusionkit.nets.step_cache import once_per_run
+
 _CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 #: the channels-last memory format of a convolution weight or activation, by spatial rank (1-D has none)
 CHANNELS_LAST: dict[int, torch.memory_format] = {2: torch.channels_last, 3: torch.channels_last_3d}
@@ -38,6 +40,15 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
     return F.scaled_dot_product_attention(q, k, v)
+
+
+def keys_values(projection: nn.Module, tokens: Tensor, num_heads: int) -> tuple[Tensor, Tensor]:
+    """Keys and values ``[B, heads, L, head_dim]`` of ``tokens [B, L, *]`` through one
+    ``projection`` to ``2 * width`` (keys, then values). A context's are the same at every step of
+    a sampling run, so its callers compute them once per run (:mod:`diffusionkit.nets.step_cache`)."""
+    b, length, _ = tokens.shape
+    k, v = projection(tokens).chunk(2, dim=-1)
+    return k.reshape(b, length, num_heads, -1).transpose(1, 2), v.reshape(b, length, num_heads, -1).transpose(1, 2)
 
 
 def conv_nd(rank: int, in_ch: int, out_ch: int, kernel_size: int, **kw: Any) -> nn.Module:
@@ -186,10 +197,13 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention over all spatial positions, residual (ADM).
 
     Positions of any rank are flattened to a sequence; the output projection is
-    zero-initialised so the block starts as the identity.
+    zero-initialised so the block starts as the identity. With ``context_dim > 0`` the keys and
+    values of a context sequence ``[B, L, context_dim]`` join the positions' own, so every
+    position attends to both in one softmax (GLIDE, Nichol et al. 2022): text conditioning
+    without a separate cross-attention block.
     """
 
-    def __init__(self, ch: int, num_heads: int) -> None:
+    def __init__(self, ch: int, num_heads: int, context_dim: int = 0) -> None:
         super().__init__()
         if num_heads < 1 or ch % num_heads:
             raise ValueError(f"attention channels {ch} are not divisible by num_heads={num_heads}")
@@ -197,8 +211,9 @@ class SelfAttention(nn.Module):
         self.norm = norm(ch)
         self.qkv = nn.Conv1d(ch, 3 * ch, 1)
         self.proj = zero_module(nn.Conv1d(ch, ch, 1))
+        self.context_kv = nn.Linear(context_dim, 2 * ch, bias=False) if context_dim > 0 else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         b, c, *spatial = x.shape
         tokens = self.norm(x).reshape(b, c, -1).transpose(1, 2)  # [B, N, C]
         # the 1-wide convolutions' weights applied token-wise: q, k and v come out with their
@@ -206,6 +221,12 @@ class SelfAttention(nn.Module):
         # to the math fallback, 2x slower and in float32 under bf16 autocast
         qkv = F.linear(tokens, self.qkv.weight.squeeze(-1), self.qkv.bias)  # [B, N, 3C]
         q, k, v = qkv.reshape(b, -1, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.context_kv is not None:
+            if context is None:
+                raise ValueError("this attention block attends to a context (context_dim > 0): pass context=[B, L, D]")
+            k_context, v_context = once_per_run(
+                self, (context,), lambda: keys_values(self.context_kv, context.to(q.dtype), self.num_heads))
+            k, v = torch.cat([k, k_context], dim=2), torch.cat([v, v_context], dim=2)
         h = attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
         h = F.linear(h, self.proj.weight.squeeze(-1), self.proj.bias)
         return x + h.transpose(1, 2).reshape(b, c, *spatial)
@@ -231,7 +252,7 @@ class CrossAttention(nn.Module):
         b, c, *spatial = x.shape
         heads = self.num_heads
         q = self.q(self.norm(x).reshape(b, c, -1).transpose(1, 2))  # [B, N, C]
-        k, v = self.kv(context.to(q.dtype)).chunk(2, dim=-1)  # [B, L, C] each
-        q, k, v = (part.reshape(b, part.shape[1], heads, c // heads).transpose(1, 2) for part in (q, k, v))
+        k, v = once_per_run(self, (context,), lambda: keys_values(self.kv, context.to(q.dtype), heads))
+        q = q.reshape(b, -1, heads, c // heads).transpose(1, 2)
         h = attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
         return x + self.proj(h).transpose(1, 2).reshape(b, c, *spatial)

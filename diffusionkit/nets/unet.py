@@ -64,8 +64,15 @@ class UNetLayers:
         conv = FactorizedConv3d if self.factorized else None
         return ResBlock(self.rank, in_ch, out_ch, emb_dim, dropout, conv=conv)
 
-    def attention(self, ch: int, num_heads: int) -> nn.Module:
-        return SpaceTimeAttention(ch, num_heads) if self.factorized else SelfAttention(ch, num_heads)
+    def attention(self, ch: int, num_heads: int, context_dim: int = 0) -> nn.Module:
+        """Self-attention; with ``context_dim > 0`` a context's keys and values join it (GLIDE's
+        form, which factorised attention does not have)."""
+        if not self.factorized:
+            return SelfAttention(ch, num_heads, context_dim)
+        if context_dim:
+            raise ValueError("context_attention=joint needs full attention; factorized=true attends across "
+                             "space and time apart: use context_attention=cross")
+        return SpaceTimeAttention(ch, num_heads)
 
     def downsample(self, ch: int) -> Downsample:
         return Downsample(self.rank, ch, self.axis_factors)
@@ -80,19 +87,33 @@ class _EmbedSequential(nn.Sequential):
 
     def forward(self, x: Tensor, emb: Tensor, context: Tensor | None = None) -> Tensor:  # type: ignore[override]
         for layer in self:
-            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+            if isinstance(layer, ResBlock):
+                x = layer(x, emb)
+            elif getattr(layer, JOINT, None) is not None:
+                x = layer(x, _required(context))
+            else:
+                x = layer(x)
             cross = getattr(layer, CROSS, None)
             if cross is not None:
-                if context is None:
-                    raise ValueError("this UNet attends to a context (context_dim > 0): pass context=[B, L, D]")
-                x = cross(x, context)
+                x = cross(x, _required(context))
         return x
+
+
+def _required(context: Tensor | None) -> Tensor:
+    if context is None:
+        raise ValueError("this UNet attends to a context (context_dim > 0): pass context=[B, L, D]")
+    return context
 
 
 #: the name under which a self-attention layer carries the cross-attention that runs after it;
 #: kept inside it so that the layers of a net without a context keep their names (a trained
 #: model gains a prompt by ``train init=``: every weight it had loads where it was)
 CROSS = "cross"
+#: the name of a self-attention layer's projection of a context it attends to jointly
+JOINT = "context_kv"
+#: how attention blocks attend to a context: a cross-attention block after each (latent diffusion),
+#: or the context's keys and values joined to the self-attention's own (GLIDE)
+CONTEXT_ATTENTION = ("cross", "joint")
 
 
 class UNet(nn.Module):
@@ -113,7 +134,9 @@ class UNet(nn.Module):
     concatenated to the input; with ``context_dim > 0`` the attention blocks of
     ``cross_attention_levels`` (default: every attention level and the middle block; the middle
     block attends when the lowest level is listed) are followed by cross-attention to
-    ``context [B, L, context_dim]``. The conditioners of
+    ``context [B, L, context_dim]``; ``context_attention="joint"`` instead joins the context's keys
+    and values to those attention blocks' own (GLIDE, Nichol et al. 2022: one block, one softmax;
+    full attention only). The conditioners of
     :mod:`diffusionkit.nets.conditioners` make these from class labels, sketches, text...
 
     ``patch_size`` (an int, or one per spatial axis) folds non-overlapping patches into channels
@@ -134,6 +157,7 @@ class UNet(nn.Module):
         concat_channels: int = 0,
         context_dim: int = 0,
         cross_attention_levels: Sequence[int] | None = None,
+        context_attention: str = "cross",
         dropout: float = 0.0,
         factorized: bool = False,
         temporal_downsample: bool = True,
@@ -157,6 +181,8 @@ class UNet(nn.Module):
         if bad:
             raise ValueError(f"cross_attention_levels {bad} have no attention block to follow (attention_levels "
                              f"{list(attention_levels)}, and {lowest}: the middle block)")
+        if context_attention not in CONTEXT_ATTENTION:
+            raise ValueError(f"unknown context_attention '{context_attention}'; choose one of {list(CONTEXT_ATTENTION)}")
         self.config = dict(
             spatial_rank=spatial_rank,
             in_channels=in_channels,
@@ -169,6 +195,7 @@ class UNet(nn.Module):
             concat_channels=concat_channels,
             context_dim=context_dim,
             cross_attention_levels=None if cross_attention_levels is None else cross_levels,
+            context_attention=context_attention,
             dropout=dropout,
             factorized=factorized,
             temporal_downsample=temporal_downsample,
@@ -189,8 +216,11 @@ class UNet(nn.Module):
         self.time_embed = TimestepEmbedder(model_channels, emb_dim)
 
         def attention(level: int, ch: int) -> list[nn.Module]:
+            attends = context_dim > 0 and level in cross_levels
+            if attends and context_attention == "joint":
+                return [layers.attention(ch, num_heads, context_dim)]
             layer = layers.attention(ch, num_heads)
-            if context_dim > 0 and level in cross_levels:
+            if attends:
                 layer.add_module(CROSS, CrossAttention(ch, context_dim, num_heads))
             return [layer]
 
