@@ -1,6 +1,6 @@
 """What a text prompt costs beside class labels, at equal net width (issue bar: <= 25% more).
 
-    python benchmarks/bench_text_cost.py [--recipe image|audio] [--batch 64] [--steps 10] [--repeats 5]
+    python benchmarks/bench_text_cost.py [--recipe image|audio] [--batch 64] [--steps 5] [--repeats 11]
         [--extra OVERRIDE ...]
 
 Two models from the same recipe (image: experiment=shapes_text's net on [3, 32, 32]; audio:
@@ -11,9 +11,10 @@ embedding added to the time embedding). Timed interleaved in one process, median
 - a training step: forward + loss + backward + AdamW on a batch, bf16 autocast as the recipes
   train, captions' encodings cached (as in training after their first sight);
 - sampling: ``--n`` items, DPM-Solver++ 20 steps with classifier-free guidance on every condition
-  given, the prompt encoded once per call (cached afterwards, as in a command or the studio), by
-  a copy of each model set up as the commands sample (:func:`diffusionkit.devices.prepare_to_sample`:
-  bf16 autocast, channels-last weights for 2-D nets);
+  given, a new prompt encoded in every call (as a command or the studio does for a new prompt),
+  by a copy of each model set up as the commands sample (:func:`diffusionkit.devices.prepare_to_sample`:
+  bf16 autocast, channels-last weights for 2-D nets; what depends on the conditions alone is
+  computed once per call, :mod:`diffusionkit.nets.step_cache`);
 - the text encoder's load, once per process (a command that takes a prompt pays it; one
   without a prompt never loads it).
 """
@@ -97,9 +98,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11, help="timed rounds; the median is shown (the "
+                        "machine's speed drifts: 5 rounds spread the sampling cost over 6 points)")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for both models, e.g. "
-                        "'net.cross_attention_levels=[2]'")
+                        "'net.cross_attention_levels=[2]' or net.context_attention=joint")
     args = parser.parse_args()
 
     from diffusionkit.devices import prepare_to_sample
