@@ -1,5 +1,6 @@
 """Cold starts: a fresh ``diffusionkit`` process from the shell to its exit (issue 20's bars:
-``--help`` <= 1 s, ``vary ckpt=drums_starter input=kick.wav n=1`` <= 3 s).
+``--help`` <= 1 s, ``vary ckpt=drums_starter input=kick.wav n=1`` <= 3 s; and an image model's
+``generate``, of an untrained ``experiment=digits_fast`` model written first).
 
     python benchmarks/bench_cold_start.py [--input KICK.wav] [--repeats 5]
 
@@ -23,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from common import print_table  # noqa: E402
 
 HYDROGEN_KICK = Path("/usr/share/hydrogen/data/drumkits/ElectricEmpireKit/EE_Kick_Low_1.flac")
@@ -77,10 +79,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         kick = args.input.resolve() if args.input else a_kick(folder)
+        from tests.untrained_bundle import untrained_bundle
+
+        digits = untrained_bundle(["modality=image", "data=digits", "experiment=digits_fast"],
+                                  [str(d) for d in range(10)], folder / "digits")
         commands = {
             "diffusionkit --help": ["--help"],
             "diffusionkit vary ckpt=drums_starter input=KICK n=1": ["vary", "ckpt=drums_starter", f"input={kick}",
                                                                     "n=1", f"out={folder / 'vary_{run}'}"],
+            "diffusionkit generate ckpt=DIGITS n=8 label=3 (an image model)": [
+                "generate", f"ckpt={digits}", "n=8", "label=3", f"out={folder / 'generate_{run}'}"],
         }
         rows = []
         for name, arguments in commands.items():

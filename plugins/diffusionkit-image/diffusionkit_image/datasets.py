@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
-from sklearn.datasets import load_digits
 from torch.utils.data import Dataset
 
 from .captions import DARK, LIGHT, NAMED_COLOURS, horizontal_word, sentence, size_word, vertical_word
@@ -35,6 +34,8 @@ class DigitsDataset(Dataset):
 
     def __init__(self, size: int | Sequence[int] = 32, channels: int = 1) -> None:
         _check_channels("DigitsDataset", channels)
+        from sklearn.datasets import load_digits  # here: importing scikit-learn costs a sampling command 1.3 s
+
         images, labels = load_digits(return_X_y=True)
         small = torch.from_numpy(images.reshape(-1, 1, 8, 8) / 16.0).float()
         large = F.interpolate(small, size=as_hw(size), mode="bilinear", antialias=True, align_corners=False)

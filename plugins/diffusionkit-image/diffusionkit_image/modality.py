@@ -9,7 +9,6 @@ from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
@@ -18,7 +17,7 @@ from diffusionkit.prompt_checks import JUDGED_CLASS, PromptCheck, WordMatch
 from .augment import IMAGE_TRANSFORMS
 from .captions import DARK, LIGHT, NAMED_COLOURS, SHAPE_NAMES, nearest_colour
 from .files import DEFAULT_MAX_PIXELS, open_image, write_png
-from .pixels import as_hw, fit, image_to_array, shrink, to_model, to_uint8
+from .pixels import as_hw, fit, image_to_array, shrink, tile, to_model, to_uint8
 
 
 #: how far (in [0, 1] units, on the most different channel) a foreground pixel at least lies from the background
@@ -79,7 +78,7 @@ class ImageModality(Modality):
         if batch.dim() != 4 or batch.shape[0] == 0:
             raise ValueError(f"ImageModality.render: expected a non-empty [B, C, H, W], got {tuple(batch.shape)}")
         nrow = math.ceil(math.sqrt(batch.shape[0]))
-        grid = make_grid(batch.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
+        grid = tile(batch.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
         return Rendered("image", to_uint8(grid), writer=PICTURE_WRITER)
 
     def describe(self, batch: Tensor) -> list[dict[str, float | str]]:

@@ -238,6 +238,25 @@ def test_save_grid_matches_make_grid_layout(tmp_path, n, channels, wh):
         assert img.getpixel((2, 2)) == (128, 128, 128)  # first item, model value 0
 
 
+@pytest.mark.parametrize(("n", "channels", "nrow"), [(1, 1, 1), (1, 3, 1), (3, 1, 2), (5, 3, 3), (7, 3, 10)])
+def test_tile_is_make_grid_to_the_value_without_torchvision(n, channels, nrow):
+    from diffusionkit_image.pixels import tile
+
+    batch = torch.rand(n, channels, 6, 5, generator=torch.Generator().manual_seed(n)) * 2 - 1
+    assert torch.equal(tile(batch, nrow=nrow, padding=2, pad_value=1.0),
+                       make_grid(batch, nrow=nrow, padding=2, pad_value=1.0))
+
+
+def test_sampling_an_image_model_imports_neither_torchvision_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys, diffusionkit_image.modality, diffusionkit_image.datasets; "
+            "print(sorted(m for m in ('torchvision', 'sklearn') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+
+
 def test_save_grid_of_one_item_is_the_item(tmp_path):
     """Like make_grid, a batch of one is written as the bare item, without gutters."""
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
