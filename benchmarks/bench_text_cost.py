@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds; the median is shown (the "
                         "machine's speed drifts: 5 rounds spread the sampling cost over 6 points)")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for both models, e.g. "
-                        "'net.cross_attention_levels=[2]' or net.context_attention=joint")
+                        "'net.cross_attention_levels=[2]' or net.context_attention=cross")
     args = parser.parse_args()
 
     from diffusionkit.devices import prepare_to_sample

@@ -126,18 +126,26 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     """The denoising backbone, sized from the modality (or its latent) and what the conditioners
     feed it (concatenated channels, a context's width)."""
     factory = instantiate(cfg.net)
-    net = getattr(factory, "func", factory).__name__
+    sizes = dict(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
+                 **conditioning_widths(conditioners))
     try:
-        return factory(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
-                       **conditioning_widths(conditioners))
+        return factory(**sizes)
+    except UsageError:
+        raise
     except TypeError as err:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
         if unknown is None:
             raise
-        raise UsageError(f"net: {net} takes no option '{unknown.group(1)}' (set by an override or by an experiment "
-                         f"written for another net); drop it, or choose the net it belongs to") from None
+        raise UsageError(f"net: {_name(factory)} takes no option '{unknown.group(1)}' (set by an override or by an "
+                         f"experiment written for another net); drop it, or choose the net it belongs to") from err
     except ValueError as err:  # the net refused a combination of its options
-        raise UsageError(f"net: {net}: {str(err).splitlines()[0]} (check the net.* options)") from None
+        first = next(iter(str(err).splitlines()), type(err).__name__)
+        raise UsageError(f"net: {_name(factory)}: {first} (check the net.* options)") from err
+
+
+def _name(factory: Any) -> str:
+    """The class or function a (partial) net factory builds."""
+    return getattr(getattr(factory, "func", factory), "__name__", type(factory).__name__)
 
 
 class NoInitialisation(TorchFunctionMode):

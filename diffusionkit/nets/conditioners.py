@@ -103,7 +103,11 @@ class Conditioner(nn.Module, ABC):
     @abstractmethod
     def forward(self, values: Tensor) -> Tensor:
         """``[n, ...]`` values (null values included) -> ``[n, embedding_dim]`` (vector),
-        ``[n, width, *spatial]`` (concat) or ``[n, tokens, width]`` (sequence)."""
+        ``[n, width, *spatial]`` (concat) or ``[n, tokens, width]`` (sequence).
+
+        A pure function of ``values`` when sampling (nothing drawn at random in eval mode): a
+        sampling run computes it once and reuses it at every step
+        (:mod:`diffusionkit.nets.step_cache`), as it does :meth:`pooled`."""
 
 
 class ClassLabel(Conditioner):

@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from diffusionkit.nets.conditioning import TimestepEmbedder
-from diffusionkit.nets.layers import attention, conv_nd, keys_values
+from diffusionkit.nets.layers import attention, context_keys_values, conv_nd, keys_values
 from diffusionkit.nets.patching import fold_patches, patch_sizes, unfold_patches
-from diffusionkit.nets.step_cache import once_per_run
 
 POSITIONS = ("sincos", "learned")
 
@@ -98,8 +97,8 @@ class Attention(nn.Module):
         b, n, d = x.shape
         if context is None:
             k, v = keys_values(self.kv, x, self.num_heads)
-        else:  # a context's are the same at every step of a sampling run (diffusionkit.nets.step_cache)
-            k, v = once_per_run(self, (context,), lambda: keys_values(self.kv, context.to(x.dtype), self.num_heads))
+        else:
+            k, v = context_keys_values(self, self.kv, context, x.dtype, self.num_heads)
         q = self.q(x).reshape(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)
         return self.proj(attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 

@@ -44,11 +44,17 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 def keys_values(projection: nn.Module, tokens: Tensor, num_heads: int) -> tuple[Tensor, Tensor]:
     """Keys and values ``[B, heads, L, head_dim]`` of ``tokens [B, L, *]`` through one
-    ``projection`` to ``2 * width`` (keys, then values). A context's are the same at every step of
-    a sampling run, so its callers compute them once per run (:mod:`diffusionkit.nets.step_cache`)."""
+    ``projection`` to ``2 * width`` (keys, then values)."""
     b, length, _ = tokens.shape
     k, v = projection(tokens).chunk(2, dim=-1)
     return k.reshape(b, length, num_heads, -1).transpose(1, 2), v.reshape(b, length, num_heads, -1).transpose(1, 2)
+
+
+def context_keys_values(owner: nn.Module, projection: nn.Module, context: Tensor, dtype: torch.dtype,
+                        num_heads: int) -> tuple[Tensor, Tensor]:
+    """:func:`keys_values` of a context sequence in ``dtype``; the same at every step of a sampling
+    run, so computed once per run (:mod:`diffusionkit.nets.step_cache`)."""
+    return once_per_run(owner, (context,), lambda: keys_values(projection, context.to(dtype), num_heads), dtype)
 
 
 def conv_nd(rank: int, in_ch: int, out_ch: int, kernel_size: int, **kw: Any) -> nn.Module:
@@ -224,8 +230,7 @@ class SelfAttention(nn.Module):
         if self.context_kv is not None:
             if context is None:
                 raise ValueError("this attention block attends to a context (context_dim > 0): pass context=[B, L, D]")
-            k_context, v_context = once_per_run(
-                self, (context,), lambda: keys_values(self.context_kv, context.to(q.dtype), self.num_heads))
+            k_context, v_context = context_keys_values(self, self.context_kv, context, q.dtype, self.num_heads)
             k, v = torch.cat([k, k_context], dim=2), torch.cat([v, v_context], dim=2)
         h = attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
         h = F.linear(h, self.proj.weight.squeeze(-1), self.proj.bias)
@@ -252,7 +257,7 @@ class CrossAttention(nn.Module):
         b, c, *spatial = x.shape
         heads = self.num_heads
         q = self.q(self.norm(x).reshape(b, c, -1).transpose(1, 2))  # [B, N, C]
-        k, v = once_per_run(self, (context,), lambda: keys_values(self.kv, context.to(q.dtype), heads))
+        k, v = context_keys_values(self, self.kv, context, q.dtype, heads)
         q = q.reshape(b, -1, heads, c // heads).transpose(1, 2)
         h = attention(q, k, v).transpose(1, 2).reshape(b, -1, c)  # [B, N, C]
         return x + self.proj(h).transpose(1, 2).reshape(b, c, *spatial)

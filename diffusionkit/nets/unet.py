@@ -100,6 +100,7 @@ class _EmbedSequential(nn.Sequential):
 
 
 def _required(context: Tensor | None) -> Tensor:
+    """The context a layer attends to; one line when a net that needs one was given none."""
     if context is None:
         raise ValueError("this UNet attends to a context (context_dim > 0): pass context=[B, L, D]")
     return context
