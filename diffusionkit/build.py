@@ -129,7 +129,7 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     sizes = dict(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
                  **conditioning_widths(conditioners))
     try:
-        return factory(**sizes)
+        net = factory(**sizes)
     except UsageError:
         raise
     except TypeError as err:
@@ -141,6 +141,20 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     except ValueError as err:  # the net refused a combination of its options
         first = next(iter(str(err).splitlines()), type(err).__name__)
         raise UsageError(f"net: {_name(factory)}: {first} (check the net.* options)") from err
+    _check_fits(net, _item_shape(modality, latent)[1:])
+    return net
+
+
+def _check_fits(net: nn.Module, spatial: tuple[int, ...]) -> None:
+    """One line, before any training, when the item's spatial size is not a multiple of what the
+    net needs per axis (its ``downsample_factors``: patch size times its levels' downsampling)."""
+    factors = getattr(net, "downsample_factors", None)
+    if factors is None or len(factors) != len(spatial):
+        return
+    if any(size % factor for size, factor in zip(spatial, factors)):
+        raise UsageError(f"net: {type(net).__name__}: the items' spatial size {list(spatial)} is not a multiple of "
+                         f"{list(factors)}, which its patch size and levels need (check net.patch_size, or "
+                         "net.channel_mult's number of levels)")
 
 
 def _name(factory: Any) -> str:

@@ -352,11 +352,18 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
 
     weights = upgrade_legacy_names(weights, "net.")
     classes = _checked_classes(path, metadata.get("classes", "[]"))
-    modality = build_modality(config)
-    _check_item_size(path, modality.shape)
-    _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
-    with NoInitialisation():  # every weight is loaded below
-        module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes), ema=False)
+    try:
+        modality = build_modality(config)
+        _check_item_size(path, modality.shape)
+        _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
+        with NoInitialisation():  # every weight is loaded below
+            module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes), ema=False)
+    except UsageError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError) as err:  # a value the model cannot be built from
+        detail = next(iter(str(err).splitlines()), type(err).__name__)
+        raise UsageError(f"'{path}': its config cannot build a model ({detail}); the file is damaged or was "
+                         "written by another version: train it again, or ask its author for a new copy") from err
     try:
         module.net.load_state_dict(subset(weights, "net"))
         if module.latent is not None:

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in HELP_WORDS:  # before any import: help answers at once
         print(USAGE)
         return 0
+    if any(arg in HELP_WORDS[:2] for arg in args[1:]):  # diffusionkit generate --help
+        print(command_help(args[0]))
+        return 0
     if argv is None and args[0] != "plugins":  # a process of its own: run it on a faster allocator
         from diffusionkit.allocator import relaunch_with_allocator
 
@@ -78,6 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"diffusionkit {command}: interrupted", file=sys.stderr)
         return 130
+
+
+def command_help(command: str) -> str:
+    """A command's lines of :data:`USAGE` and how to see all its options with their defaults; the
+    whole usage for a name that is no command."""
+    lines = USAGE.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.split()[:1] == [command]), None)
+    if start is None:
+        return USAGE
+    end = next((i for i in range(start + 1, len(lines))
+                if not lines[i].startswith("  ") or not lines[i][2:3].isspace()), len(lines))
+    if command == "plugins":  # subcommands, not Hydra overrides
+        return "\n".join(lines[start:end])
+    return "\n".join([f"usage: diffusionkit {command} [key=value ...]", "", *lines[start:end], "",
+                      f"every option and its default: diffusionkit {command} [key=value ...] --cfg job"])
 
 
 def dispatch(command: str, overrides: list[str]) -> int:

@@ -71,6 +71,10 @@ def _instantiation_message(err: InstantiationException) -> str:
     cause = err.__cause__
     if isinstance(cause, USER_ERRORS):
         return str(cause)
+    if isinstance(cause, ImportError):  # an option's value needs a package that is not installed
+        target = re.search(r"target '([^']+)'", str(err))
+        where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
+        return f"{where}{str(cause).splitlines()[0]} (install it, or choose another value for the option that needs it)"
     if isinstance(cause, (ValueError, TypeError)) and str(cause):  # a constructor refused its options
         target = re.search(r"target '([^']+)'", str(err))
         where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""

@@ -181,6 +181,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
         Option("samples.guidance", GUIDANCE.kind, GUIDANCE.hint),
         Option("optim.optimizer.lr", Number(0, low_open=True), "the learning rate"),
         Option("optim.optimizer.weight_decay", Number(0)),
+        Option("diffusion.min_snr_gamma", Number(0, low_open=True), "Min-SNR's clamp of the loss weight"),
         Option("diffusion.prediction", Choice(PREDICTIONS)),
         Option("diffusion.loss_weighting", Choice(WEIGHTINGS)),
         Option("diffusion.label_dropout", Number(0, 1), "the share of labels dropped for guidance"),

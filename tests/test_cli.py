@@ -119,6 +119,14 @@ def test_a_value_with_an_equals_sign_is_asked_to_be_quoted(capsys, tmp_path):
     assert f"checkpoint '{path}' not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["generate", "recognizer", "plugins"])
+def test_a_commands_help_shows_its_usage(command, capsys):
+    assert main([command, "ckpt=x", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"diffusionkit {command} " in out and "error" not in out
+    assert ("--cfg job" in out) == (command != "plugins")
+
+
 def test_help_imports_neither_torch_nor_hydra():
     """--help answers before any heavy import (issue 20's cold start: <= 1 s)."""
     code = ("import sys; from diffusionkit.cli import main; main(['--help']); "

@@ -195,6 +195,7 @@ def test_an_experiment_written_for_another_net_is_one_line(capsys, tmp_path):
                                  "(check the net.* options)"),
     ("net.context_attention=both", "net: UNet: unknown context_attention 'both'; choose one of ['cross', 'joint'] "
                                    "(check the net.* options)"),
+    ("net.model_channels=0", "net: UNet: model_channels must be at least 1, got 0 (check the net.* options)"),
 ])
 def test_a_net_refusing_its_options_is_one_line(override, message, tmp_path, capsys):
     from diffusionkit.cli import main
@@ -203,4 +204,16 @@ def test_a_net_refusing_its_options_is_one_line(override, message, tmp_path, cap
     assert main(["train", "modality=toy", "data=toy_blobs", "net=unet", override, f"out={out}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith(message) and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_patch_size_that_does_not_divide_the_items_is_one_line_before_training(tmp_path, capsys):
+    from diffusionkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "modality=toy", "data=toy_blobs", "modality.spatial_size=[16,16]", "net=dit",
+                 "net.patch_size=3", f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("net: DiT: the items' spatial size [16, 16] is not a multiple of [3, 3], which its patch "
+                        "size and levels need (check net.patch_size, or net.channel_mult's number of levels)")
     assert not out.exists()

@@ -243,6 +243,20 @@ def test_a_bundle_asking_for_huge_items_is_refused(tiny_bundle, tmp_path):
         load_model(evil)
 
 
+@pytest.mark.parametrize("changes, detail", [
+    ({"diffusion.prediction": "nosuch"}, "unknown prediction 'nosuch'"),
+    ({"diffusion.clip_denoised": "abc"}, "could not convert string to float"),
+    ({"net.model_channels": 0}, "model_channels must be at least 1, got 0"),
+])
+def test_a_bundle_whose_values_cannot_build_a_model_is_one_line(tiny_bundle, tmp_path, changes, detail):
+    damaged = with_config(tiny_bundle, tmp_path / "damaged.safetensors", **changes)
+    with pytest.raises(UsageError) as err:
+        load_model(damaged)
+    message = str(err.value)
+    assert message.splitlines() == [message] and detail in message
+    assert "the file is damaged or was written by another version" in message or "(check the net.* options)" in message
+
+
 def test_the_unchanged_tiny_bundle_loads(tiny_bundle):
     assert load_model(tiny_bundle).modality.shape == (1, 16, 16)
 

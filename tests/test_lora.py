@@ -59,3 +59,11 @@ def test_factors_that_do_not_fit_are_refused_before_any_work():
         merged_weight(weight, torch.zeros(1, 100000), torch.zeros(100000, 1), 1.0)  # a 40 GB product, never made
     with pytest.raises(ValueError, match="do not fit"):
         merged_weight(weight, torch.zeros(2, 8), torch.zeros(8), 1.0)
+
+
+def test_targets_that_are_no_regular_expression_are_one_line():
+    from diffusionkit.errors import UsageError
+    from diffusionkit.nets.lora import adaptable_layers
+
+    with pytest.raises(UsageError, match=r"targets='\(\[' is not a regular expression \(unterminated character set"):
+        adaptable_layers(torch.nn.Sequential(torch.nn.Linear(2, 2)), "([")

@@ -103,6 +103,7 @@ CASES = [
     ("train", ["samples.n=0"], "got samples.n=0"),
     ("train", ["optim.optimizer.lr=-1"], "optim.optimizer.lr must be a number above 0 (the learning rate), "
                                          "got optim.optimizer.lr=-1"),
+    ("train", ["diffusion.min_snr_gamma=-1"], "diffusion.min_snr_gamma must be a number above 0"),
     ("train", ["diffusion.prediction=foo"], "unknown diffusion.prediction 'foo'; choose diffusion.prediction= one "
                                             "of: eps, x0, v"),
     ("train", ["net.channel_mult=abc"], "net.channel_mult must be a list (its default is [1, 2, 2]), "

@@ -81,6 +81,8 @@ class DiffusionModel(nn.Module):
     ) -> None:
         super().__init__()
         self.parameterization = parameterization(prediction)
+        if clip_denoised is not None:
+            clip_denoised = float(clip_denoised)  # a stored config's value: a number, or this refuses it
         self.net = ConditionedNet(net, conditioners)
         self.schedule = schedule
         self.ema_decay = ema_decay

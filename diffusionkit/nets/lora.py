@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from diffusionkit.errors import UsageError
+
 #: the layer kinds that can carry an adapter (grouped convolutions cannot: their weight mixes no channels)
 ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -62,7 +64,10 @@ class LoRA(nn.Module):
 def adaptable_layers(net: nn.Module, targets: str) -> list[str]:
     """Names of ``net``'s layers that can carry an adapter and whose name matches the regular
     expression ``targets`` (searched, e.g. ``"attention|emb_layers"``; ``".*"``: all of them)."""
-    pattern = re.compile(targets)
+    try:
+        pattern = re.compile(targets)
+    except re.error as err:
+        raise UsageError(f"targets={targets!r} is not a regular expression ({err}); e.g. targets=\"qkv|proj\"") from None
     return [name for name, module in net.named_modules()
             if isinstance(module, ADAPTABLE) and getattr(module, "groups", 1) == 1 and pattern.search(name)]
 

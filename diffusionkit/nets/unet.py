@@ -171,6 +171,8 @@ class UNet(nn.Module):
         layers = UNetLayers(spatial_rank, factorized, temporal_downsample)
         self.patch = patch_sizes(patch_size, spatial_rank)
         folded = math.prod(self.patch)  # channels per input channel after patching
+        if model_channels < 1:
+            raise ValueError(f"model_channels must be at least 1, got {model_channels}")
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         bad = [i for i in attention_levels if not 0 <= i < len(channel_mult)]
