@@ -297,6 +297,18 @@ def _check_weights_fit(path: Path, weights: dict[str, Tensor], expected: dict[st
                              f"needs {need}")
 
 
+def _check_finite(path: Path, weights: dict[str, Tensor]) -> None:
+    """Every stored weight is a finite number: a NaN or an infinity (a damaged file, or a run that
+    diverged) would only make silent or broken media. Each tensor's sum is NaN or infinite when one
+    of its values is (2 ms for the starter, against 14-120 ms for ``isfinite`` tensor by tensor)."""
+    names = sorted(name for name, tensor in weights.items() if tensor.is_floating_point())
+    sums = torch.stack([weights[name].double().sum() for name in names]) if names else torch.zeros(0)
+    bad = next((name for name, total in zip(names, sums.tolist()) if not math.isfinite(total)), None)
+    if bad is not None:
+        raise UsageError(f"weights in '{path}' hold NaN or infinite values ({bad}): the file is damaged or its "
+                         "training diverged; train it again, or get a new copy")
+
+
 def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The tensors under ``prefix.``, with the prefix removed."""
     return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
@@ -356,6 +368,7 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
         modality = build_modality(config)
         _check_item_size(path, modality.shape)
         _check_weights_fit(path, weights, weight_shapes(config, modality, num_classes_for(classes)))
+        _check_finite(path, weights)
         with NoInitialisation():  # every weight is loaded below
             module = build_diffusion_model(config, modality, num_classes=num_classes_for(classes), ema=False)
     except UsageError:

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in HELP_WORDS:  # before any import: help answers at once
         print(USAGE)
         return 0
-    if any(arg in HELP_WORDS[:2] for arg in args[1:]):  # diffusionkit generate --help
+    if args[0] != "plugins" and any(arg in HELP_WORDS[:2] for arg in args[1:]):  # generate --help (plugins has its own)
         print(command_help(args[0]))
         return 0
     if argv is None and args[0] != "plugins":  # a process of its own: run it on a faster allocator
@@ -92,8 +92,6 @@ def command_help(command: str) -> str:
         return USAGE
     end = next((i for i in range(start + 1, len(lines))
                 if not lines[i].startswith("  ") or not lines[i][2:3].isspace()), len(lines))
-    if command == "plugins":  # subcommands, not Hydra overrides
-        return "\n".join(lines[start:end])
     return "\n".join([f"usage: diffusionkit {command} [key=value ...]", "", *lines[start:end], "",
                       f"every option and its default: diffusionkit {command} [key=value ...] --cfg job"])
 

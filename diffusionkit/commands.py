@@ -71,7 +71,7 @@ def _instantiation_message(err: InstantiationException) -> str:
     cause = err.__cause__
     if isinstance(cause, USER_ERRORS):
         return str(cause)
-    if isinstance(cause, ImportError):  # an option's value needs a package that is not installed
+    if isinstance(cause, ModuleNotFoundError):  # an option's value needs a package that is not installed
         target = re.search(r"target '([^']+)'", str(err))
         where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
         return f"{where}{str(cause).splitlines()[0]} (install it, or choose another value for the option that needs it)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,21 @@ def test_a_bundle_whose_values_cannot_build_a_model_is_one_line(tiny_bundle, tmp
     message = str(err.value)
     assert message.splitlines() == [message] and detail in message
     assert "the file is damaged or was written by another version" in message or "(check the net.* options)" in message
+
+
+def test_a_bundle_with_nan_weights_is_one_line(tiny_bundle, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tiny_bundle))
+    name = next(k for k in sorted(weights) if k.startswith("net.") and weights[k].is_floating_point())
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    with safe_open(str(tiny_bundle), framework="pt") as f:
+        metadata = dict(f.metadata())
+    damaged = tmp_path / "nan.safetensors"
+    save_file(weights, str(damaged), metadata=metadata)
+    with pytest.raises(UsageError, match=rf"hold NaN or infinite values \({re.escape(name)}\): the file is damaged"):
+        load_model(damaged)
 
 
 def test_the_unchanged_tiny_bundle_loads(tiny_bundle):
