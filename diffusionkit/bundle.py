@@ -314,9 +314,21 @@ def subset(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k.removeprefix(prefix + "."): v for k, v in weights.items() if k.startswith(prefix + ".")}
 
 
+#: what a run folder given as ckpt= is read for, in order: train's bundle (or finetune's merged
+#: one), then finetune's adapter
+RUN_FOLDER_BUNDLES = ("model.safetensors", "adapter.safetensors")
+
+
 def resolve_checkpoint(ckpt: str | Path) -> Path:
-    """A checkpoint path as given, or the path of a bundle a plugin ships under that name."""
+    """A checkpoint path as given, the bundle inside a run folder (:data:`RUN_FOLDER_BUNDLES`), or
+    the path of a bundle a plugin ships under that name."""
     path = Path(ckpt).expanduser()
+    if path.is_dir():
+        inside = next((path / name for name in RUN_FOLDER_BUNDLES if (path / name).is_file()), None)
+        if inside is None:
+            raise UsageError(f"'{path}' is a folder without {' or '.join(RUN_FOLDER_BUNDLES)} in it; pass "
+                             "ckpt=<a bundle file, or the out= folder of a finished train or finetune>")
+        return inside
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path
     shipped = named_bundles()

@@ -42,8 +42,9 @@ commands:
              start a new one:    diffusionkit plugins new NAME [dir=PATH]
              check one:          diffusionkit plugins check NAME [train=true]
 
-ckpt= also takes a bundle a plugin ships, by name (e.g. ckpt=drums_starter), and a cascade: a base and
-its upsamplers (train stage=upsampler), comma-separated (ckpt=BASE,UPSAMPLER).
+ckpt= also takes a run folder (the out= of train or finetune), a bundle a plugin ships, by name (e.g.
+ckpt=drums_starter), and a cascade: a base and its upsamplers (train stage=upsampler),
+comma-separated (ckpt=BASE,UPSAMPLER).
 Options are Hydra overrides; add --cfg job to print the composed config without running (--cfg hydra:
 Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength=0.2,0.4 seed=0,1
 (hydra/launcher=submitit_slurm sends them to SLURM)."""

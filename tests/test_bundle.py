@@ -106,3 +106,16 @@ def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
         metadata = bundle.metadata()
     assert "secret_machine_folder" not in json.dumps(metadata)
     assert load_model(path).config.net.model_channels == 16
+
+
+def test_a_run_folder_as_ckpt_reads_its_bundle_else_says_what_it_lacks(tmp_path):
+    from diffusionkit.bundle import resolve_checkpoint
+
+    (tmp_path / "adapter.safetensors").write_bytes(b"")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "adapter.safetensors"  # a finetune's out=
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert resolve_checkpoint(str(tmp_path)) == tmp_path / "model.safetensors"  # train's (or a merged finetune's)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match=r"is a folder without model\.safetensors or adapter\.safetensors in it"):
+        resolve_checkpoint(empty)
