@@ -17,7 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.diffusion.noise import GaussianNoise
-from diffusionkit.errors import UsageError
+from diffusionkit.errors import UsageError, first_line
 from diffusionkit.latent import LatentSpace
 from diffusionkit.modality import ConcatCondition, Modality
 from diffusionkit.nets.autoencoder import AutoencoderKL
@@ -126,8 +126,8 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
     """The denoising backbone, sized from the modality (or its latent) and what the conditioners
     feed it (concatenated channels, a context's width)."""
     factory = instantiate(cfg.net)
-    sizes = dict(spatial_rank=modality.spatial_rank, in_channels=_item_shape(modality, latent)[0],
-                 **conditioning_widths(conditioners))
+    item_shape = _item_shape(modality, latent)
+    sizes = dict(spatial_rank=modality.spatial_rank, in_channels=item_shape[0], **conditioning_widths(conditioners))
     try:
         net = factory(**sizes)
     except UsageError:
@@ -139,9 +139,8 @@ def build_net(cfg: DictConfig, modality: Modality, conditioners: dict[str, Condi
         raise UsageError(f"net: {_name(factory)} takes no option '{unknown.group(1)}' (set by an override or by an "
                          f"experiment written for another net); drop it, or choose the net it belongs to") from err
     except ValueError as err:  # the net refused a combination of its options
-        first = next(iter(str(err).splitlines()), type(err).__name__)
-        raise UsageError(f"net: {_name(factory)}: {first} (check the net.* options)") from err
-    _check_fits(net, _item_shape(modality, latent)[1:])
+        raise UsageError(f"net: {_name(factory)}: {first_line(err)} (check the net.* options)") from err
+    _check_fits(net, item_shape[1:])
     return net
 
 

@@ -29,7 +29,7 @@ from diffusionkit.checkpoint_file import load_checkpoint_file
 from diffusionkit.devices import prepare_to_sample, resolve_device, resolve_precision
 from diffusionkit.diffusion.model import DiffusionModel, model_state
 from diffusionkit.nets.conditioned_net import upgrade_legacy_names
-from diffusionkit.errors import UsageError
+from diffusionkit.errors import UsageError, first_line
 from diffusionkit.modality import Modality
 from diffusionkit.names import check_class_names
 from diffusionkit.plugins import named_bundles
@@ -386,8 +386,7 @@ def _loaded(path: Path, weights: dict[str, Tensor], metadata: dict[str, str], co
     except UsageError:
         raise
     except (ValueError, TypeError, AttributeError, KeyError) as err:  # a value the model cannot be built from
-        detail = next(iter(str(err).splitlines()), type(err).__name__)
-        raise UsageError(f"'{path}': its config cannot build a model ({detail}); the file is damaged or was "
+        raise UsageError(f"'{path}': its config cannot build a model ({first_line(err)}); the file is damaged or was "
                          "written by another version: train it again, or ask its author for a new copy") from err
     try:
         module.net.load_state_dict(subset(weights, "net"))

@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from diffusionkit.config import compose_config
-from diffusionkit.errors import USER_ERRORS, UsageError
+from diffusionkit.errors import USER_ERRORS, UsageError, first_line
 from diffusionkit.options import check_options
 from diffusionkit.out_folder import removed_on_failure
 
@@ -71,14 +71,12 @@ def _instantiation_message(err: InstantiationException) -> str:
     cause = err.__cause__
     if isinstance(cause, USER_ERRORS):
         return str(cause)
+    target = re.search(r"target '([^']+)'", str(err))
+    where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
     if isinstance(cause, ModuleNotFoundError):  # an option's value needs a package that is not installed
-        target = re.search(r"target '([^']+)'", str(err))
-        where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
-        return f"{where}{str(cause).splitlines()[0]} (install it, or choose another value for the option that needs it)"
+        return f"{where}{first_line(cause)} (install it, or choose another value for the option that needs it)"
     if isinstance(cause, (ValueError, TypeError)) and str(cause):  # a constructor refused its options
-        target = re.search(r"target '([^']+)'", str(err))
-        where = f"{target.group(1).rsplit('.', 1)[-1]}: " if target else ""
-        message = str(cause).splitlines()[0]
+        message = first_line(cause)
         return message if message.startswith(where.rstrip(": ")) else f"{where}{message}"
     first = str(err).splitlines()[0]
     return f"{first.replace(', set env var HYDRA_FULL_ERROR=1 to see chained exception', '')} " \

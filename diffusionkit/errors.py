@@ -9,3 +9,8 @@ class UsageError(ValueError):
 
 #: every exception type the CLI reports as a single line.
 USER_ERRORS = (UsageError, MediaError)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    return next(iter(str(err).splitlines()), type(err).__name__)
