@@ -1,11 +1,11 @@
 """What each audio codec keeps of real drums at 44.1 kHz: the held-out kits of ``data=drumkits``.
 
     python benchmarks/bench_audio_codecs.py [--root /usr/share/hydrogen/data/drumkits] [--threads 1]
-                                            [--limit N] [--no-ablation]
+                                            [--limit N] [--no-ablation] [--split test|all]
 
 The material is the ``split=test`` one-shots of ``DrumKitsDataset`` (the 3 held-out kits: 49
-clips of Debian's hydrogen-drumkits), prepared at 44.1 kHz as training prepares them (onset,
-loudness). Each route encodes and decodes every clip; a 16 kHz route hears the clip resampled to
+clips of Debian's hydrogen-drumkits; ``--split all``: every kit's), prepared at 44.1 kHz as
+training prepares them (onset, loudness). Each route encodes and decodes every clip; a 16 kHz route hears the clip resampled to
 16 kHz (soxr) and its output is resampled back, so that band-limiting shows as loss. Every
 figure compares the decoded clip with the original 44.1 kHz clip over the full band:
 
@@ -27,7 +27,8 @@ centroid, fundamental, crest factor). A model trained in a route's space cannot 
 word whose descriptor the route does not keep.
 
 Routes: the mel codec at 16 kHz (64 bands, today's starter) and at 44.1 kHz (96 bands, n_fft
-2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), and the
+2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), the same
+on the htk mel scale (``codec_options.mel_scale=htk``: ``experiment=drums_text``'s space), and the
 exact stft codec at 44.1 kHz for reference. The ablation table (``--no-ablation`` skips it) takes
 the pghi decoder apart on the 44.1 kHz mel: magnitude estimate, decoding hop, initial phase and
 Fast Griffin-Lim iterations. Nothing is written.
@@ -59,6 +60,7 @@ ROUTES = [
     ("mel 96 @ 44.1 kHz + Griffin-Lim", RATE, "mel", {**MEL_44K, "decoder": "griffin_lim"}),
     ("mel 96 @ 44.1 kHz + pghi (default)", RATE, "mel", {**MEL_44K, "decoder": "pghi"}),
     ("mel 96 @ 44.1 kHz + pghi, 8 iterations", RATE, "mel", {**MEL_44K, "decoder": "pghi", "griffin_lim_iters": 8}),
+    ("mel 96 @ 44.1 kHz, htk bands + pghi (drums_text)", RATE, "mel", {**MEL_44K, "mel_scale": "htk"}),
     ("stft @ 44.1 kHz (exact)", RATE, "stft", {}),
 ]
 
@@ -67,14 +69,14 @@ ROUTES = [
 DESCRIBED = ("kick", "snare", "tom")
 
 
-def held_out_clips(root: str, limit: int | None) -> tuple[np.ndarray, list[str]]:
-    """The held-out kits' one-shots ``[clips, samples]`` at 44.1 kHz, as starter v2 prepares them,
-    and each one's class."""
+def held_out_clips(root: str, limit: int | None, split: str = "test") -> tuple[np.ndarray, list[str]]:
+    """The ``split``'s one-shots ``[clips, samples]`` at 44.1 kHz (``test``: the held-out kits), as
+    starter v2 prepares them, and each one's class."""
     from diffusionkit_audio.drumkits_dataset import DrumKitsDataset
     from diffusionkit_audio.modality import AudioModality
 
     modality = AudioModality(sample_rate=RATE, normalize="loudness", codec_options=MEL_44K)
-    dataset = DrumKitsDataset(modality, root=root, split="test")
+    dataset = DrumKitsDataset(modality, root=root, split=split)
     classes = [dataset.classes[label] for label in dataset.labels]
     return (dataset.waves[:limit], classes[:limit]) if limit else (dataset.waves, classes)
 
@@ -209,6 +211,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out clips (quick look)")
     parser.add_argument("--no-ablation", action="store_true", help="only the route table")
+    parser.add_argument("--split", default="test", choices=("test", "all"),
+                        help="the held-out kits (default), or every kit (more clips per class for the descriptors)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -219,11 +223,12 @@ def main() -> None:
         print(f"bench_audio_codecs: skipped, no drum kits at {args.root} (apt-get install hydrogen-drumkits, "
               "or --root <folder of kits>)")
         return
-    originals, classes = held_out_clips(args.root, args.limit)
+    originals, classes = held_out_clips(args.root, args.limit, args.split)
     command = " ".join(["python", "benchmarks/bench_audio_codecs.py", *sys.argv[1:]])
     print(f"$ {command}")
     print(f"machine: {machine_note()}")
-    print(f"material: {len(originals)} held-out one-shots (data=drumkits split=test: 3 kits) at 44.1 kHz, "
+    kits = "3 held-out kits" if args.split == "test" else "every kit"
+    print(f"material: {len(originals)} one-shots (data=drumkits split={args.split}: {kits}) at 44.1 kHz, "
           f"{originals.shape[-1]} samples each; every figure against the original 44.1 kHz clips\n")
     rows, described = route_rows(originals, classes)
     print_table(("route", "model space", "LSD dB", "MR-STFT SC", "MR-STFT log-mag", "HF energy >8 kHz",

@@ -83,6 +83,27 @@ def region_problem(start: float, end: float) -> str | None:
     return f"need 0 <= start < end <= 1 (fractions of the length), got start={start} end={end}"
 
 
+def max_steps_problem(max_steps: int) -> str | None:
+    """``train``: zero steps would write an untrained model."""
+    if max_steps != 0:
+        return None
+    return ("trainer.max_steps=0 trains nothing (the bundle would hold untrained weights); give at least 1 step, "
+            "or -1 for no step limit with trainer.max_epochs")
+
+
+def cosine_steps_problem(t_max: Any) -> str | None:
+    """``train`` with ``optim=adamw_cosine``: the decay needs a length (absent: no cosine decay)."""
+    if t_max is None:
+        return None
+    try:
+        Whole(1).read(t_max)
+        return None
+    except Refused:
+        return (f"optim.lr_scheduler.T_max must be a whole number of at least 1 (the cosine decay's length in steps, "
+                f"trainer.max_steps unless set; with no step limit set it, or choose optim=adamw), "
+                f"got optim.lr_scheduler.T_max={shown(t_max)}")
+
+
 def sampler_options(name: str) -> list[str]:
     """The keyword options of the sampler ``name`` beyond those every sampler takes (ddim: eta)."""
     common = set.intersection(*(set(inspect.signature(f).parameters) for f in SAMPLERS.values()))
@@ -194,6 +215,7 @@ SAMPLER_OPTIONS = Rule(("sampler.name", "sampler.options"), sampler_options_prob
 RULES: dict[str, tuple[Rule, ...]] = {
     **{command: (SAMPLER_OPTIONS,) for command, options in OPTIONS.items() if "sampler.name" in options},
     "inpaint": (SAMPLER_OPTIONS, Rule(("start", "end"), region_problem)),
+    "train": (Rule(("trainer.max_steps",), max_steps_problem), Rule(("optim.lr_scheduler.T_max",), cosine_steps_problem)),
 }
 
 

@@ -263,11 +263,26 @@ def role_at(where: str) -> str | None | bool:
     return ROLE_PATTERNS[pattern] if pattern in ROLE_PATTERNS and name else False
 
 
+def _check_built_places(config: Any) -> None:
+    """Where a model part is built (:data:`ROLES` outside :data:`TRAINING_ONLY`, whose Lightning
+    options may be plain names), a value must be a mapping (or empty): ``modality: 5`` builds nothing."""
+    for where, role in ROLES.items():
+        if where in TRAINING_ONLY or role is None:
+            continue
+        node: Any = config
+        for key in where.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None and not isinstance(node, dict):
+            raise TargetRefused(f"{where} holds {node!r}, where a {role.rsplit('.', 1)[-1]} is built from a mapping "
+                                f"with a _target_")
+
+
 def check_config(config: Any, source: str, for_training: bool = True) -> None:
     """Refuse, in one line naming ``source`` and the offending entry, a config (plain containers,
     unresolved) that names anything it may not build; nothing is instantiated before this.
     Not ``for_training``: the places only training builds are checked by name (see the module)."""
     try:
+        _check_built_places(config)
         _walk(config, "", functools.partial(_visit, for_training=for_training))
     except TargetRefused as err:
         raise TargetRefused(f"{source}: refusing to load it: {err}; a bundle is data and may build only the "

@@ -224,7 +224,7 @@ def with_config(source: Path, target: Path, **changes: object) -> Path:
         metadata = dict(f.metadata())
     config = OmegaConf.create(metadata["config"])
     for key, value in changes.items():
-        OmegaConf.update(config, key, value)
+        OmegaConf.update(config, key, value, merge=False)
     metadata["config"] = OmegaConf.to_yaml(config)
     save_file(load_file(str(source)), str(target), metadata=metadata)
     return target
@@ -256,6 +256,16 @@ def test_a_bundle_whose_values_cannot_build_a_model_is_one_line(tiny_bundle, tmp
     message = str(err.value)
     assert message.splitlines() == [message] and detail in message
     assert "the file is damaged or was written by another version" in message or "(check the net.* options)" in message
+
+
+@pytest.mark.parametrize("where, value", [("modality", 5), ("net", [1, 2]), ("diffusion.schedule", "cosine")])
+def test_a_place_that_builds_a_part_must_hold_a_mapping(tiny_bundle, tmp_path, where, value):
+    damaged = with_config(tiny_bundle, tmp_path / "scalar.safetensors", **{where: value})
+    with pytest.raises(UsageError) as err:
+        load_model(damaged)
+    message = str(err.value)
+    assert message.splitlines() == [message]
+    assert f"refusing to load it: {where} holds {value!r}, where a " in message and "mapping with a _target_" in message
 
 
 def test_a_bundle_with_nan_weights_is_one_line(tiny_bundle, tmp_path):

@@ -97,6 +97,14 @@ CASES = [
     ("train", ["trainer.max_steps=abc"], "trainer.max_steps must be a whole number of at least -1 (-1 = no limit), "
                                          "got trainer.max_steps=abc"),
     ("train", ["trainer.max_steps=-5"], "got trainer.max_steps=-5"),
+    ("train", ["optim=adamw", "trainer.max_steps=0"], "trainer.max_steps=0 trains nothing (the bundle would hold "
+                                                      "untrained weights); give at least 1 step, or -1"),
+    ("train", ["optim=adamw_cosine", "optim.lr_scheduler.T_max=0"],
+     "optim.lr_scheduler.T_max must be a whole number of at least 1 (the cosine decay's length in steps, "
+     "trainer.max_steps unless set; with no step limit set it, or choose optim=adamw), got optim.lr_scheduler.T_max=0"),
+    ("train", ["optim=adamw_cosine", "trainer.max_steps=-1"], "got optim.lr_scheduler.T_max=-1"),
+    ("train", ["optim=adamw_cosine", "trainer.max_steps=0"], "trainer.max_steps=0 trains nothing"),
+    ("train", ["optim=adamw_cosine", "optim.lr_scheduler.T_max=abc"], "got optim.lr_scheduler.T_max=abc"),
     ("train", ["data.batch_size=0"], "got data.batch_size=0"),
     ("train", ["data.val_fraction=1"], "data.val_fraction must be a number at least 0 and below 1"),
     ("train", ["data.num_workers=-1"], "got data.num_workers=-1"),

@@ -93,6 +93,8 @@ class Codec(ABC):
 
 #: ``codec_options.decoder`` choices of the mel codec (the first is the default).
 MEL_DECODERS = ("pghi", "griffin_lim")
+#: ``codec_options.mel_scale`` choices of the mel codec (the first is the default).
+MEL_SCALES = ("slaney", "htk")
 #: Griffin-Lim iterations of each decoder when ``griffin_lim_iters`` is not given.
 DEFAULT_ITERATIONS = {"pghi": 16, "griffin_lim": 32}
 
@@ -115,7 +117,7 @@ class MelCodec(Codec):
 
     def __init__(self, sample_rate: int, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 64,
                  f_min: float = 20.0, f_max: float | None = None, floor_db: float = -65.0, ceiling_db: float = 35.0,
-                 griffin_lim_iters: int | None = None, decoder: str = "pghi") -> None:
+                 griffin_lim_iters: int | None = None, decoder: str = "pghi", mel_scale: str = "slaney") -> None:
         super().__init__(sample_rate, n_fft, hop_length)
         if ceiling_db <= floor_db:
             raise ValueError(f"MelCodec: ceiling_db ({ceiling_db}) must exceed floor_db ({floor_db})")
@@ -124,13 +126,17 @@ class MelCodec(Codec):
         if decoder not in MEL_DECODERS:
             raise ValueError(f"MelCodec: unknown decoder {decoder!r}; choose codec_options.decoder= one of: "
                              f"{', '.join(MEL_DECODERS)}")
+        if mel_scale not in MEL_SCALES:
+            raise ValueError(f"MelCodec: unknown mel_scale {mel_scale!r}; choose codec_options.mel_scale= one of: "
+                             f"{', '.join(MEL_SCALES)}")
         iterations = DEFAULT_ITERATIONS[decoder] if griffin_lim_iters is None else griffin_lim_iters
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"MelCodec: griffin_lim_iters must be a whole number >= 0, got {griffin_lim_iters!r}")
         self.decoder, self.griffin_lim_iters = decoder, iterations
         self.n_mels, self.floor_db, self.ceiling_db = int(n_mels), float(floor_db), float(ceiling_db)
         f_max = f_max or sample_rate / 2
-        self.to_mel = T.MelScale(n_mels, sample_rate, f_min, f_max, n_fft // 2 + 1, norm="slaney", mel_scale="slaney")
+        self.to_mel = T.MelScale(n_mels, sample_rate, f_min, f_max, n_fft // 2 + 1, norm="slaney",
+                                   mel_scale=mel_scale)
         # Least squares against the filterbank once, instead of an iterative solve per call.
         self.from_mel = torch.linalg.pinv(self.to_mel.fb.T)
         self.griffin_lim = T.GriffinLim(n_fft, n_iter=iterations, hop_length=hop_length, power=1.0,

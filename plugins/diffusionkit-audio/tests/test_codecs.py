@@ -125,6 +125,37 @@ def test_unknown_decoder_is_one_line_naming_the_choices():
         build_codec("mel", RATE, decoder="")
 
 
+def test_unknown_mel_scale_is_one_line_naming_the_choices():
+    with pytest.raises(ValueError) as err:
+        AudioModality(codec_options={"mel_scale": "bark"})
+    message = str(err.value)
+    assert "\n" not in message and "'bark'" in message
+    assert "codec_options.mel_scale" in message and "slaney" in message and "htk" in message
+
+
+def kick(pitch_hz: float, samples: int = 43470) -> torch.Tensor:
+    """A 1 s kick at 44.1 kHz: a sine at ``pitch_hz`` decaying over 0.3 s, after 10 ms of silence."""
+    t = np.arange(samples) / RATE
+    wave = np.sin(2 * np.pi * pitch_hz * t) * np.exp(-t / 0.3) * (t >= 0.01)
+    return torch.from_numpy((0.5 * wave).astype(np.float32))[None]
+
+
+def test_htk_bands_keep_a_low_and_a_high_kick_apart_where_slaney_bands_lump_them():
+    """Kicks' fundamentals (36-71 Hz on Debian's kits) share the slaney scale's lowest band at 96
+    bands; the htk scale's narrower low bands tell them apart after the round trip."""
+    from diffusionkit_audio.captions import descriptors
+
+    def pitch_after(scale: str, pitch_hz: float) -> float:
+        codec = MelCodec(RATE, **MEL_44K, mel_scale=scale)
+        return descriptors(codec.decode(codec.encode(kick(pitch_hz)[:, None]), 43470)[0, 0].numpy(), RATE)["pitch_hz"]
+
+    assert MelCodec(RATE).to_mel.fb.shape == MelCodec(RATE, mel_scale="htk").to_mel.fb.shape  # same model space
+    htk = [pitch_after("htk", hz) for hz in (40.0, 65.0)]
+    slaney = [pitch_after("slaney", hz) for hz in (40.0, 65.0)]
+    assert abs(htk[0] - 40.0) < 8.0 and abs(htk[1] - 65.0) < 8.0, htk
+    assert htk[1] - htk[0] > 2 * (slaney[1] - slaney[0]), (htk, slaney)
+
+
 @pytest.mark.parametrize("iterations", [-1, 2.5, "8", True])
 def test_iterations_must_be_a_whole_number(iterations):
     with pytest.raises(ValueError, match="griffin_lim_iters must be a whole number >= 0"):
