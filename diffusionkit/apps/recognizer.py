@@ -28,6 +28,11 @@ def run(cfg: DictConfig) -> Path:
         raise UsageError("recognizer needs a class-conditional model; this model has no classes")
     dataset = real_dataset(model, data if data else model.config.data)
     items = labelled_items(dataset, model.classes, f"data {type(dataset).__name__}")
+    present = sorted(set(items.labels.tolist()))
+    if len(present) < 2:
+        held = ", ".join(f"{model.classes[c]}: {int((items.labels == c).sum())}" for c in present)
+        raise UsageError(f"recognizer: the data holds items of only one of the model's classes ({held}); a recogniser "
+                         f"tells classes apart, so give it items of at least two of: {', '.join(model.classes)}")
     # not ``augment``: that name is the training command's config group, so Hydra would read it as one
     augmenter = judge_augmenter(model, cfg.augmentations, cfg.augment_p)
     start = time.perf_counter()
@@ -46,5 +51,8 @@ def run(cfg: DictConfig) -> Path:
           f"{cfg.epochs} epochs in {time.perf_counter() - start:.0f} s")
     if items.unknown_classes:
         print(f"left out (classes the model does not have): {items.unknown_classes}")
+    unheard = [c for i, c in enumerate(model.classes) if i not in present]
+    if unheard:
+        print(f"warning: no items of {', '.join(unheard)}: the recogniser will hardly ever name them")
     print(f"wrote {path}: the bundle with its recognizer (label=auto now uses it)")
     return path

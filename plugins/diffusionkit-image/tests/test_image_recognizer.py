@@ -106,3 +106,30 @@ def test_a_recognizer_that_does_not_fit_is_refused_in_one_line(bundle, tmp_path,
     with pytest.raises(UsageError, match=message) as err:
         load_model(path)
     assert "\n" not in str(err.value)
+
+
+def digit_folder(root, classes: dict[str, int]):
+    """``root/<class>/<i>.png``: ``count`` grey 16x16 squares per class."""
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((16, 16), 20 * i + 10 * int(name), np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_data_of_a_single_class_is_refused_in_one_line(bundle, tmp_path):
+    root = digit_folder(tmp_path / "kit", {"3": 4})
+    with pytest.raises(UsageError) as err:
+        run_command("recognizer", [f"ckpt={bundle}", f"out={tmp_path / 'out'}", "data=folder",
+                                   f"data.dataset.root={root}", "epochs=1", "width=4"])
+    message = str(err.value)
+    assert message.splitlines() == [message]
+    assert "the data holds items of only one of the model's classes (3: 4)" in message
+    assert "at least two of: 0, 1, 2" in message and not (tmp_path / "out").exists()
+
+
+def test_classes_without_items_are_named_in_a_warning(bundle, tmp_path, capsys):
+    root = digit_folder(tmp_path / "kit", {"3": 4, "7": 4})
+    run_command("recognizer", [f"ckpt={bundle}", f"out={tmp_path / 'out'}", "data=folder", f"data.dataset.root={root}",
+                               "epochs=1", "width=4", "draws=2"])
+    assert "warning: no items of 0, 1, 2, 4, 5, 6, 8, 9: the recogniser will hardly ever name them" in capsys.readouterr().out
