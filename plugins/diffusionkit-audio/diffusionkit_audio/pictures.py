@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from diffusionkit.grids import tile
+
 #: the white gutter around and between a grid's pictures, in pixels.
 GUTTER = 2
 
@@ -28,19 +30,9 @@ def colourise(db: np.ndarray, floor_db: float, ceiling_db: float, min_height: in
 
 
 def picture_grid(pictures: list[np.ndarray]) -> np.ndarray:
-    """A near-square grid of equally sized uint8 ``[H, W, 3]`` pictures, white gutters (the layout of
-    torchvision's ``make_grid``, without importing torchvision: a single picture is returned as is)."""
-    if len(pictures) == 1:
-        return np.asarray(pictures[0])
-    columns = min(len(pictures), math.ceil(math.sqrt(len(pictures))))
-    rows = math.ceil(len(pictures) / columns)
-    height, width, depth = pictures[0].shape
-    grid = np.full((rows * (height + GUTTER) + GUTTER, columns * (width + GUTTER) + GUTTER, depth), 255, np.uint8)
-    for index, picture in enumerate(pictures):
-        row, column = divmod(index, columns)
-        top, left = GUTTER + row * (height + GUTTER), GUTTER + column * (width + GUTTER)
-        grid[top:top + height, left:left + width] = picture
-    return grid
+    """A near-square grid of equally sized uint8 ``[H, W, 3]`` pictures, white gutters
+    (:func:`diffusionkit.grids.tile`: a single picture is returned as is)."""
+    return tile(np.stack([np.asarray(p) for p in pictures]), gutter=GUTTER)
 
 
 def write_picture(rgb: np.ndarray, path: Path) -> Path:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from diffusionkit.grids import tile
 from diffusionkit.media import FileWidgets, Layout, SummaryMethod, Widget
 from diffusionkit.modality import MediaError, Modality, Rendered
 from diffusionkit.prompt_checks import JUDGED_CLASS, PromptCheck, WordMatch
@@ -17,7 +18,7 @@ from diffusionkit.prompt_checks import JUDGED_CLASS, PromptCheck, WordMatch
 from .augment import IMAGE_TRANSFORMS
 from .captions import DARK, LIGHT, NAMED_COLOURS, SHAPE_NAMES, nearest_colour
 from .files import DEFAULT_MAX_PIXELS, open_image, write_png
-from .pixels import as_hw, fit, image_to_array, shrink, tile, to_model, to_uint8
+from .pixels import as_hw, fit, image_to_array, shrink, to_model, to_uint8
 
 
 #: how far (in [0, 1] units, on the most different channel) a foreground pixel at least lies from the background
@@ -77,9 +78,8 @@ class ImageModality(Modality):
         """A near-square grid of the batch as uint8 ``[H, W, 3]``, 2-pixel white gutters."""
         if batch.dim() != 4 or batch.shape[0] == 0:
             raise ValueError(f"ImageModality.render: expected a non-empty [B, C, H, W], got {tuple(batch.shape)}")
-        nrow = math.ceil(math.sqrt(batch.shape[0]))
-        grid = tile(batch.detach().float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
-        return Rendered("image", to_uint8(grid), writer=PICTURE_WRITER)
+        rgb = batch.detach().float().cpu().expand(-1, 3 if batch.shape[1] == 1 else -1, -1, -1)
+        return Rendered("image", tile(np.stack([to_uint8(x) for x in rgb]), gutter=2), writer=PICTURE_WRITER)
 
     def describe(self, batch: Tensor) -> list[dict[str, float | str]]:
         """Per item of ``[B, C, H, W]``, its foreground (the pixels clearly unlike the border's median

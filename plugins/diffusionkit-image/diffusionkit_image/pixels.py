@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,26 +99,3 @@ def to_uint8(x: Tensor) -> np.ndarray:
     """Model-space ``[C, H, W]`` (clamped to [-1, 1]) to uint8 ``[H, W, C]``."""
     x = x.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round()
     return x.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def tile(batch: Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> Tensor:
-    """A batch ``[B, C, H, W]`` as one grid ``[C or 3, GH, GW]``: ``nrow`` items a row, ``padding``
-    pixels of ``pad_value`` around and between them; one channel becomes three, and a single
-    item comes back unpadded. The layout of torchvision's ``make_grid``, without importing
-    torchvision (1.7 s of a sampling command's start)."""
-    if batch.dim() != 4 or batch.shape[0] == 0:
-        raise ValueError(f"tile: expected a non-empty [B, C, H, W], got {tuple(batch.shape)}")
-    if batch.shape[1] == 1:
-        batch = batch.expand(-1, 3, -1, -1)
-    if batch.shape[0] == 1:
-        return batch[0].clone()
-    count, channels, height, width = batch.shape
-    columns = min(nrow, count)
-    rows = math.ceil(count / columns)
-    grid = batch.new_full((channels, rows * (height + padding) + padding, columns * (width + padding) + padding),
-                          pad_value)
-    for index, item in enumerate(batch):
-        row, column = divmod(index, columns)
-        top, left = padding + row * (height + padding), padding + column * (width + padding)
-        grid[:, top:top + height, left:left + width] = item
-    return grid

@@ -6,11 +6,12 @@ and clips out side by side for previews. No file is read or written here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
+
+from diffusionkit import grids
 
 
 def rgb_image(img: Image.Image) -> Image.Image:
@@ -99,15 +100,8 @@ def frame_strip(frames: np.ndarray, gutter: int = 2) -> np.ndarray:
 def tile(clips: np.ndarray, nrow: int | None = None, gutter: int = 2) -> np.ndarray:
     """A batch of clips ``[B, T, H, W, 1 | 3]`` as one grid clip ``[T, GH, GW, 3]``: ``nrow``
     clips per row (default: a near-square grid), white gutters of ``gutter`` pixels around and
-    between them (the layout of torchvision's ``make_grid``)."""
+    between them (:func:`diffusionkit.grids.tile`; a single clip comes back as it is)."""
     clips = np.asarray(clips)
     if clips.ndim != 5 or clips.shape[0] == 0:
         raise ValueError(f"tile: expected clips [B, T, H, W, C], got shape {clips.shape}")
-    count, steps, height, width, _ = clips.shape
-    nrow = nrow or math.ceil(math.sqrt(count))
-    rows = math.ceil(count / nrow)
-    grid = np.full((steps, rows * (height + gutter) + gutter, nrow * (width + gutter) + gutter, 3), 255, np.uint8)
-    for i, clip in enumerate(clips):
-        top, left = gutter + (i // nrow) * (height + gutter), gutter + (i % nrow) * (width + gutter)
-        grid[:, top:top + height, left:left + width] = as_rgb(clip)
-    return grid
+    return grids.tile(np.stack([as_rgb(clip) for clip in clips]), nrow, gutter)
