@@ -30,5 +30,8 @@ def test_the_starter_samples_as_before_the_split(starter):
                             generator=torch.Generator().manual_seed(1))
     assert figures(varied) == pytest.approx((-7189.976529, 7355.156329), rel=1e-6)
     inverted = starter.invert(x, torch.tensor([0, 1]), steps=4)
-    assert figures(inverted) == pytest.approx((375641.602915, 39131330.980407), rel=1e-6)
+    # inversion ends far outside the data's range, where a signed sum cancels: its figure moves by 1.2e-6 of
+    # itself between AVX2 and AVX-512 processors (float32 summation order); the absolute sum holds to 1e-6
+    total, magnitude = figures(inverted)
+    assert total == pytest.approx(375641.602915, rel=1e-5) and magnitude == pytest.approx(39131330.980407, rel=1e-6)
 

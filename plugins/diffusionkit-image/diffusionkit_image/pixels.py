@@ -56,8 +56,8 @@ def _to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     """``[H, W]`` grey or ``[H, W, 3]`` RGB to ``[H, W, channels]`` (1: luminance, 3: RGB)."""
     if pixels.ndim == 2:
         return np.repeat(pixels[..., None], channels, axis=2)
-    if channels == 1:
-        return (pixels @ np.asarray(LUMA, np.float32))[..., None]
+    if channels == 1:  # in float64, so that every CPU rounds the same float32 (a float32 matmul's order varies)
+        return (pixels.astype(np.float64) @ np.asarray(LUMA, np.float64)).astype(np.float32)[..., None]
     return pixels
 
 
