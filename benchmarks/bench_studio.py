@@ -23,8 +23,9 @@ from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "plugins" / "diffusionkit-audio" / "diffusionkit_audio" / "examples" / "kick.wav"
-FIELDS = dict(label="auto", target="snare", n=8, strength=0.3, method="sdedit", start=0.25, end=0.75, context=0.5,
-              times=1, steps=20, guidance=1.0, seed=0, sampler="dpmpp_2m")
+#: the page's fields (``page.FIELDS``, in its order) as a user leaves them for a vary
+SETTINGS = dict(label="auto", target="snare", prompt="", negative_prompt="", n=8, strength=0.3, method="sdedit",
+                start=0.25, end=0.75, context=0.5, times=1, steps=20, guidance=1.0, seed=0, sampler="dpmpp_2m")
 
 
 def free_port() -> int:
@@ -53,10 +54,15 @@ def start_studio(ckpt: str, out: Path) -> tuple[subprocess.Popen, str, float]:
 
 
 def vary(client: Client, n: int, seed: int) -> tuple[float, str]:
-    values = {**FIELDS, "n": n, "seed": seed}
+    """One vary through the page's ``/run`` event: [operation, *fields, media options, the first
+    input of each kind of widgets (audio first), the second input of each, the take history]."""
+    from diffusionkit.apps.studio.page import FIELDS
+
+    settings = {**SETTINGS, "n": n, "seed": seed}
+    values = [settings[name] for name in FIELDS]  # a field the page gains and this script lacks: a KeyError here
     inputs = [handle_file(str(SAMPLE)), None, None, None, None, None]
     start = time.perf_counter()
-    result = client.predict("vary", *values.values(), "", *inputs, api_name="/run")
+    result = client.predict("vary", *values, "", *inputs, [], api_name="/run")
     return time.perf_counter() - start, result[0]
 
 
