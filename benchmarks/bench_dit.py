@@ -8,7 +8,8 @@ Sizes: every DiT preset (conf/net/dit*.yaml) and the U-Net of the digits recipe
 (experiment=digits_fast: net=unet_small) on digits [1, 32, 32], and the video nets on sprites
 [1, 16, 32, 32] (experiment=sprites_fast's U-Net, experiment=sprites_dit's DiT): parameters, forward FLOPs per sample (``torch.utils.flop_counter``; a training
 step is about 3x), and the seconds of a training step (batch 64 for digits, 16 for video; bf16
-autocast, forward + loss + backward + AdamW, median of 5 after 2 warm-up steps).
+autocast where the CPU computes bf16 natively, as the recipes train, else fp32; forward + loss +
+backward + AdamW, median of 5 after 2 warm-up steps).
 
 Scaling: ``diffusionkit train modality=image data=digits experiment=digits_fast net=<net>`` for
 ``--steps`` steps each, the held-out denoising loss (``val/loss``, fixed noise) every 50 steps,
@@ -28,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bf16_train_step, print_table  # noqa: E402
+from common import cpu_precision, print_table, train_step  # noqa: E402
 
 DIGITS = ["modality=image", "data=digits", "experiment=digits_fast"]
 VIDEO = ["modality=video", "data=sprites"]
@@ -77,7 +78,7 @@ def train_step_seconds(model, shape: tuple[int, ...], batch: int, repeats: int =
     times = []
     for i in range(repeats + 2):
         start = time.perf_counter()
-        bf16_train_step(model, optimizer, data)
+        train_step(model, optimizer, data, cpu_precision())
         if i >= 2:
             times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -8,12 +8,13 @@ experiment=drums_real's net on [1, 96, 64]): class labels only, and class labels
 (all-MiniLM-L6-v2 token states through cross-attention at the net's attention levels, pooled
 embedding added to the time embedding). Timed interleaved in one process, median of repeats:
 
-- a training step: forward + loss + backward + AdamW on a batch, bf16 autocast as the recipes
-  train, captions' encodings cached (as in training after their first sight);
+- a training step: forward + loss + backward + AdamW on a batch, in the precision the recipes
+  train in (``--precision auto``: bf16 autocast where the CPU computes bf16 natively, else
+  fp32), captions' encodings cached (as in training after their first sight);
 - sampling: ``--n`` items, DPM-Solver++ 20 steps with classifier-free guidance on every condition
   given, a new prompt encoded in every call (as a command or the studio does for a new prompt),
   by a copy of each model set up as the commands sample (:func:`diffusionkit.devices.prepare_to_sample`:
-  bf16 autocast, channels-last weights for 2-D nets; what depends on the conditions alone is
+  the same precision, channels-last weights for 2-D nets; what depends on the conditions alone is
   computed once per call, :mod:`diffusionkit.nets.step_cache`);
 - the text encoder's load, once per process (a command that takes a prompt pays it; one
   without a prompt never loads it).
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bf16_train_step, print_table  # noqa: E402
+from common import cpu_precision, print_table, train_step  # noqa: E402
 
 RECIPES = {
     "image": ["modality=image", "experiment=shapes_text"],
@@ -59,7 +60,6 @@ def build(recipe: str, text: bool, extra: tuple[str, ...] = ()):
     torch.manual_seed(0)
     model = build_diffusion_model(cfg, modality, num_classes=8)
     assert ("prompt" in model.conditioners) == text, sorted(model.conditioners)
-    model.autocast_dtype = torch.bfloat16
     return model, modality
 
 
@@ -69,14 +69,14 @@ def batch_of(model, batch: int) -> dict:
     return data
 
 
-def train_seconds(model, data: dict, steps: int) -> float:
+def train_seconds(model, data: dict, steps: int, precision: str) -> float:
     optimizer = torch.optim.AdamW(model.net.parameters(), lr=1e-4)
     model.train()
     start = 0.0
     for i in range(steps + 1):
         if i == 1:
             start = time.perf_counter()
-        bf16_train_step(model, optimizer, data)
+        train_step(model, optimizer, data, precision)
     return (time.perf_counter() - start) / steps
 
 
@@ -102,7 +102,10 @@ def main() -> None:
                         "machine's speed drifts: 5 rounds spread the sampling cost over 6 points)")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for both models, e.g. "
                         "'net.cross_attention_levels=[2]' or net.context_attention=cross")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto: bf16 where the CPU computes it natively, as the recipes train")
     args = parser.parse_args()
+    precision = cpu_precision(args.precision)
 
     from diffusionkit.devices import prepare_to_sample
 
@@ -114,12 +117,12 @@ def main() -> None:
     load = time.perf_counter() - start
     samplers = {text: copy.deepcopy(model) for text, model in models.items()}
     for text, sampler in samplers.items():
-        prepare_to_sample(sampler, "bf16", built[text][1].spatial_rank)
+        prepare_to_sample(sampler, precision, built[text][1].spatial_rank)
     data = batch_of(models[True], args.batch)
     times: dict[tuple[bool, str], list[float]] = {(t, k): [] for t in (False, True) for k in ("train", "sample")}
     for repeat in range(args.repeats):
         for text in (False, True):
-            times[text, "train"].append(train_seconds(models[text], data, args.steps))
+            times[text, "train"].append(train_seconds(models[text], data, args.steps, precision))
             times[text, "sample"].append(sample_seconds(samplers[text], args.n,
                                                         f"a red circle {repeat}" if text else None))
     rows = []
@@ -128,7 +131,8 @@ def main() -> None:
         rows.append([kind, unit, f"{plain:.3f}", f"{text:.3f}", f"{text / plain - 1:+.1%}"])
     params = {t: sum(p.numel() for p in models[t].net.parameters()) / 1e6 for t in (False, True)}
     print(f"recipe {args.recipe}: {params[False]:.2f} M parameters with class labels, {params[True]:.2f} M with "
-          f"the prompt as well (text encoder not counted: frozen, 22.7 M); torch threads {torch.get_num_threads()}")
+          f"the prompt as well (text encoder not counted: frozen, 22.7 M); torch threads {torch.get_num_threads()}; "
+          f"{precision}")
     print_table(["what", "unit", "class labels", "labels + text", "text costs"], rows)
     print(f"text encoder load (once per process that takes a prompt): {load:.2f} s")
 

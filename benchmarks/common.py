@@ -99,10 +99,18 @@ def report_auto_labels(model, dataset, what: str) -> None:
     print_table(("class", "one-shots", "label=auto right", "heard as"), rows)
 
 
-def bf16_train_step(model, optimizer: torch.optim.Optimizer, data: dict) -> None:
-    """One training step of a DiffusionModel as the recipes train: loss under bf16 autocast,
-    backward, optimiser step."""
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+def cpu_precision(name: str = "auto") -> str:
+    """``fp32`` or ``bf16``: what ``precision=name`` resolves to on this CPU (``auto``: bf16 where
+    the CPU computes it natively, as the recipes' ``trainer.precision: auto``)."""
+    from diffusionkit.devices import resolve_precision
+
+    return resolve_precision(name, torch.device("cpu"))
+
+
+def train_step(model, optimizer: torch.optim.Optimizer, data: dict, precision: str = "bf16") -> None:
+    """One training step of a DiffusionModel as the recipes train: loss (under bf16 autocast
+    where ``precision`` is ``bf16``), backward, optimiser step."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         loss = model.loss(data)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
