@@ -1,4 +1,4 @@
-"""What each audio codec keeps of real drums at 44.1 kHz: the held-out kits of ``data=drumkits``.
+"""What each audio codec keeps of real drums at 44.1 kHz: the held-out kits of ``data=drumkits`` (or every kit).
 
     python benchmarks/bench_audio_codecs.py [--root /usr/share/hydrogen/data/drumkits] [--threads 1]
                                             [--limit N] [--no-ablation] [--split test|all]
@@ -28,7 +28,7 @@ word whose descriptor the route does not keep.
 
 Routes: the mel codec at 16 kHz (64 bands, today's starter) and at 44.1 kHz (96 bands, n_fft
 2048, hop 690: starter v2's model space) with each decoder (``codec_options.decoder``), the same
-on the htk mel scale (``codec_options.mel_scale=htk``: ``experiment=drums_text``'s space), and the
+on the htk mel scale (``codec_options.mel_scale=htk``: narrower low bands), and the
 exact stft codec at 44.1 kHz for reference. The ablation table (``--no-ablation`` skips it) takes
 the pghi decoder apart on the 44.1 kHz mel: magnitude estimate, decoding hop, initial phase and
 Fast Griffin-Lim iterations. Nothing is written.
@@ -60,7 +60,7 @@ ROUTES = [
     ("mel 96 @ 44.1 kHz + Griffin-Lim", RATE, "mel", {**MEL_44K, "decoder": "griffin_lim"}),
     ("mel 96 @ 44.1 kHz + pghi (default)", RATE, "mel", {**MEL_44K, "decoder": "pghi"}),
     ("mel 96 @ 44.1 kHz + pghi, 8 iterations", RATE, "mel", {**MEL_44K, "decoder": "pghi", "griffin_lim_iters": 8}),
-    ("mel 96 @ 44.1 kHz, htk bands + pghi (drums_text)", RATE, "mel", {**MEL_44K, "mel_scale": "htk"}),
+    ("mel 96 @ 44.1 kHz, htk bands + pghi", RATE, "mel", {**MEL_44K, "mel_scale": "htk"}),
     ("stft @ 44.1 kHz (exact)", RATE, "stft", {}),
 ]
 
@@ -209,7 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="/usr/share/hydrogen/data/drumkits", help="drum kits (data=drumkits root)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N held-out clips (quick look)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N clips (quick look)")
     parser.add_argument("--no-ablation", action="store_true", help="only the route table")
     parser.add_argument("--split", default="test", choices=("test", "all"),
                         help="the held-out kits (default), or every kit (more clips per class for the descriptors)")

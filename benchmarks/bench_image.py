@@ -37,10 +37,18 @@ def train_lightning(args: argparse.Namespace) -> float:
 
     trainer = pl.Trainer(max_steps=args.warmup + args.steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         gradient_clip_val=cfg.trainer.gradient_clip_val, precision=cfg.trainer.precision,
+                         gradient_clip_val=cfg.trainer.gradient_clip_val, precision=trained_precision(cfg),
                          accelerator="cpu", callbacks=[Clock()])
     trainer.fit(module, datamodule=datamodule)
     return args.batch * args.steps / (times[-1] - times[args.warmup - 1])
+
+
+def trained_precision(cfg) -> str:
+    """The Lightning precision the trainer preset resolves to (``auto``: bf16-mixed where the CPU
+    computes bf16 natively, else 32-true), as ``diffusionkit train`` resolves it."""
+    from diffusionkit.training.trainer_options import lightning_precision
+
+    return lightning_precision(cfg.trainer.precision, cfg.trainer.get("accelerator"))
 
 
 def train_plain(args: argparse.Namespace) -> float:
@@ -56,7 +64,7 @@ def train_plain(args: argparse.Namespace) -> float:
         if step == args.warmup:
             start = time.perf_counter()
         batch = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16-mixed"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trained_precision(cfg) == "bf16-mixed"):
             loss = model.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

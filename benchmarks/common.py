@@ -107,7 +107,7 @@ def cpu_precision(name: str = "auto") -> str:
     return resolve_precision(name, torch.device("cpu"))
 
 
-def train_step(model, optimizer: torch.optim.Optimizer, data: dict, precision: str = "bf16") -> None:
+def train_step(model, optimizer: torch.optim.Optimizer, data: dict, precision: str) -> None:
     """One training step of a DiffusionModel as the recipes train: loss (under bf16 autocast
     where ``precision`` is ``bf16``), backward, optimiser step."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):

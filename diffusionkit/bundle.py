@@ -101,6 +101,9 @@ class LoadedModel:
         if modality.shape != self.modality.shape:
             raise UsageError(f"options {dict(options)} would change the model's data shape {self.modality.shape} "
                              f"-> {modality.shape}; only options that change how files are written are allowed")
+        if modality.space != self.modality.space:
+            raise UsageError(f"options {dict(options)} would change the model space this model was trained in (same "
+                             f"shape, other values); only options that change how files are read or written are allowed")
         return dataclasses.replace(self, modality=modality, config=config)
 
 

@@ -21,7 +21,7 @@ import os
 import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor
@@ -134,6 +134,14 @@ class Modality(ABC):
     def shape(self) -> tuple[int, ...]:
         """Shape of one model-space item: ``(channels, *spatial_size)``."""
         return (self.channels, *self.spatial_size)
+
+    @property
+    def space(self) -> tuple[Any, ...]:
+        """What identifies the model space a model is trained in: :attr:`shape` by default. A
+        modality whose options change the mapping from files to model space without changing its
+        shape (a codec's frequency scale, say) adds them, so that a sampling command refuses such an
+        option under a trained model instead of feeding it items from another space."""
+        return self.shape
 
     @abstractmethod
     def load(self, path: str | Path) -> Tensor:

@@ -91,9 +91,9 @@ def max_steps_problem(max_steps: int) -> str | None:
             "or -1 for no step limit with trainer.max_epochs")
 
 
-def cosine_steps_problem(t_max: Any) -> str | None:
-    """``train`` with ``optim=adamw_cosine``: the decay needs a length (absent: no cosine decay)."""
-    if t_max is None:
+def cosine_steps_problem(scheduler: dict | None, t_max: Any) -> str | None:
+    """``train`` with ``optim=adamw_cosine``: the decay needs a length (no scheduler: nothing to check)."""
+    if not scheduler or "T_max" not in scheduler:
         return None
     try:
         Whole(1).read(t_max)
@@ -215,7 +215,8 @@ SAMPLER_OPTIONS = Rule(("sampler.name", "sampler.options"), sampler_options_prob
 RULES: dict[str, tuple[Rule, ...]] = {
     **{command: (SAMPLER_OPTIONS,) for command, options in OPTIONS.items() if "sampler.name" in options},
     "inpaint": (SAMPLER_OPTIONS, Rule(("start", "end"), region_problem)),
-    "train": (Rule(("trainer.max_steps",), max_steps_problem), Rule(("optim.lr_scheduler.T_max",), cosine_steps_problem)),
+    "train": (SAMPLER_OPTIONS, Rule(("trainer.max_steps",), max_steps_problem),
+              Rule(("optim.lr_scheduler", "optim.lr_scheduler.T_max"), cosine_steps_problem)),
 }
 
 

@@ -105,6 +105,8 @@ CASES = [
     ("train", ["optim=adamw_cosine", "trainer.max_steps=-1"], "got optim.lr_scheduler.T_max=-1"),
     ("train", ["optim=adamw_cosine", "trainer.max_steps=0"], "trainer.max_steps=0 trains nothing"),
     ("train", ["optim=adamw_cosine", "optim.lr_scheduler.T_max=abc"], "got optim.lr_scheduler.T_max=abc"),
+    ("train", ["optim=adamw_cosine", "optim.lr_scheduler.T_max=null"], "got optim.lr_scheduler.T_max=null"),
+    ("train", ["+sampler.options.foo=1"], "sampler dpmpp_2m takes no option 'foo' (sampler.options.foo)"),
     ("train", ["data.batch_size=0"], "got data.batch_size=0"),
     ("train", ["data.val_fraction=1"], "data.val_fraction must be a number at least 0 and below 1"),
     ("train", ["data.num_workers=-1"], "got data.num_workers=-1"),

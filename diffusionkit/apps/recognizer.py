@@ -31,8 +31,9 @@ def run(cfg: DictConfig) -> Path:
     present = sorted(set(items.labels.tolist()))
     if len(present) < 2:
         held = ", ".join(f"{model.classes[c]}: {int((items.labels == c).sum())}" for c in present)
-        raise UsageError(f"recognizer: the data holds items of only one of the model's classes ({held}); a recogniser "
-                         f"tells classes apart, so give it items of at least two of: {', '.join(model.classes)}")
+        left_out = f"; left out, as classes the model does not have: {items.unknown_classes}" if items.unknown_classes else ""
+        raise UsageError(f"recognizer: the data holds items of only one of the model's classes ({held}{left_out}); a "
+                         f"recogniser tells classes apart, so give it items of at least two of: {', '.join(model.classes)}")
     # not ``augment``: that name is the training command's config group, so Hydra would read it as one
     augmenter = judge_augmenter(model, cfg.augmentations, cfg.augment_p)
     start = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,12 @@ class Codec(ABC):
                              f"{MAX_RATE} Hz, got {n_fft} and {sample_rate}")
         self.sample_rate, self.n_fft, self.hop_length = int(sample_rate), int(n_fft), int(hop_length)
         self.window = torch.hann_window(self.n_fft)
+
+    @property
+    def space(self) -> tuple[Any, ...]:
+        """The options that decide what :meth:`encode` writes (not the decoder's own): two codecs
+        with the same ``space`` encode a waveform alike."""
+        return type(self).__name__, self.sample_rate, self.n_fft, self.hop_length
 
     @property
     @abstractmethod
@@ -135,6 +142,7 @@ class MelCodec(Codec):
         self.decoder, self.griffin_lim_iters = decoder, iterations
         self.n_mels, self.floor_db, self.ceiling_db = int(n_mels), float(floor_db), float(ceiling_db)
         f_max = f_max or sample_rate / 2
+        self.bands = (float(f_min), float(f_max), mel_scale)
         self.to_mel = T.MelScale(n_mels, sample_rate, f_min, f_max, n_fft // 2 + 1, norm="slaney",
                                    mel_scale=mel_scale)
         # Least squares against the filterbank once, instead of an iterative solve per call.
@@ -149,6 +157,10 @@ class MelCodec(Codec):
     @property
     def bins(self) -> int:
         return self.n_mels
+
+    @property
+    def space(self) -> tuple[Any, ...]:
+        return *super().space, self.n_mels, self.bands, self.floor_db, self.ceiling_db
 
     def encode(self, wave: Tensor) -> Tensor:
         power = self.stft(wave).abs().square()
@@ -214,6 +226,10 @@ class STFTCodec(Codec):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"STFTCodec: alpha must lie in (0, 1], got {alpha}")
         self.alpha, self.scale = float(alpha), float(scale)
+
+    @property
+    def space(self) -> tuple[Any, ...]:
+        return *super().space, self.alpha, self.scale
 
     @property
     def bins(self) -> int:

@@ -116,6 +116,12 @@ class AudioModality(Modality):
         super().__init__(audio_channels * self.codec.per_channel, (self.codec.bins, frames))
 
     # ------------------------------------------------------------------ waveforms <-> model space
+    @property
+    def space(self) -> tuple[Any, ...]:
+        """The shape and the codec's encoding options (:attr:`.codecs.Codec.space`): a model trained
+        on one mel scale cannot be handed items of another of the same shape."""
+        return *super().space, self.codec.space
+
     def encode_wave(self, wave: np.ndarray | Tensor) -> Tensor:
         """A waveform ``[samples]`` or ``[audio_channels, samples]`` at the model rate -> ``[C, F, T]``."""
         wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))

@@ -149,11 +149,35 @@ def test_htk_bands_keep_a_low_and_a_high_kick_apart_where_slaney_bands_lump_them
         codec = MelCodec(RATE, **MEL_44K, mel_scale=scale)
         return descriptors(codec.decode(codec.encode(kick(pitch_hz)[:, None]), 43470)[0, 0].numpy(), RATE)["pitch_hz"]
 
-    assert MelCodec(RATE).to_mel.fb.shape == MelCodec(RATE, mel_scale="htk").to_mel.fb.shape  # same model space
+    assert MelCodec(RATE).to_mel.fb.shape == MelCodec(RATE, mel_scale="htk").to_mel.fb.shape  # the same shape
     htk = [pitch_after("htk", hz) for hz in (40.0, 65.0)]
     slaney = [pitch_after("slaney", hz) for hz in (40.0, 65.0)]
     assert abs(htk[0] - 40.0) < 8.0 and abs(htk[1] - 65.0) < 8.0, htk
     assert htk[1] - htk[0] > 2 * (slaney[1] - slaney[0]), (htk, slaney)
+
+
+def test_the_space_is_the_encoders_options_and_never_the_decoders():
+    base = AudioModality(sample_rate=RATE, codec_options=MEL_44K)
+    same = [{"decoder": "griffin_lim"}, {"griffin_lim_iters": 4}]
+    other = [{"mel_scale": "htk"}, {"n_fft": 4096}, {"f_min": 30.0}, {"floor_db": -80.0}, {"ceiling_db": 30.0}]
+    for options in same + other:
+        changed = AudioModality(sample_rate=RATE, codec_options={**MEL_44K, **options})
+        assert changed.shape == base.shape
+        assert (changed.space == base.space) == (options in same), options
+    stft = AudioModality(sample_rate=RATE, codec="stft")
+    assert AudioModality(sample_rate=RATE, codec="stft", codec_options={"alpha": 0.3}).space != stft.space
+
+
+def test_a_sampling_option_that_changes_the_space_under_a_model_is_one_line():
+    from diffusionkit.bundle import load_model
+    from diffusionkit.errors import UsageError
+
+    model = load_model("drums_starter")
+    assert model.with_media({"codec_options": {"decoder": "griffin_lim"}}).modality.codec.decoder == "griffin_lim"
+    with pytest.raises(UsageError) as err:
+        model.with_media({"codec_options": {"mel_scale": "htk"}})
+    message = str(err.value)
+    assert message.splitlines() == [message] and "would change the model space this model was trained in" in message
 
 
 @pytest.mark.parametrize("iterations", [-1, 2.5, "8", True])

@@ -113,18 +113,19 @@ def digit_folder(root, classes: dict[str, int]):
     for name, count in classes.items():
         (root / name).mkdir(parents=True)
         for i in range(count):
-            Image.fromarray(np.full((16, 16), 20 * i + 10 * int(name), np.uint8)).save(root / name / f"{i}.png")
+            Image.fromarray(np.full((16, 16), (20 * i + 10 * int(name)) % 256, np.uint8)).save(root / name / f"{i}.png")
     return root
 
 
 def test_data_of_a_single_class_is_refused_in_one_line(bundle, tmp_path):
-    root = digit_folder(tmp_path / "kit", {"3": 4})
+    root = digit_folder(tmp_path / "kit", {"3": 4, "33": 2})
     with pytest.raises(UsageError) as err:
         run_command("recognizer", [f"ckpt={bundle}", f"out={tmp_path / 'out'}", "data=folder",
                                    f"data.dataset.root={root}", "epochs=1", "width=4"])
     message = str(err.value)
     assert message.splitlines() == [message]
-    assert "the data holds items of only one of the model's classes (3: 4)" in message
+    assert "the data holds items of only one of the model's classes (3: 4; left out, as classes the model does not " \
+           "have: " in message and "33" in message
     assert "at least two of: 0, 1, 2" in message and not (tmp_path / "out").exists()
 
 

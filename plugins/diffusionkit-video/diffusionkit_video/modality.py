@@ -131,7 +131,8 @@ class VideoModality(Modality):
 
     def save_grid(self, batch: Tensor, stem: str | Path) -> list[Path]:
         """A batch ``[B, C, T, H, W]`` as one clip of tiled frames (near-square grid, white
-        2-pixel gutters): ``stem.gif``, ``stem.mp4`` and ``stem.png`` (that clip's frame strip)."""
+        2-pixel gutters; a batch of one is that clip): ``stem.gif``, ``stem.mp4`` and ``stem.png``
+        (that clip's frame strip)."""
         stem = Path(stem)
         grid = tile(self._batch_frames(batch))
         gif_frames = grid[..., :1] if self.channels == 1 else grid

@@ -107,6 +107,9 @@ def test_frame_strip_and_tile_layouts():
     assert frame_strip(frames[..., :1]).shape == (10, 68, 3)
     grid = tile(np.stack([frames] * 5))  # 5 clips -> 3 per row, 2 rows
     assert grid.shape == (5, 2 * 10 + 3 * 2, 3 * 14 + 2, 3)
+    grey = frames[..., :1]
+    assert np.array_equal(tile(grey[None]), np.repeat(grey, 3, axis=-1))  # one clip: as it is, in RGB
+    assert tile(np.stack([frames] * 2), nrow=5).shape == (5, 10 + 2 * 2, 2 * 14 + 2, 3)  # never more columns than clips
 
 
 # ---------------------------------------------------------------------------------- reading
