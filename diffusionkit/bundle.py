@@ -237,10 +237,15 @@ def checked_run(path: Path, weights: dict[str, Tensor], metadata: dict[str, str]
     if not isinstance(found, str):
         raise UsageError(f"'{path}' names no kind of model ('kind' is not text)")
     if found != kind:
-        raise UsageError(f"'{path}' holds a {found} model where a {kind} model is needed"
+        raise UsageError(f"'{path}' holds {article(found)} {found} model where {article(kind)} {kind} model is needed"
                          + (KIND_HINTS.get(found, "")))
     config = _checked_config(path, metadata.get("config", ""), for_training)
     return weights, metadata, config
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (by its first letter: enough for the kinds of model)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _checked_config(path: Path, text: str, for_training: bool = True) -> DictConfig:

@@ -78,6 +78,8 @@ def _instantiation_message(err: InstantiationException) -> str:
     if isinstance(cause, (ValueError, TypeError)) and str(cause):  # a constructor refused its options
         message = first_line(cause)
         return message if message.startswith(where.rstrip(": ")) else f"{where}{message}"
+    if cause is not None and not isinstance(cause, ImportError):  # the constructor failed on its values
+        return f"{where}{type(cause).__name__}: {first_line(cause)} (check the options given to it)"
     first = str(err).splitlines()[0]
     return f"{first.replace(', set env var HYDRA_FULL_ERROR=1 to see chained exception', '')} " \
            f"(check the class name or install the plugin that provides it)"

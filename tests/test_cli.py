@@ -145,3 +145,18 @@ def test_an_option_needing_a_missing_package_names_it():
     err.__cause__ = ModuleNotFoundError("No module named 'torch_xla'")
     assert user_message(err) == ("Trainer: No module named 'torch_xla' (install it, or choose another value for the "
                                  "option that needs it)")
+
+
+def test_a_constructor_failing_on_its_values_is_named_with_the_cause_not_a_missing_plugin():
+    from hydra.errors import InstantiationException
+
+    from diffusionkit.commands import user_message
+
+    err = InstantiationException("Error in call to target 'diffusionkit_toy.modality.ToyModality':\n...")
+    err.__cause__ = ZeroDivisionError("integer division or modulo by zero")
+    assert user_message(err) == ("ToyModality: ZeroDivisionError: integer division or modulo by zero (check the "
+                                 "options given to it)")
+    missing = InstantiationException("Error locating target 'nosuch.Thing', set env var HYDRA_FULL_ERROR=1 to see "
+                                     "chained exception.")
+    missing.__cause__ = ImportError("Error loading 'nosuch.Thing'")
+    assert user_message(missing).endswith("(check the class name or install the plugin that provides it)")

@@ -63,7 +63,7 @@ def test_latent_diffusion_trains_on_frozen_latents_and_generates_data(first_stag
 def test_generate_refuses_an_autoencoder_bundle(first_stage, tmp_path, capsys):
     assert main(["generate", f"ckpt={first_stage}", f"out={tmp_path / 'x'}"]) == 2
     err = capsys.readouterr().err
-    assert "holds a autoencoder model where a diffusion model is needed" in err
+    assert "holds an autoencoder model where a diffusion model is needed" in err
     assert "autoencoder=pretrained autoencoder.bundle=<this file>" in err
 
 

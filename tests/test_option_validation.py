@@ -408,3 +408,20 @@ def test_an_unprivileged_user_gets_one_line_for_a_read_only_folder():
         assert not out.exists()
     finally:
         shutil.rmtree(base)
+
+
+def test_the_split_is_random_splits_own_and_a_single_item_trains_without_a_warning():
+    import warnings
+
+    from torch.utils.data import TensorDataset, random_split
+
+    items = TensorDataset(torch.arange(37))
+    for fraction in (0.0, 0.05, 0.3):  # the same items on each side as before (runs stay reproducible)
+        module = ModalityDataModule(items, batch_size=4, val_fraction=fraction, seed=3)
+        held = int(round(37 * fraction))
+        train, val = random_split(items, [37 - held, held], generator=torch.Generator().manual_seed(3))
+        assert (module.train_set.indices, module.val_set.indices) == (train.indices, val.indices)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # random_split warned that the validation part is empty
+        module = ModalityDataModule(TensorDataset(torch.arange(1)), batch_size=1, val_fraction=0.05, seed=0)
+    assert (len(module.train_set), len(module.val_set)) == (1, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from diffusionkit.errors import UsageError
 
@@ -40,7 +40,11 @@ class ModalityDataModule(pl.LightningDataModule):
             raise UsageError(f"data.val_fraction={val_fraction} holds out all {len(dataset)} items, leaving none "
                              f"to train on; lower it")
         generator = torch.Generator().manual_seed(seed)
-        self.train_set, self.val_set = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)
+        # random_split's own order (the same permutation, cut at the same place), without its warning
+        # about an empty validation part when there is nothing to hold out
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        cut = len(dataset) - n_val
+        self.train_set, self.val_set = Subset(dataset, order[:cut]), Subset(dataset, order[cut:])
         if hasattr(dataset, "item_as_is"):
             self.val_set = ItemsAsIs(dataset, self.val_set.indices)
         if augmenter:

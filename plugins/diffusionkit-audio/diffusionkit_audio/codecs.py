@@ -15,6 +15,7 @@ A codec maps a waveform ``[..., audio_channels, samples]`` to a model-space tens
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from typing import Any
@@ -266,6 +267,11 @@ def build_codec(name: str, sample_rate: int, **options) -> Codec:
     """The codec called ``name`` with its options; ValueError naming the choices otherwise."""
     if name not in CODECS:
         raise ValueError(f"unknown audio codec '{name}'; choose modality.codec= one of: {', '.join(CODECS)}")
+    takes = [p for p in inspect.signature(CODECS[name]).parameters if p != "sample_rate"]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(f"the {name} codec takes no option '{unknown[0]}' (codec_options.{unknown[0]}); it takes: "
+                         f"{', '.join(takes)}")
     return CODECS[name](sample_rate, **options)
 
 

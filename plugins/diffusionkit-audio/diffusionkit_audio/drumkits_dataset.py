@@ -72,6 +72,10 @@ def kit_roots(root: str | Path | Sequence[str | Path] | None) -> list[Path]:
 
 def _check_classes(classes: Sequence[str], table: KeywordTable) -> list[str]:
     classes = [str(name) for name in classes]
+    twice = sorted({name for name in classes if classes.count(name) > 1})
+    if twice:
+        raise ValueError(f"drumkits: classes name {twice[0]!r} more than once; each class is one label, so list it once "
+                         f"in data.dataset.classes")
     unknown = [name for name in classes if name not in table.classes]
     if not classes or unknown:
         raise ValueError(f"drumkits: classes {unknown or '[]'} are not classes of the keyword table (known: "

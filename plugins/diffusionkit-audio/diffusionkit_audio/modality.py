@@ -17,8 +17,8 @@ from diffusionkit.prompt_checks import PromptCheck
 
 from .augment import audio_transforms
 from .captions import descriptors, drum_prompt_checks
-from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, OUTPUT_SUBTYPES, below_full_scale, file_bits,
-                       file_sample_rate, load_clip, normalize, resample, write_wav)
+from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, NORMALIZE_MODES, OUTPUT_SUBTYPES, below_full_scale,
+                       file_bits, file_sample_rate, load_clip, normalize, resample, write_wav)
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -101,6 +101,12 @@ class AudioModality(Modality):
         if output_bits != "input" and not (str(output_bits).isdigit() and int(output_bits) in OUTPUT_SUBTYPES):
             raise ValueError(f"AudioModality: output_bits must be null (16), 16, 24, 32 (float) or 'input', "
                              f"got {output_bits!r}")
+        if normalize not in NORMALIZE_MODES:
+            raise ValueError(f"AudioModality: unknown normalize mode {normalize!r}; choose normalize= one of: "
+                             f"{', '.join(NORMALIZE_MODES)}")
+        if isinstance(frame_multiple, bool) or not isinstance(frame_multiple, int) or frame_multiple < 1:
+            raise ValueError(f"AudioModality: frame_multiple must be a whole number of at least 1 (the frame count is "
+                             f"rounded up to a multiple of it), got {frame_multiple!r}")
         self.trim_silence, self.normalize, self.output_rate = trim_silence, normalize, output_rate
         self.output_bits = output_bits if output_bits == "input" else int(output_bits)
         self._input_rate: int | None = None

@@ -220,3 +220,27 @@ def test_sizes_a_config_cannot_afford_are_refused_before_allocating(options, mes
     """A bundle's config is data: a rate or FFT size of 10**8 would allocate gigabytes."""
     with pytest.raises(ValueError, match=message):
         AudioModality(**options)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"normalize": "foo"}, "unknown normalize mode 'foo'; choose normalize= one of: peak, loudness, none"),
+    ({"normalize": None}, "unknown normalize mode None"),
+    ({"frame_multiple": 0}, "frame_multiple must be a whole number of at least 1"),
+    ({"frame_multiple": "abc"}, "frame_multiple must be a whole number of at least 1 (the frame count is rounded up "
+                                "to a multiple of it), got 'abc'"),
+    ({"codec_options": {"bogus": 1}}, "the mel codec takes no option 'bogus' (codec_options.bogus); it takes: n_fft, "),
+    ({"codec": "stft", "codec_options": {"n_mels": 64}}, "the stft codec takes no option 'n_mels'"),
+])
+def test_options_are_checked_when_the_modality_is_built_not_when_a_file_is_written(options, message):
+    """``generate normalize=foo`` used to sample first and fail with a traceback when writing."""
+    with pytest.raises(ValueError) as err:
+        AudioModality(**options)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bad_media_option_is_one_line_before_any_sampling(tmp_path, capsys):
+    err = error_line(capsys, ["generate", "ckpt=drums_starter", "n=1", "steps=2", "normalize=foo",
+                              f"out={tmp_path / 'out'}"])
+    assert err == ("diffusionkit generate: error: AudioModality: unknown normalize mode 'foo'; choose normalize= one "
+                   "of: peak, loudness, none")
+    assert not (tmp_path / "out").exists()

@@ -111,6 +111,13 @@ def test_one_kit_alone_is_a_root(modality, kits):
     assert sorted(plain.kits) == ["PlainKit"] * 4
 
 
+def test_a_class_named_twice_is_one_line(modality, kits):
+    with pytest.raises(ValueError) as err:
+        dataset(modality, kits, classes=["kick", "snare", "kick"])
+    assert str(err.value) == ("drumkits: classes name 'kick' more than once; each class is one label, so list it once "
+                              "in data.dataset.classes")
+
+
 def test_a_list_of_roots_reads_the_kits_of_each_and_holds_out_by_kit(modality, kits, tmp_path):
     extra = tmp_path / "more"  # a user's folder of plain kits beside the package's kits
     write(extra / "MyKit" / "kick" / "k.wav", hit("kick", 7))
