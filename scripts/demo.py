@@ -23,7 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from diffusionkit.commands import quiet_libraries, run_command
+from diffusionkit.allocator import relaunch_with_allocator
+
+if __name__ == "__main__":  # on the allocator the diffusionkit command runs on (tcmalloc where installed)
+    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
+
+from diffusionkit.commands import quiet_libraries, run_command  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "plugins/diffusionkit-audio/diffusionkit_audio/examples"
 KITS = Path("/usr/share/hydrogen/data/drumkits")
