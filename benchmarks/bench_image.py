@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import build_image_run, measure_in_fresh_process, print_table  # noqa: E402
 
+from diffusionkit.training.trainer_options import lightning_precision  # noqa: E402
 
 
 def train_lightning(args: argparse.Namespace) -> float:
@@ -37,18 +38,11 @@ def train_lightning(args: argparse.Namespace) -> float:
 
     trainer = pl.Trainer(max_steps=args.warmup + args.steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         gradient_clip_val=cfg.trainer.gradient_clip_val, precision=trained_precision(cfg),
-                         accelerator="cpu", callbacks=[Clock()])
+                         gradient_clip_val=cfg.trainer.gradient_clip_val,
+                         precision=lightning_precision(cfg.trainer.precision, "cpu"), accelerator="cpu",
+                         callbacks=[Clock()])
     trainer.fit(module, datamodule=datamodule)
     return args.batch * args.steps / (times[-1] - times[args.warmup - 1])
-
-
-def trained_precision(cfg) -> str:
-    """The Lightning precision the trainer preset resolves to (``auto``: bf16-mixed where the CPU
-    computes bf16 natively, else 32-true), as ``diffusionkit train`` resolves it."""
-    from diffusionkit.training.trainer_options import lightning_precision
-
-    return lightning_precision(cfg.trainer.precision, cfg.trainer.get("accelerator"))
 
 
 def train_plain(args: argparse.Namespace) -> float:
@@ -59,12 +53,13 @@ def train_plain(args: argparse.Namespace) -> float:
     module.train()
     model = module.model
     batches = (batch for _ in itertools.count() for batch in datamodule.train_dataloader())  # epochs
+    bf16 = lightning_precision(cfg.trainer.precision, "cpu") == "bf16-mixed"
     start = 0.0
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             start = time.perf_counter()
         batch = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=trained_precision(cfg) == "bf16-mixed"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

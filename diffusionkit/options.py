@@ -91,17 +91,20 @@ def max_steps_problem(max_steps: int) -> str | None:
             "or -1 for no step limit with trainer.max_epochs")
 
 
+#: checked only where the run has a cosine decay (a rule, since ``optim=adamw`` has no such key)
+COSINE_STEPS = Option("optim.lr_scheduler.T_max", Whole(1), "the cosine decay's length in steps, trainer.max_steps "
+                      "unless set; with no step limit set it, or choose optim=adamw")
+
+
 def cosine_steps_problem(scheduler: dict | None, t_max: Any) -> str | None:
     """``train`` with ``optim=adamw_cosine``: the decay needs a length (no scheduler: nothing to check)."""
     if not scheduler or "T_max" not in scheduler:
         return None
     try:
-        Whole(1).read(t_max)
-        return None
-    except Refused:
-        return (f"optim.lr_scheduler.T_max must be a whole number of at least 1 (the cosine decay's length in steps, "
-                f"trainer.max_steps unless set; with no step limit set it, or choose optim=adamw), "
-                f"got optim.lr_scheduler.T_max={shown(t_max)}")
+        COSINE_STEPS.kind.read(t_max)
+    except Refused as refused:
+        return COSINE_STEPS.kind.explain(COSINE_STEPS.name, t_max, COSINE_STEPS.hint, str(refused))
+    return None
 
 
 def sampler_options(name: str) -> list[str]:

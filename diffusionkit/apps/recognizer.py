@@ -28,9 +28,10 @@ def run(cfg: DictConfig) -> Path:
         raise UsageError("recognizer needs a class-conditional model; this model has no classes")
     dataset = real_dataset(model, data if data else model.config.data)
     items = labelled_items(dataset, model.classes, f"data {type(dataset).__name__}")
-    present = sorted(set(items.labels.tolist()))
+    counts = torch.bincount(items.labels, minlength=len(model.classes)).tolist()
+    present = [c for c, count in enumerate(counts) if count]
     if len(present) < 2:
-        held = ", ".join(f"{model.classes[c]}: {int((items.labels == c).sum())}" for c in present)
+        held = ", ".join(f"{model.classes[c]}: {counts[c]}" for c in present)
         left_out = f"; left out, as classes the model does not have: {items.unknown_classes}" if items.unknown_classes else ""
         raise UsageError(f"recognizer: the data holds items of only one of the model's classes ({held}{left_out}); a "
                          f"recogniser tells classes apart, so give it items of at least two of: {', '.join(model.classes)}")
@@ -47,12 +48,11 @@ def run(cfg: DictConfig) -> Path:
     added_weights, added_metadata = recognizer_entries(recognizer, spec)
     out = output_dir("recognizer", cfg.out)
     path = save_bundle(out / "model.safetensors", {**weights, **added_weights}, {**metadata, **added_metadata})
-    counts = torch.bincount(items.labels, minlength=len(model.classes))
-    print(f"recognizer: {len(items.labels)} items ({', '.join(f'{n} {c}' for c, n in zip(model.classes, counts.tolist()))}), "
+    print(f"recognizer: {len(items.labels)} items ({', '.join(f'{n} {c}' for c, n in zip(model.classes, counts))}), "
           f"{cfg.epochs} epochs in {time.perf_counter() - start:.0f} s")
     if items.unknown_classes:
         print(f"left out (classes the model does not have): {items.unknown_classes}")
-    unheard = [c for i, c in enumerate(model.classes) if i not in present]
+    unheard = [c for c, count in zip(model.classes, counts) if not count]
     if unheard:
         print(f"warning: no items of {', '.join(unheard)}: the recogniser will hardly ever name them")
     print(f"wrote {path}: the bundle with its recognizer (label=auto now uses it)")
