@@ -19,7 +19,8 @@ Prints two markdown tables:
     variation. For reference, 8 new clips at strength 1.0 (``diffusionkit generate``: every class
     in turn, guidance 2.0, the same sampler and steps).
 
-``--ckpt`` takes a bundle path or a shipped bundle name (default ``drums_starter``). Nothing is
+It runs on the allocator the ``diffusionkit`` command preloads (``DIFFUSIONKIT_ALLOCATOR=system``
+measures glibc's). ``--ckpt`` takes a bundle path or a shipped bundle name (default ``drums_starter``). Nothing is
 written into the repository (the material goes to a temporary folder).
 """
 
@@ -154,9 +155,14 @@ def main() -> None:
     except UsageError as err:
         raise SystemExit(f"bench_audio: no model for the sampling table ({err}); use --ckpt PATH with any audio "
                          "bundle, e.g. from a short `diffusionkit train modality=audio data=drums` run") from None
-    print(f"\n(b) sampling: {what}")
+    from diffusionkit.allocator import preloaded_allocator
+
+    print(f"\n(b) sampling: {what}; allocator {preloaded_allocator() or 'system'}")
     print_table(("measurement", "s per clip"), rows)
 
 
 if __name__ == "__main__":
+    from diffusionkit.allocator import relaunch_with_allocator  # as the diffusionkit command runs
+
+    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

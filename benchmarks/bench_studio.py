@@ -23,9 +23,18 @@ from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "plugins" / "diffusionkit-audio" / "diffusionkit_audio" / "examples" / "kick.wav"
-#: the page's fields (``page.FIELDS``, in its order) as a user leaves them for a vary
+#: the page's fields (``page.FIELDS``, in its order) as a user leaves them for a vary; the
+#: sampling fields (steps, guidance, sampler) are the vary command's defaults, as the page shows them
 SETTINGS = dict(label="auto", target="snare", prompt="", negative_prompt="", n=8, strength=0.3, method="sdedit",
-                start=0.25, end=0.75, context=0.5, times=1, steps=20, guidance=1.0, seed=0, sampler="dpmpp_2m")
+                start=0.25, end=0.75, context=0.5, times=1, seed=0)
+
+
+def page_defaults(ckpt: str) -> dict:
+    """The sampling fields the page fills in for ``vary`` (``Page.defaults``: the command's own)."""
+    from diffusionkit.config import compose_config
+
+    cfg = compose_config("vary", [f"ckpt={ckpt}", f"input={SAMPLE}"])
+    return {"steps": int(cfg.steps), "guidance": float(cfg.guidance), "sampler": str(cfg.sampler.name)}
 
 
 def free_port() -> int:
@@ -53,12 +62,12 @@ def start_studio(ckpt: str, out: Path) -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.1)
 
 
-def vary(client: Client, n: int, seed: int) -> tuple[float, str]:
+def vary(client: Client, settings: dict, seed: int) -> tuple[float, str]:
     """One vary through the page's ``/run`` event: [operation, *fields, media options, the first
     input of each kind of widgets (audio first), the second input of each, the take history]."""
     from diffusionkit.apps.studio.page import FIELDS
 
-    settings = {**SETTINGS, "n": n, "seed": seed}
+    settings = {**settings, "seed": seed}
     values = [settings[name] for name in FIELDS]  # a field the page gains and this script lacks: a KeyError here
     inputs = [handle_file(str(SAMPLE)), None, None, None, None, None]
     start = time.perf_counter()
@@ -72,19 +81,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    settings = {**SETTINGS, **page_defaults(args.ckpt), "n": args.n}
     with tempfile.TemporaryDirectory() as tmp:
         process, url, ready = start_studio(args.ckpt, Path(tmp) / "out")
         try:
-            client = Client(url, verbose=False)
-            warm, status = vary(client, args.n, seed=0)
+            # no TLS on a local http page: gradio_client otherwise builds a certificate store for every
+            # file it downloads (1.8 s of 12 s sampled by py-spy), which no browser does
+            client = Client(url, verbose=False, ssl_verify=False)
+            warm, status = vary(client, settings, seed=0)
             if not status.startswith("take #"):
                 raise SystemExit(f"vary failed: {status}")
-            times = [vary(client, args.n, seed=1 + i)[0] for i in range(args.repeats)]
+            times = [vary(client, settings, seed=1 + i)[0] for i in range(args.repeats)]
         finally:
             process.terminate()
             process.wait(timeout=30)
     per = statistics.median(times) / args.n
-    print(f"ckpt={args.ckpt}  cores={os.cpu_count()}  torch threads: default")
+    print(f"ckpt={args.ckpt}  cores={os.cpu_count()}  torch threads: default  steps={settings['steps']}  "
+          f"guidance={settings['guidance']}  sampler={settings['sampler']}  strength={settings['strength']}")
     print(f"studio start to usable page: {ready:6.2f} s   (bar <= 10 s)")
     print(f"first vary n={args.n} (warm-up):  {warm:6.2f} s")
     print(f"vary n={args.n} after warm-up:    {statistics.median(times):6.2f} s median of {args.repeats} "

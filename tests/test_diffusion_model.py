@@ -4,6 +4,8 @@ sampling, and checkpoints written before the split still load and resume."""
 
 from __future__ import annotations
 
+import copy
+
 import subprocess
 import sys
 from pathlib import Path
@@ -92,14 +94,21 @@ def test_bf16_precision_runs_the_net_under_autocast_and_is_recorded(bundle, tmp_
     assert x.dtype == torch.float32 and seen and all(s == (torch.bfloat16, True) for s in seen)
 
 
-def test_bf16_sampling_stores_conv_weights_channels_last_and_fp32_keeps_them(bundle):
-    def layouts(precision: str) -> set[bool]:
-        net = load_model(bundle, precision=precision).module.sampling_net
+def test_sampling_stores_conv_weights_channels_last_in_either_precision_and_samples_the_same(bundle):
+    def layouts(net: torch.nn.Module) -> set[bool]:
         return {p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters()
                 if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1}  # else both layouts at once
 
-    assert layouts("bf16") == {True}
-    assert layouts("fp32") == {False}
+    assert layouts(load_model(bundle, precision="bf16").module.sampling_net) == {True}
+    model = load_model(bundle, precision="fp32").module
+    assert layouts(model.sampling_net) == {True}
+    contiguous = copy.deepcopy(model)
+    for p in contiguous.parameters():
+        p.data = p.data.contiguous()
+    assert layouts(contiguous.sampling_net) == {False}
+    a, b = (m.sample(2, torch.tensor([0, 1]), steps=3, generator=torch.Generator().manual_seed(0))
+            for m in (model, contiguous))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_a_loaded_model_keeps_no_ema_copy_and_samples_with_its_net(bundle):

@@ -28,10 +28,12 @@ def test_the_starter_samples_as_before_the_split(starter):
     assert x.flatten()[:4].tolist() == pytest.approx([0.031204, 0.449627, 0.765717, 0.661438], abs=1e-5)
     varied = starter.sample(2, None, steps=4, init=x, strength=0.5, guidance_scale=2.0,
                             generator=torch.Generator().manual_seed(1))
-    assert figures(varied) == pytest.approx((-7189.976529, 7355.156329), rel=1e-6)
+    # guided and channels-last (since load_model samples so in fp32 too), it moves by 1.4e-6 of itself
+    assert figures(varied) == pytest.approx((-7189.976529, 7355.156329), rel=1e-5)
     inverted = starter.invert(x, torch.tensor([0, 1]), steps=4)
-    # inversion ends far outside the data's range, where a signed sum cancels: its figure moves by 1.2e-6 of
-    # itself between AVX2 and AVX-512 processors (float32 summation order); the absolute sum holds to 1e-6
+    # inversion ends far outside the data's range, where the signed sum cancels (it is 1% of the absolute
+    # sum): float32 rounding (AVX2 or AVX-512, channels-last or not) moves it by up to ~1e-6 of the
+    # absolute sum, so it is judged on that scale; the absolute sum itself holds to 2e-6
     total, magnitude = figures(inverted)
-    assert total == pytest.approx(375641.602915, rel=1e-5) and magnitude == pytest.approx(39131330.980407, rel=1e-6)
-
+    assert magnitude == pytest.approx(39131330.980407, rel=2e-6)
+    assert abs(total - 375641.602915) <= 2e-6 * magnitude
