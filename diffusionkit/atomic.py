@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+#: this process's umask, read once at import (reading it means setting it, which is not thread-safe)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -28,10 +32,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
+        _permissions_of_a_new_file(tmp)
         os.replace(tmp, path)
         _sync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _permissions_of_a_new_file(path: Path) -> None:
+    """The mode ``open()`` gives a new file under this process's umask (0644 under 022): a writer
+    that made the temporary file private (safetensors, mkstemp) must not leave the result so."""
+    try:
+        os.chmod(path, 0o666 & ~_UMASK)
+    except OSError:  # a file system without modes
+        pass
 
 
 def _sync_folder(folder: Path) -> None:

@@ -72,6 +72,14 @@ class LoadedModel:
     #: then a :class:`~diffusionkit.diffusion.cascade.Cascade` and the rest is the last stage's
     stages: tuple[LoadedModel, ...] = ()
 
+    @property
+    def unrecognized_classes(self) -> list[str]:
+        """The classes ``label=auto`` cannot name: those an adapter added after its base's
+        recognizer was trained (empty without a recognizer: the model names all of its own)."""
+        if self.recognizer is None:
+            return []
+        return self.classes[self.recognizer.num_classes:]
+
     def recognize(self, x: Tensor) -> Tensor | None:
         """The class index of each item ``[n, C, *spatial]``: by the bundle's recognizer
         (:mod:`diffusionkit.recognizer`) when it has one, else by the diffusion model itself
@@ -491,8 +499,7 @@ def _load_adapter(path: Path, device: str | torch.device, precision: str, scale:
         raise UsageError(f"adapter '{path}' names {len(adapter.classes)} classes, its model has {loaded.module.num_classes}")
     device = resolve_device(device)
     loaded.module.to(device)
-    # a base's recogniser knows only the base's classes: with new ones, the model names them itself
-    recognizer = loaded.recognizer if len(adapter.classes) == len(loaded.classes) else None
+    # the base's recogniser names the base's classes, the first of the adapter's: label=auto keeps using it
+    # (the diffusion model's own guess named 31% of real drums) and says which classes it cannot name
     return dataclasses.replace(loaded, classes=list(adapter.classes), path=path, sha256=file_sha256(path),
-                               device=str(device), recognizer=recognizer, base=f"{base} (sha256 {sha[:12]})",
-                               adapter_scale=scale)
+                               device=str(device), base=f"{base} (sha256 {sha[:12]})", adapter_scale=scale)

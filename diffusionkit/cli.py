@@ -34,6 +34,7 @@ commands:
   interpolate between two:       diffusionkit interpolate ckpt=PATH a=FILE b=FILE n=5
   animate    still -> motion:    diffusionkit animate ckpt=PATH input=FILE [last=FILE] n=4
   roundtrip  codec check:        diffusionkit roundtrip modality=NAME input=FILE
+  finetune   teach it your files: diffusionkit finetune ckpt=PATH data=folder data.dataset.root=DIR [method=lora]
   recognizer name an input's class (label=auto) by a trained classifier:
                                  diffusionkit recognizer ckpt=PATH [data=NAME] [epochs=20] out=DIR
   cascade    stages as one file: diffusionkit cascade ckpt=BASE,UPSAMPLER out=DIR

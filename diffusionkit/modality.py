@@ -147,6 +147,12 @@ class Modality(ABC):
     def load(self, path: str | Path) -> Tensor:
         """Read a media file into model space, shape :attr:`shape`; raise MediaError if unusable."""
 
+    def read_notes(self, path: str | Path) -> list[str]:
+        """What a user should know about how :meth:`load` reads the file at ``path`` (e.g. that
+        only part of it is used), one line each; none by default. Commands print them beside the
+        input they read (:func:`~diffusionkit.plugin_calls.read_media`)."""
+        return []
+
     def load_items(self, path: str | Path) -> list[Tensor]:
         """Every model-space item a file holds, for the folder dataset: by default one
         (:meth:`load`); a long recording or video may give several consecutive clips."""

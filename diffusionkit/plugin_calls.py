@@ -47,6 +47,11 @@ def plugin_call(obj: object, doing: str) -> Iterator[None]:
 
 
 def read_media(modality: Modality, path: str | Path, option: str = "input") -> Tensor:
-    """``modality.load(path)`` for the file the user gave as ``<option>=``."""
+    """``modality.load(path)`` for the file the user gave as ``<option>=``, printing the
+    modality's notes on how it read it (:meth:`Modality.read_notes`) one line each."""
     with plugin_call(modality, f"cannot read {option}={path}"):
-        return modality.load(path)
+        item = modality.load(path)
+        notes = modality.read_notes(path)
+    for note in notes:
+        print(f"note: {option}={path}: {note}")
+    return item

@@ -48,6 +48,11 @@ class Recognizer:
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
     draws: int = DRAWS
 
+    @property
+    def num_classes(self) -> int:
+        """How many classes it names: the first ones of its model's (an adapter may add more)."""
+        return int(self.classifier.head.out_features)
+
     @torch.no_grad()
     def __call__(self, x: Tensor, seed: int = 0) -> Tensor:
         """The class index of each item ``[n, C, *spatial]`` (on the CPU): the argmax of the

@@ -256,3 +256,53 @@ def test_finetune_takes_the_augmentations_named_on_the_command_line(base, tmp_pa
     assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
                  "augmentations=none", f"out={tmp_path / 'out'}"]) == 0
     assert yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())["command"]["augmentations"] == "none"
+
+
+def test_an_adapter_with_new_classes_keeps_its_bases_recogniser_and_names_what_it_cannot_hear(base, tmp_path,
+                                                                                              capsys):
+    from safetensors import safe_open
+
+    from diffusionkit.evaluation import Classifier
+    from diffusionkit.recognizer import recognizer_entries
+
+    hears_b = Classifier(2, 1, len(CLASSES), width=4)
+    with torch.no_grad():
+        hears_b.head.weight.zero_()
+        hears_b.head.bias.copy_(torch.tensor([0.0, 5.0]))
+    weights, extra = recognizer_entries(hears_b, {"width": 4, "grid": 4})
+    with safe_open(str(base), framework="pt") as f:
+        metadata = f.metadata()
+    recognising = tmp_path / "base" / "model.safetensors"
+    recognising.parent.mkdir()
+    save_file({**load_file(str(base)), **weights}, str(recognising), metadata={**metadata, **extra})
+    folder = user_folder(tmp_path / "kit", {"a": 5, "shaker": 5})
+    assert main(["finetune", f"ckpt={recognising}", "data=folder", f"data.dataset.root={folder}", *FAST,
+                 f"out={tmp_path / 'tuned'}"]) == 0
+    adapter = tmp_path / "tuned" / "adapter.safetensors"
+    loaded = load_model(adapter)
+    assert loaded.classes == ["a", "b", "shaker"] and loaded.unrecognized_classes == ["shaker"]
+    assert loaded.recognize(torch.zeros(2, 1, 16, 16)).tolist() == [1, 1]  # the base's recogniser, not the model's guess
+    np.save(tmp_path / "in.npy", np.zeros((1, 16, 16), np.float32))
+    capsys.readouterr()
+    assert main(["vary", f"ckpt={adapter}", f"input={tmp_path / 'in.npy'}", "n=1", "steps=2", "label=auto",
+                 f"out={tmp_path / 'vary'}"]) == 0
+    line = capsys.readouterr().out
+    assert "hears the input as 'b'" in line and "never names shaker: give label=shaker" in line
+    assert main(["recognizer", f"ckpt={adapter}", f"out={tmp_path / 'rec'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is an adapter" in err and "merge=true" in err and len(err.splitlines()) == 1
+
+
+def test_a_folder_named_as_a_base_class_in_another_case_or_plural_is_that_class(base, tmp_path, capsys):
+    from diffusionkit.apps.finetune import base_class_named
+
+    assert base_class_named("Kick", ["kick", "snare"]) == "kick"
+    assert base_class_named("Snares", ["kick", "snare"]) == "snare"
+    assert base_class_named("Closed Hat", ["closed_hat"]) == "closed_hat"
+    assert base_class_named("bass", ["bas"]) is None and base_class_named("shaker", ["kick"]) is None
+    folder = user_folder(tmp_path / "kit", {"A": 5, "shaker": 5})
+    assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
+                 f"out={tmp_path / 'tuned'}"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 'A' is the base class 'a' (names match ignoring case" in out
+    assert load_model(tmp_path / "tuned" / "adapter.safetensors").classes == ["a", "b", "shaker"]

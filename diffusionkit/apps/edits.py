@@ -31,6 +31,16 @@ def source_labels(model: LoadedModel, source: Tensor, label: object, n: int) -> 
     return edit_labels(n, label, model.classes)
 
 
+def unrecognized_note(model: LoadedModel) -> str:
+    """What ``label=auto`` cannot hear (an adapter's new classes), to end its line with; else empty."""
+    names = model.unrecognized_classes
+    if not names:
+        return ""
+    return (f"; its recogniser learned the base's classes only, so it never names {', '.join(names)}: give "
+            f"label={names[0]} for such an input, or teach it them with `diffusionkit recognizer` on the merged "
+            f"bundle (finetune merge=true)")
+
+
 def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel], str], edit: Edit) -> Path:
     """What every command that edits ``cfg.input`` does: open the model (with the named
     inputs), read the input, let ``edit`` make the items (it checks its own options first),
@@ -50,7 +60,8 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     extra = {}
     if cfg.label == "auto" and labels is not None:
         extra["label_inferred"] = model.classes[int(labels[0])]
-        print(f"the model hears the input as '{extra['label_inferred']}' (label=auto; pass label=NAME to choose)")
+        print(f"the model hears the input as '{extra['label_inferred']}' (label=auto; pass label=NAME to choose)"
+              + unrecognized_note(model))
     return finish(out, cfg, model, written, **extra)
 
 

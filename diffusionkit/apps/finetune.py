@@ -12,6 +12,7 @@ measured: samples of the base's classes, judged by the base's recogniser, before
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -79,12 +80,18 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
     names = list(getattr(dataset, "classes", []) or [])
     if not names:
         raise UsageError("the data names no classes: give one sub-folder per class")
-    classes = list(base.classes) + [n for n in names if n not in base.classes]
+    same = {name: base_class_named(name, base.classes) for name in names}
+    renamed = {name: known for name, known in same.items() if known not in (None, name)}
+    if renamed:
+        print(f"note: {', '.join(f'{name!r} is the base class {known!r}' for name, known in renamed.items())} "
+              "(names match ignoring case, spaces and a plural s; rename a folder to make a class of its own)")
+    classes = list(base.classes) + [n for n in names if same[n] is None]
     x, labels = [], []
     for i in range(len(dataset)):
         item = dataset[i]
         x.append(item["x"])
-        labels.append(classes.index(names[int(item["label"])]))
+        name = names[int(item["label"])]
+        labels.append(classes.index(same[name] or name))
     if not x:
         raise UsageError("the data holds no files to learn from")
     counts = Counter(classes[i] for i in labels)
@@ -93,6 +100,19 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
         print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
               f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
     return torch.stack(x).float(), torch.tensor(labels), classes
+
+
+def base_class_named(name: str, base_classes: list[str]) -> str | None:
+    """The base class a user's class name stands for: the same name, or one that differs only in
+    case, spaces/hyphens for underscores or a plural s (``Kick``, ``Snares``, ``Closed Hat``); None
+    for a new class."""
+    def key(text: str) -> str:
+        text = re.sub(r"[\s\-]+", "_", text.strip().lower())
+        return text[:-1] if len(text) > 3 and text.endswith("s") and not text.endswith("ss") else text
+
+    if name in base_classes:
+        return name
+    return next((known for known in base_classes if key(known) == key(name)), None)
 
 
 def prior_items(base: LoadedModel, labels: torch.Tensor, cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from diffusionkit.apps.common import item_names
 from diffusionkit.apps.convert import conversions, target_name
-from diffusionkit.apps.edits import source_labels
+from diffusionkit.apps.edits import source_labels, unrecognized_note
 from diffusionkit.apps.extend import extended
 from diffusionkit.apps.generate import generated
 from diffusionkit.apps.inpaint import inpainted
@@ -71,7 +71,7 @@ def run_edit(edit: Edit, prefix: Callable[[DictConfig, LoadedModel], str] | str,
     extra, note = {}, ""
     if cfg.label == "auto" and labels is not None:
         extra["label_inferred"] = model.classes[int(labels[0])]
-        note = f"the model hears the input as '{extra['label_inferred']}'"
+        note = f"the model hears the input as '{extra['label_inferred']}'" + unrecognized_note(model)
     return Made(items, [f"{name}_{i:03d}" for i in range(len(items))], note, extra)
 
 

@@ -28,6 +28,9 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 
 #: a wave whose absolute peak is below this is treated as silence.
 SILENCE_PEAK = 1e-5
+#: a clip to be levelled whose peak is below this (dBFS) is near-silent: levelling would raise its
+#: noise floor into a sound (the drum-kit reader drops such samples too: ``OneShotOptions.silence_db``)
+NEAR_SILENT_DB = -60.0
 
 NORMALIZE_MODES = ("peak", "loudness", "none")
 
@@ -276,6 +279,15 @@ OUTPUT_SUBTYPES: dict[int, str] = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 _SUBTYPE_BITS = {"PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 32}  # any other: 16
 
 
+def file_seconds(path: str | Path) -> float | None:
+    """An audio file's duration by its header (None where it cannot be read so)."""
+    try:
+        info = sf.info(Path(path))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError):
+        return None
+    return float(info.frames) / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
+
+
 def file_bits(path: str | Path) -> int:
     """The bit depth of :data:`OUTPUT_SUBTYPES` closest to an audio file's own: 24 for 24-bit PCM,
     32 for 32-bit PCM or float, 16 for the rest (16-bit or less, and compressed formats)."""
@@ -453,6 +465,11 @@ def load_clip(
         what = "after trimming leading silence, the first" if trim_silence else "the first"
         hint = "" if trim_silence else "; trim leading silence (trim_silence=True) or use a longer clip"
         raise _fail(Path(path), f"{what} {clip_seconds:.3g} s are silent (peak {peak:.3g}){hint}")
+    level = 20 * math.log10(peak)
+    if normalize_mode != "none" and level < NEAR_SILENT_DB:
+        raise _fail(Path(path), f"near-silent: the part read peaks at {level:.0f} dBFS, and levelling it would raise "
+                                f"its noise by {-level:.0f} dB; a sound needs a peak above {NEAR_SILENT_DB:.0f} dBFS: "
+                                "record or export it louder")
     return np.ascontiguousarray(normalize(wave, normalize_mode), dtype=np.float32)
 
 

@@ -18,7 +18,7 @@ from diffusionkit.prompt_checks import PromptCheck
 from .augment import audio_transforms
 from .captions import descriptors, drum_prompt_checks
 from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, NORMALIZE_MODES, OUTPUT_SUBTYPES, below_full_scale,
-                       file_bits, file_sample_rate, load_clip, normalize, resample, write_wav)
+                       file_bits, file_sample_rate, file_seconds, load_clip, normalize, resample, write_wav)
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -38,6 +38,8 @@ def _content_key(item: Tensor) -> str:
 
 #: the most a written take is raised by levelling, in dB.
 MAX_LEVEL_GAIN_DB = 40.0
+#: how much longer than the clip a file may be before :meth:`AudioModality.read_notes` says the rest is unused
+CLIP_SLACK_SECONDS = 0.1
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
 #: a float32 ``[samples]`` mono clip in [-1, 1] to TensorBoard, at the medium's rate.
@@ -173,6 +175,16 @@ class AudioModality(Modality):
     # ------------------------------------------------------------------ the Modality contract
     def load(self, path: str | Path) -> Tensor:
         return self.encode_wave(self.load_wave(path))
+
+    def read_notes(self, path: str | Path) -> list[str]:
+        """A file longer than the clip: only a clip of it is used (``extend`` continues from the
+        clip's end, not the file's)."""
+        seconds, clip = file_seconds(path), self.num_samples / self.sample_rate
+        if seconds is None or seconds <= clip + CLIP_SLACK_SECONDS:
+            return []
+        where = "from its first sound" if self.trim_silence else "from its start"
+        return [f"it is {seconds:.2f} s long and the model hears a {clip:.2f} s clip of it ({where}); "
+                f"the rest is not used: cut the part you want to a file of its own"]
 
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:
         """``stem.wav`` (``output_bits``), ``stem.png`` (its spectrogram) and with ``midi`` ``stem.mid``."""

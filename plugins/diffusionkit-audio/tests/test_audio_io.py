@@ -376,6 +376,20 @@ def test_load_clip_silent_start_and_trimming(tmp_path):
     assert float(np.abs(clip[0, 100:]).max()) == pytest.approx(0.5, abs=1e-3)
 
 
+def test_load_clip_refuses_a_near_silent_clip_it_would_level_and_keeps_a_quiet_sound(tmp_path):
+    t = np.arange(SR) / SR
+    hit = np.sin(2 * np.pi * 200 * t) * np.exp(-t / 0.05)
+    path = write(tmp_path, "whisper.wav", 10 ** (-85 / 20) * hit, SR, subtype="PCM_24")
+    with pytest.raises(MediaError) as info:
+        load_clip(path, SR, SR // 2)
+    assert str(info.value) == (f"cannot read audio '{path}': near-silent: the part read peaks at -85 dBFS, and levelling "
+                               "it would raise its noise by 85 dB; a sound needs a peak above -60 dBFS: record or "
+                               "export it louder")
+    assert np.abs(load_clip(path, SR, SR // 2, normalize_mode="none")).max() < 1e-4  # taken as it is when not levelled
+    quiet = load_clip(write(tmp_path, "quiet.wav", 10 ** (-50 / 20) * hit, SR, subtype="PCM_24"), SR, SR // 2)
+    assert np.abs(quiet).max() == pytest.approx(0.9, abs=1e-3)  # -50 dBFS is a quiet sound, levelled as usual
+
+
 def test_load_clip_loudness_mode(tmp_path):
     path = write(tmp_path, "t.wav", sine(440, 0.5, SR, 0.5), SR, subtype="FLOAT")
     clip = load_clip(path, SR, SR // 4, normalize_mode="loudness")

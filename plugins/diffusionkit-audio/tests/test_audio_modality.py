@@ -351,3 +351,19 @@ def test_each_item_is_decoded_once_when_its_file_and_then_the_grid_are_written(t
     assert np.array_equal(whole[1], single) and whole.shape == (3, 1, modality.num_samples)
     modality.decode(batch + 0.01)  # other content is decoded afresh
     assert decoded[-1] == 3
+
+
+def test_a_file_longer_than_the_clip_is_read_with_a_note_that_the_rest_is_unused(mel, tmp_path, capsys):
+    from diffusionkit.plugin_calls import read_media
+
+    rate = 16000
+    hit = np.sin(2 * np.pi * 200 * np.arange(3 * rate) / rate) * np.exp(-np.arange(3 * rate) / rate / 0.3)
+    sf.write(tmp_path / "long.wav", hit, rate)
+    sf.write(tmp_path / "short.wav", hit[:rate], rate)
+    assert mel.read_notes(tmp_path / "short.wav") == []
+    item = read_media(mel, tmp_path / "long.wav")
+    assert item.shape == mel.shape
+    clip = mel.num_samples / mel.sample_rate
+    assert capsys.readouterr().out == (f"note: input={tmp_path / 'long.wav'}: it is 3.00 s long and the model hears a "
+                                       f"{clip:.2f} s clip of it (from its start); the rest is not used: cut the part "
+                                       "you want to a file of its own\n")
