@@ -34,9 +34,14 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Callable
 
-import numpy as np
-import soundfile as sf
-import torch
+if __name__ == "__main__":  # on the allocator the diffusionkit command runs on, before anything heavy is imported
+    from diffusionkit.allocator import relaunch_with_allocator
+
+    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table  # noqa: E402
@@ -162,7 +167,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from diffusionkit.allocator import relaunch_with_allocator  # as the diffusionkit command runs
-
-    relaunch_with_allocator([sys.executable, *sys.orig_argv[1:]])
     main()

@@ -10,11 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-#: this process's umask, read once at import (reading it means setting it, which is not thread-safe)
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; on success it is flushed to disk and
@@ -32,20 +27,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
-        _permissions_of_a_new_file(tmp)
+        _permissions_for(tmp, path)
         os.replace(tmp, path)
         _sync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _permissions_of_a_new_file(path: Path) -> None:
-    """The mode ``open()`` gives a new file under this process's umask (0644 under 022): a writer
-    that made the temporary file private (safetensors, mkstemp) must not leave the result so."""
+def _permissions_for(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the mode ``path`` has, or for a new file the mode ``open()`` would give under
+    this process's umask (0644 under 022): a writer that made the temporary file private
+    (safetensors, mkstemp) must not leave the result so, nor loosen a file the user restricted."""
     try:
-        os.chmod(path, 0o666 & ~_UMASK)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~current_umask()
+        os.chmod(tmp, mode)
     except OSError:  # a file system without modes
         pass
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (``/proc``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: read by setting it, and put it back at once
+    os.umask(umask)
+    return umask
 
 
 def _sync_folder(folder: Path) -> None:

@@ -5,8 +5,8 @@ runs the network under bfloat16 autocast (weights and the sampler's arithmetic s
 ``precision=auto`` is bf16 where the device computes it natively (a CUDA device that supports
 it; a CPU with AVX512-BF16 or AMX tiles) and fp32 elsewhere, where bf16 is emulated and slower.
 On this project's 2-core Xeon (AMX) bf16 autocast trains a 64x64 U-Net 1.8x faster than fp32
-(benchmarks/bench_vs_diffusers.py). 2-D and 3-D nets sample channels-last in either precision
-(:func:`prepare_to_sample`): 0.32 -> 0.27 s per 64x64 bf16 sample there; in fp32 on a 2-core
+(benchmarks/bench_vs_diffusers.py). 2-D and 3-D nets sample channels-last in bf16, and on a CPU
+in fp32 too (:func:`prepare_to_sample`): 0.32 -> 0.27 s per 64x64 bf16 sample there; in fp32 on a 2-core
 AVX2 EPYC the sampling forward of a batch of 16 takes 0.82-0.90x its contiguous time (the drum
 starter 550 -> 436 ms, the image default 128 -> 107 ms, the video default 2.73 -> 2.46 s).
 """
@@ -92,7 +92,9 @@ def to_channels_last(module: torch.nn.Module, spatial_rank: int) -> int:
 
 def prepare_to_sample(model: torch.nn.Module, precision: str, spatial_rank: int) -> None:
     """Set a DiffusionModel up to sample in a resolved ``precision``: the autocast dtype its
-    denoiser runs the net under, and its 2-D / 3-D convolution weights channels-last (faster
-    in bf16 and in fp32; see the module's docstring)."""
+    denoiser runs the net under, and its 2-D / 3-D convolution weights channels-last in bf16,
+    and on a CPU in fp32 too (measured faster there; fp32 on a GPU is left as it was)."""
     model.autocast_dtype = AUTOCAST_DTYPES[precision]
-    to_channels_last(model, spatial_rank)
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    if model.autocast_dtype is not None or on_cpu:
+        to_channels_last(model, spatial_rank)

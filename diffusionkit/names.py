@@ -76,3 +76,16 @@ def inside(folder: Path, name: str) -> Path:
     if path.resolve().parent != folder.resolve():
         raise UsageError(f"refusing to write '{path}': it is not inside '{folder}'")
     return path
+
+
+def known_class_named(name: str, classes: list[str]) -> str | None:
+    """The class of ``classes`` (a model's) a user's class name stands for: the same name, or one
+    that differs only in case, spaces/hyphens for underscores or a plural s (``Kick``, ``Snares``,
+    ``Closed Hat``); None for a class the model does not have."""
+    def key(text: str) -> str:
+        text = re.sub(r"[\s\-]+", "_", text.strip().lower())
+        return text[:-1] if len(text) > 3 and text.endswith("s") and not text.endswith("ss") else text
+
+    if name in classes:
+        return name
+    return next((known for known in classes if key(known) == key(name)), None)

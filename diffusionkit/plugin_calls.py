@@ -48,10 +48,16 @@ def plugin_call(obj: object, doing: str) -> Iterator[None]:
 
 def read_media(modality: Modality, path: str | Path, option: str = "input") -> Tensor:
     """``modality.load(path)`` for the file the user gave as ``<option>=``, printing the
-    modality's notes on how it read it (:meth:`Modality.read_notes`) one line each."""
+    modality's notes on how it read it (:func:`media_notes`) one line each."""
     with plugin_call(modality, f"cannot read {option}={path}"):
         item = modality.load(path)
-        notes = modality.read_notes(path)
-    for note in notes:
-        print(f"note: {option}={path}: {note}")
+    for note in media_notes(modality, path, option):
+        print(f"note: {note}")
     return item
+
+
+def media_notes(modality: Modality, path: str | Path, option: str = "input") -> list[str]:
+    """The modality's notes on how it reads ``<option>=path`` (:meth:`Modality.read_notes`), each
+    naming the option and the file."""
+    with plugin_call(modality, f"cannot read {option}={path}"):
+        return [f"{option}={path}: {note}" for note in modality.read_notes(path)]

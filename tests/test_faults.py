@@ -270,11 +270,17 @@ def test_resume_from_a_truncated_checkpoint_is_one_line_from_the_command(tmp_pat
 
 
 def test_an_atomically_written_bundle_gets_a_new_files_permissions_not_the_temporary_files(tmp_path):
-    from diffusionkit.atomic import _UMASK
+    from diffusionkit.atomic import current_umask
 
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert current_umask() == umask
     path = save_bundle(tmp_path / "model.safetensors", {"w": torch.zeros(2)}, {"format": FORMAT})
-    assert path.stat().st_mode & 0o777 == 0o666 & ~_UMASK  # safetensors writes 0600 on its own
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # safetensors writes 0600 on its own
     with atomic_path(tmp_path / "private.txt") as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
-    assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK
+    assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o640)  # a file the user restricted keeps its mode when it is written again
+    save_bundle(path, {"w": torch.ones(2)}, {"format": FORMAT})
+    assert path.stat().st_mode & 0o777 == 0o640

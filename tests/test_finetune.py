@@ -294,12 +294,20 @@ def test_an_adapter_with_new_classes_keeps_its_bases_recogniser_and_names_what_i
 
 
 def test_a_folder_named_as_a_base_class_in_another_case_or_plural_is_that_class(base, tmp_path, capsys):
-    from diffusionkit.apps.finetune import base_class_named
+    from diffusionkit.apps.evaluate_real import labelled_items
+    from diffusionkit.names import known_class_named
 
-    assert base_class_named("Kick", ["kick", "snare"]) == "kick"
-    assert base_class_named("Snares", ["kick", "snare"]) == "snare"
-    assert base_class_named("Closed Hat", ["closed_hat"]) == "closed_hat"
-    assert base_class_named("bass", ["bas"]) is None and base_class_named("shaker", ["kick"]) is None
+    assert known_class_named("Kick", ["kick", "snare"]) == "kick"
+    assert known_class_named("Snares", ["kick", "snare"]) == "snare"
+    assert known_class_named("Closed Hat", ["closed_hat"]) == "closed_hat"
+    assert known_class_named("bass", ["bas"]) is None and known_class_named("shaker", ["kick"]) is None
+    items = [{"x": torch.zeros(1, 4, 4), "label": torch.tensor(i % 2)} for i in range(4)]
+
+    class Folder(list):
+        classes = ["Kick", "shaker"]
+
+    real = labelled_items(Folder(items), ["kick", "snare"], "data Folder")  # recognizer and evaluate read so
+    assert real.labels.tolist() == [0, 0] and real.unknown_classes == {"shaker": 2}
     folder = user_folder(tmp_path / "kit", {"A": 5, "shaker": 5})
     assert main(["finetune", f"ckpt={base}", "data=folder", f"data.dataset.root={folder}", *FAST,
                  f"out={tmp_path / 'tuned'}"]) == 0

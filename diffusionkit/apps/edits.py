@@ -37,8 +37,8 @@ def unrecognized_note(model: LoadedModel) -> str:
     if not names:
         return ""
     return (f"; its recogniser learned the base's classes only, so it never names {', '.join(names)}: give "
-            f"label={names[0]} for such an input, or teach it them with `diffusionkit recognizer` on the merged "
-            f"bundle (finetune merge=true)")
+            f"label={names[0]} for such an input, or teach it them: diffusionkit recognizer ckpt=<the model.safetensors "
+            f"finetune merge=true writes> data=folder data.dataset.root=<your folder>")
 
 
 def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel], str], edit: Edit) -> Path:

@@ -25,6 +25,7 @@ from diffusionkit.bundle import LoadedModel
 from diffusionkit.config import missing_values
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import Judge, judge_by_source, judge_per_class
+from diffusionkit.names import known_class_named
 from diffusionkit.training.augment import Augmenter
 
 
@@ -82,11 +83,12 @@ def labelled_items(dataset, classes: list[str], where: str) -> RealItems:
     for i in range(len(dataset)):
         item = dataset[i]
         name = names[int(item["label"])] if names else str(int(item["label"]))
-        if name not in classes:
+        known = known_class_named(name, classes)  # a folder 'Kick/' holds the model's 'kick'
+        if known is None:
             unknown[name] += 1
             continue
         x.append(item["x"])
-        labels.append(classes.index(name))
+        labels.append(classes.index(known))
         if sources is not None:
             kept_sources.append(str(sources[i]))
     if not x:

@@ -12,7 +12,6 @@ measured: samples of the base's classes, judged by the base's recogniser, before
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import warnings
@@ -30,6 +29,7 @@ from diffusionkit.bundle import FORMAT, LoadedModel, diffusion_weights, load_mod
 from diffusionkit.diffusion.model import DiffusionModel
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import TensorItems
+from diffusionkit.names import known_class_named
 from diffusionkit.nets.conditioners import LABEL, ClassLabel
 from diffusionkit.nets.lora import adaptable_layers, add_lora, fold_lora, lora_weights
 
@@ -80,7 +80,7 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
     names = list(getattr(dataset, "classes", []) or [])
     if not names:
         raise UsageError("the data names no classes: give one sub-folder per class")
-    same = {name: base_class_named(name, base.classes) for name in names}
+    same = {name: known_class_named(name, base.classes) for name in names}
     renamed = {name: known for name, known in same.items() if known not in (None, name)}
     if renamed:
         print(f"note: {', '.join(f'{name!r} is the base class {known!r}' for name, known in renamed.items())} "
@@ -100,19 +100,6 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
         print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
               f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
     return torch.stack(x).float(), torch.tensor(labels), classes
-
-
-def base_class_named(name: str, base_classes: list[str]) -> str | None:
-    """The base class a user's class name stands for: the same name, or one that differs only in
-    case, spaces/hyphens for underscores or a plural s (``Kick``, ``Snares``, ``Closed Hat``); None
-    for a new class."""
-    def key(text: str) -> str:
-        text = re.sub(r"[\s\-]+", "_", text.strip().lower())
-        return text[:-1] if len(text) > 3 and text.endswith("s") and not text.endswith("ss") else text
-
-    if name in base_classes:
-        return name
-    return next((known for known in base_classes if key(known) == key(name)), None)
 
 
 def prior_items(base: LoadedModel, labels: torch.Tensor, cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor]:

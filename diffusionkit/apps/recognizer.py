@@ -26,7 +26,8 @@ def run(cfg: DictConfig) -> Path:
     model = load_model(cfg.ckpt)
     if model.base is not None:
         raise UsageError(f"ckpt={cfg.ckpt} is an adapter; a recogniser is stored in a whole bundle: write one with "
-                         f"the same finetune and merge=true, then give its model.safetensors as ckpt=")
+                         f"the same finetune and merge=true, then give its model.safetensors as ckpt= (with "
+                         f"data=folder data.dataset.root=<your folder> to learn its new classes)")
     if len(model.classes) < 2:
         raise UsageError("recognizer needs a class-conditional model; this model has no classes")
     dataset = real_dataset(model, data if data else model.config.data)

@@ -74,7 +74,11 @@ class KeptTakes(Dataset):
             if name is None:
                 self.skipped.append(f"{path}: {'no recipe beside it' if recipe is None else 'its class is not known'}")
                 continue
-            items = modality.load_items(path)
+            try:
+                items = modality.load_items(path)
+            except MediaError as err:  # one bad take (e.g. near-silent) is skipped, as the folder dataset does
+                self.skipped.append(f"{path}: {err}")
+                continue
             found += [(x, name, path.parent.name) for x in items]
             self.captions += [prompt_of(content) or name.replace("_", " ")] * len(items)
         for line in self.skipped:

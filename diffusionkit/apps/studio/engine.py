@@ -21,7 +21,7 @@ from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import check_file
 from diffusionkit.names import inside
-from diffusionkit.plugin_calls import read_media
+from diffusionkit.plugin_calls import media_notes, read_media
 
 
 @dataclass
@@ -115,6 +115,8 @@ class Studio:
             sources = {name: self._source(model, media, path, name) for name, path in paths.items()}
             heard = self._heard(model, media, paths["input"], sources["input"]) if "input" in sources else lambda: None
             made = op.run(Request(cfg, model, conditioning, sources, heard))
+            notes = [note for name, path in paths.items() for note in media_notes(model.modality, path, name)]
+            made.note = "; ".join(part for part in (made.note, *notes) if part)
             folder = self._take_folder(operation)
             items = [model.modality.save(item, inside(folder, stem)) for item, stem in zip(made.items, made.stems)]
             inputs = {name: {"file": str(path), "sha256": content_hash(path)} for name, path in paths.items()}

@@ -36,6 +36,8 @@ NORMALIZE_MODES = ("peak", "loudness", "none")
 
 #: sample rates outside this range (Hz) are a broken header, not sound.
 RATE_RANGE = (1000, 768_000)
+#: a file of 0 frames but more bytes than this holds data its header does not count (a WAV header is 44)
+_UNFINALISED_BYTES = 1024
 #: a file shorter than this (in seconds) holds no usable sound.
 MIN_SECONDS = 0.005
 #: how much of a file :func:`load_clip` reads at most to find the sound after leading silence.
@@ -64,6 +66,15 @@ def _check_path(path: Path) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _refuse_malformed(path: Path, exc: BaseException) -> None:
+    """A file of a format libsndfile knows whose contents break it (a truncated OGG...) is corrupt,
+    not of an unknown format: say so (other readers would only fail less clearly)."""
+    if "malformed" in str(exc):
+        kind = path.suffix.lstrip(".").upper() or "audio"
+        raise _fail(path, f"corrupt or truncated {kind} file (libsndfile: supported format, malformed file); "
+                          "copy or export it again") from exc
 
 
 def _unreadable(path: Path) -> MediaError:
@@ -155,6 +166,7 @@ def _decode(path: Path, seconds: float | None, channels: int) -> _Decoded:
     except MediaError:
         raise
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as sf_exc:
+        _refuse_malformed(path, sf_exc)
         first = sf_exc
     # libsndfile cannot read it: audioread (ffmpeg, gstreamer, ... where installed, or the
     # standard-library wave/aifc/sunau readers) may still decode it.
@@ -195,6 +207,11 @@ def _check_samples(path: Path, decoded: _Decoded) -> None:
     was read: the caller judges a part)."""
     frames = decoded.wave.shape[1]
     if frames == 0:
+        size = path.stat().st_size if path.is_file() else 0
+        if size > _UNFINALISED_BYTES:
+            raise _fail(path, f"its header says it holds no sound (0 frames), yet the file is {size} bytes: it was "
+                              "never finalised (a recording or export cut off); open it in an audio editor and "
+                              "export it again")
         raise _fail(path, "file is empty (0 frames)")
     needed = math.ceil(MIN_SECONDS * decoded.rate)
     if decoded.whole and frames < needed:
@@ -265,6 +282,7 @@ def file_sample_rate(path: str | Path) -> int:
     try:
         return int(sf.info(path).samplerate)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as sf_exc:
+        _refuse_malformed(path, sf_exc)
         first = sf_exc
     try:
         with warnings.catch_warnings():
@@ -467,9 +485,11 @@ def load_clip(
         raise _fail(Path(path), f"{what} {clip_seconds:.3g} s are silent (peak {peak:.3g}){hint}")
     level = 20 * math.log10(peak)
     if normalize_mode != "none" and level < NEAR_SILENT_DB:
+        fix = "record or export it louder" if trim_silence else \
+            "trim its leading silence (trim_silence=True), or record or export it louder"
         raise _fail(Path(path), f"near-silent: the part read peaks at {level:.0f} dBFS, and levelling it would raise "
                                 f"its noise by {-level:.0f} dB; a sound needs a peak above {NEAR_SILENT_DB:.0f} dBFS: "
-                                "record or export it louder")
+                                f"{fix} (or normalize=none to take it as it is)")
     return np.ascontiguousarray(normalize(wave, normalize_mode), dtype=np.float32)
 
 

@@ -18,7 +18,8 @@ from diffusionkit.prompt_checks import PromptCheck
 from .augment import audio_transforms
 from .captions import descriptors, drum_prompt_checks
 from .audio_io import (AUDIO_EXTENSIONS, DEFAULT_MAX_SECONDS, NORMALIZE_MODES, OUTPUT_SUBTYPES, below_full_scale,
-                       file_bits, file_sample_rate, file_seconds, load_clip, normalize, resample, write_wav)
+                       file_bits, file_sample_rate, file_seconds, load_clip, normalize, read_audio, resample,
+                       trim_leading_silence, write_wav)
 from .codecs import MAX_RATE, build_codec, snr_db
 from .midi import write_midi
 from .pictures import colourise, picture_grid, write_picture
@@ -40,6 +41,8 @@ def _content_key(item: Tensor) -> str:
 MAX_LEVEL_GAIN_DB = 40.0
 #: how much longer than the clip a file may be before :meth:`AudioModality.read_notes` says the rest is unused
 CLIP_SLACK_SECONDS = 0.1
+#: sound after the clip within this many dB of the clip's peak is worth a note that it is not used
+UNUSED_SOUND_DB = 20.0
 #: silence between the clips of a grid's audio file, in seconds.
 GRID_GAP_SECONDS = 0.25
 #: a float32 ``[samples]`` mono clip in [-1, 1] to TensorBoard, at the medium's rate.
@@ -177,14 +180,24 @@ class AudioModality(Modality):
         return self.encode_wave(self.load_wave(path))
 
     def read_notes(self, path: str | Path) -> list[str]:
-        """A file longer than the clip: only a clip of it is used (``extend`` continues from the
-        clip's end, not the file's)."""
+        """A file that still sounds after the clip the model hears (within :data:`UNUSED_SOUND_DB`
+        of the clip's peak): that part is not used (``extend`` continues from the clip's end, not
+        the file's). A one-shot's fading tail or trailing silence is no such sound."""
         seconds, clip = file_seconds(path), self.num_samples / self.sample_rate
         if seconds is None or seconds <= clip + CLIP_SLACK_SECONDS:
             return []
+        try:
+            wave = read_audio(path, self.sample_rate, self.audio_channels, seconds=min(seconds, self.max_seconds + clip))
+        except MediaError:  # load() judged the file; a note is no place to refuse it
+            return []
+        if self.trim_silence:
+            wave = trim_leading_silence(wave, self.sample_rate)
+        kept, rest = np.abs(wave[:, :self.num_samples]), np.abs(wave[:, self.num_samples:])
+        if rest.size == 0 or rest.max() < kept.max() * 10 ** (-UNUSED_SOUND_DB / 20):
+            return []
         where = "from its first sound" if self.trim_silence else "from its start"
-        return [f"it is {seconds:.2f} s long and the model hears a {clip:.2f} s clip of it ({where}); "
-                f"the rest is not used: cut the part you want to a file of its own"]
+        return [f"it is {seconds:.2f} s long and the model hears a {clip:.2f} s clip of it ({where}); the sound "
+                "after the clip is not used: cut the part you want to a file of its own"]
 
     def save(self, x: Tensor, stem: str | Path) -> list[Path]:
         """``stem.wav`` (``output_bits``), ``stem.png`` (its spectrogram) and with ``midi`` ``stem.mid``."""
@@ -274,7 +287,9 @@ class AudioModality(Modality):
     def write(self, wave: np.ndarray, path: Path, rate: int | None = None) -> Path:
         """A waveform at the model rate as WAV (``output_bits``), at ``output_rate`` when set, never clipped."""
         rate = rate or self.sample_rate
-        target = self._input_rate if self.output_rate == "input" else self.output_rate
+        target = self.output_rate
+        if target == "input":  # the input's rate, within the rates output_rate takes (a 500 kHz file: 384 kHz)
+            target = min(self._input_rate, MAX_RATE) if self._input_rate else None
         if target and int(target) != rate:
             wave, rate = resample(wave, rate, int(target)), int(target)
         bits = (self._input_bits or 16) if self.output_bits == "input" else self.output_bits

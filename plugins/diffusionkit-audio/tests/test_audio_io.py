@@ -203,6 +203,28 @@ def test_near_silent_file_reports_its_peak(tmp_path):
         read_audio(path, SR)
 
 
+def test_a_truncated_ogg_is_called_corrupt_not_an_unknown_format(tmp_path):
+    whole = write(tmp_path, "whole.ogg", sine(440, 1.0, SR), SR)
+    path = tmp_path / "cut.ogg"
+    path.write_bytes(whole.read_bytes()[:3000])
+    with pytest.raises(MediaError) as info:
+        read_audio(path, SR)
+    assert str(info.value) == (f"cannot read audio '{path}': corrupt or truncated OGG file (libsndfile: supported "
+                               "format, malformed file); copy or export it again")
+
+
+def test_a_wav_never_finalised_is_named_so_not_empty(tmp_path):
+    path = write(tmp_path, "take.wav", sine(440, 1.0, SR), SR, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data")
+    data[at + 4:at + 8] = (0).to_bytes(4, "little")  # a recorder that died before writing the sizes
+    data[4:8] = (36).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"its header says it holds no sound \(0 frames\), yet the file is \d+ "
+                                         r"bytes: it was never finalised"):
+        read_audio(path, SR)
+
+
 def test_garbage_bytes_with_wav_suffix(tmp_path):
     path = tmp_path / "fake.wav"
     path.write_bytes(b"this is not audio at all\n" * 40)
@@ -383,8 +405,9 @@ def test_load_clip_refuses_a_near_silent_clip_it_would_level_and_keeps_a_quiet_s
     with pytest.raises(MediaError) as info:
         load_clip(path, SR, SR // 2)
     assert str(info.value) == (f"cannot read audio '{path}': near-silent: the part read peaks at -85 dBFS, and levelling "
-                               "it would raise its noise by 85 dB; a sound needs a peak above -60 dBFS: record or "
-                               "export it louder")
+                               "it would raise its noise by 85 dB; a sound needs a peak above -60 dBFS: trim its "
+                               "leading silence (trim_silence=True), or record or export it louder (or normalize=none "
+                               "to take it as it is)")
     assert np.abs(load_clip(path, SR, SR // 2, normalize_mode="none")).max() < 1e-4  # taken as it is when not levelled
     quiet = load_clip(write(tmp_path, "quiet.wav", 10 ** (-50 / 20) * hit, SR, subtype="PCM_24"), SR, SR // 2)
     assert np.abs(quiet).max() == pytest.approx(0.9, abs=1e-3)  # -50 dBFS is a quiet sound, levelled as usual

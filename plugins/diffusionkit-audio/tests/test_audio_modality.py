@@ -215,6 +215,10 @@ def test_output_rate_input_follows_the_last_loaded_file(tmp_path):
     assert sf.info(modality.save(x, tmp_path / "b")[0]).samplerate == 22050
     # before any file was read (generate), the model rate
     assert sf.info(AudioModality(output_rate="input").save(x, tmp_path / "c")[0]).samplerate == 16000
+    fast = tmp_path / "fast.wav"
+    sf.write(fast, np.repeat(real_world_like("drum")[0], 12)[:125_000], 500_000)  # 0.25 s at 500 kHz
+    modality.load(fast)
+    assert sf.info(modality.save(x, tmp_path / "d")[0]).samplerate == 384_000  # the highest output_rate takes
 
 
 def test_output_bits_fixed_or_following_the_input(tmp_path):
@@ -353,17 +357,19 @@ def test_each_item_is_decoded_once_when_its_file_and_then_the_grid_are_written(t
     assert decoded[-1] == 3
 
 
-def test_a_file_longer_than_the_clip_is_read_with_a_note_that_the_rest_is_unused(mel, tmp_path, capsys):
+def test_a_file_that_sounds_after_the_clip_is_read_with_a_note_that_the_rest_is_unused(mel, tmp_path, capsys):
     from diffusionkit.plugin_calls import read_media
 
     rate = 16000
-    hit = np.sin(2 * np.pi * 200 * np.arange(3 * rate) / rate) * np.exp(-np.arange(3 * rate) / rate / 0.3)
-    sf.write(tmp_path / "long.wav", hit, rate)
-    sf.write(tmp_path / "short.wav", hit[:rate], rate)
-    assert mel.read_notes(tmp_path / "short.wav") == []
-    item = read_media(mel, tmp_path / "long.wav")
+    t = np.arange(3 * rate) / rate
+    hit = np.sin(2 * np.pi * 200 * t) * np.exp(-t / 0.1)  # its tail is 43 dB down by the clip's end
+    second = hit + 0.5 * np.sin(2 * np.pi * 300 * t) * (t >= 2)  # a second sound at 2 s
+    sf.write(tmp_path / "tail.wav", hit, rate)
+    sf.write(tmp_path / "two.wav", second, rate)
+    assert mel.read_notes(tmp_path / "tail.wav") == []  # a long fade or silence is no unused sound
+    item = read_media(mel, tmp_path / "two.wav")
     assert item.shape == mel.shape
     clip = mel.num_samples / mel.sample_rate
-    assert capsys.readouterr().out == (f"note: input={tmp_path / 'long.wav'}: it is 3.00 s long and the model hears a "
-                                       f"{clip:.2f} s clip of it (from its start); the rest is not used: cut the part "
-                                       "you want to a file of its own\n")
+    assert capsys.readouterr().out == (f"note: input={tmp_path / 'two.wav'}: it is 3.00 s long and the model hears a "
+                                       f"{clip:.2f} s clip of it (from its start); the sound after the clip is not "
+                                       "used: cut the part you want to a file of its own\n")

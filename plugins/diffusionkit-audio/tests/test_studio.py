@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import soundfile as sf
 import yaml
@@ -80,6 +81,19 @@ def test_vary_writes_n_wavs_at_the_models_rate_with_a_recipe(studio, files):
     assert recipe["command"]["n"] == 3 and recipe["command"]["strength"] == 0.4
     assert recipe["inputs"]["input"]["file"] == str(files.kick)
     assert recipe["label_inferred"] in CLASSES and take.note.startswith("the model hears the input as")
+
+
+def test_a_take_notes_that_the_input_sounds_past_the_clip_the_model_hears(studio, files, tmp_path):
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    long = tmp_path / "two hits.wav"
+    sf.write(long, 0.5 * np.sin(2 * np.pi * 200 * t) * (np.exp(-t / 0.1) + np.exp(-np.clip(t - 2, 0, None) / 0.1) * (t >= 2)),
+             rate)
+    take = studio.run("vary", {"n": 1, "label": "auto", **FAST}, {"input": long})
+    assert f"input={long}: it is 3.00 s long and the model hears a" in take.note
+    assert take.note.startswith("the model hears the input as")
+    short = studio.run("vary", {"n": 1, "label": "auto", **FAST}, {"input": files.kick})
+    assert "note" not in short.note and "long" not in short.note
 
 
 def test_every_operation_makes_its_items(studio, files):
