@@ -186,13 +186,15 @@ class AudioModality(Modality):
         seconds, clip = file_seconds(path), self.num_samples / self.sample_rate
         if seconds is None or seconds <= clip + CLIP_SLACK_SECONDS:
             return []
-        try:
-            wave = read_audio(path, self.sample_rate, self.audio_channels, seconds=min(seconds, self.max_seconds + clip))
+        try:  # at the file's own rate: peaks need no resampling (load() already read the clip at the model's)
+            rate = file_sample_rate(path)
+            wave = read_audio(path, rate, self.audio_channels, seconds=min(seconds, self.max_seconds + clip))
         except MediaError:  # load() judged the file; a note is no place to refuse it
             return []
         if self.trim_silence:
-            wave = trim_leading_silence(wave, self.sample_rate)
-        kept, rest = np.abs(wave[:, :self.num_samples]), np.abs(wave[:, self.num_samples:])
+            wave = trim_leading_silence(wave, rate)
+        cut = round(clip * rate)
+        kept, rest = np.abs(wave[:, :cut]), np.abs(wave[:, cut:])
         if rest.size == 0 or rest.max() < kept.max() * 10 ** (-UNUSED_SOUND_DB / 20):
             return []
         where = "from its first sound" if self.trim_silence else "from its start"
