@@ -98,6 +98,10 @@ class _Decoded:
     whole: bool  # True when nothing of the file was left unread
 
 
+#: a decoder may stop this much before the header's length (encoder padding, estimated lengths)
+_SHORTFALL_FRACTION, _SHORTFALL_S = 0.1, 0.05
+
+
 def _frames_for(seconds: float | None, rate: int) -> int | None:
     """Source frames that cover ``seconds`` at ``rate``, plus the resampler's margin."""
     if seconds is None:
@@ -138,7 +142,17 @@ def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decode
         except (sf.SoundFileError, RuntimeError) as exc:  # the header was fine, the data is not
             reason = _first_line(exc).removeprefix("Error : ").rstrip(".")
             raise _fail(path, f"corrupt or truncated {f.format} file ({reason}); copy or export it again") from exc
+        _check_decoded_all(path, f.format, sum(b.shape[1] for b in blocks), count, rate)
         return _decoded(blocks, rate, channels, path, whole=count >= f.frames)
+
+
+def _check_decoded_all(path: Path, kind: str, got: int, promised: int, rate: int) -> None:
+    """Refuse a file whose decoder stops well before its header's length (an MP3 cut off while
+    copied: mpg123 decodes what is there and stops); a few frames short is an encoder's padding."""
+    if promised - got > max(_SHORTFALL_FRACTION * promised, _SHORTFALL_S * rate):
+        raise _fail(path, f"corrupt or truncated {kind} file: its header promises {_duration(promised / rate)} of "
+                          f"sound but it ends after {_duration(got / rate)}; it was cut off while being copied or "
+                          "written: copy or export it again")
 
 
 def _duration(seconds: float) -> str:

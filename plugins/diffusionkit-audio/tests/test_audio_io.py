@@ -417,3 +417,16 @@ def test_load_clip_loudness_mode(tmp_path):
     path = write(tmp_path, "t.wav", sine(440, 0.5, SR, 0.5), SR, subtype="FLOAT")
     clip = load_clip(path, SR, SR // 4, normalize_mode="loudness")
     assert rms_db(clip[0]) == pytest.approx(-20.0, abs=0.05)
+
+
+def test_an_mp3_cut_off_is_refused_as_truncated_with_both_lengths(tmp_path):
+    whole = write(tmp_path, "whole.mp3", sine(440, 1.0, 44100), 44100, format="MP3")
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(whole.read_bytes()[:whole.stat().st_size // 3])
+    assert read_audio(whole, 44100).shape[-1] == 44100  # the whole file reads
+    with pytest.raises(MediaError) as info:
+        read_audio(path, 44100)
+    message = str(info.value)
+    assert message.startswith(f"cannot read audio '{path}': corrupt or truncated MP3 file: its header promises 1 s "
+                              "of sound but it ends after "), message
+    assert message.endswith("; it was cut off while being copied or written: copy or export it again")
