@@ -4,8 +4,9 @@ The samples of every kit under ``root`` (Hydrogen kits, ``.h2drumkit`` archives,
 ``kit/<instrument>/`` folders: :mod:`.drumkits`) get a class from their instrument's name
 (:mod:`.drum_names`); those of the chosen ``classes`` are onset-aligned, loudness normalised and
 filtered (:mod:`.oneshots`). Kits named in ``test_kits`` are held out: ``split=train`` gives the
-other kits, ``split=test`` those, ``split=all`` both, so one config gives disjoint sets. Copies
-are found across every kit, and a training sample that copies a held-out one is dropped.
+other kits, ``split=test`` those, ``split=all`` both, so one config gives disjoint sets. The
+training kits must hold every class; ``split=all`` keeps those the kits hold (a user's own kit for
+``finetune``: its base rehearses the rest) and warns of the others. Copies are found across every kit, and a training sample that copies a held-out one is dropped.
 
 Items are ``{"x": Tensor[C, F, T], "label": int, "caption": str}``; ``kits``, ``instruments`` and
 ``files`` name each item's kit, instrument and file, ``sources`` is the kit (what ``evaluate`` holds
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -40,6 +42,8 @@ from .drumkits import Kit, KitSample, find_kits_in
 from .drumkits_report import Entry, format_report, per_class, per_kit
 from .oneshots import OneShotOptions, Prepared, near_duplicates, prepare_oneshot
 from .synth_drums import DRUM_CLASSES
+
+log = logging.getLogger(__name__)
 
 #: where Debian's ``hydrogen-drumkits`` package installs its kits.
 DEBIAN_KITS = "/usr/share/hydrogen/data/drumkits"
@@ -260,10 +264,15 @@ class DrumKitsDataset(Dataset):
     def _collect(self, kept: list[tuple[KitSample, str, Prepared]], modality: Any) -> None:
         """The kept items of this split as tensors, in kit and sample order."""
         empty = [name for name in self.classes if name not in {label for _, label, _ in kept}]
-        if not kept or (empty and self.split != "test"):
+        if not kept or (empty and self.split == "train"):
             raise MediaError(f"drum kits '{self.root}' (split={self.split}): no usable sample of class "
-                             f"{', '.join(empty)} in kits {', '.join(self.kit_names) or '(none)'}; choose other "
-                             "data.dataset.classes or test_kits, or add kits")
+                             f"{', '.join(empty) or ', '.join(self.classes)} in kits "
+                             f"{', '.join(self.kit_names) or '(none)'}; choose other data.dataset.classes or "
+                             "test_kits, or add kits")
+        if empty and self.split == "all":  # nothing is held out against them: the kits' own classes
+            log.warning("drum kits '%s' hold no usable sample of class %s: left out (split=all keeps the classes "
+                        "the kits hold)", self.root, ", ".join(empty))
+            self.classes = [name for name in self.classes if name not in empty]
         waves = np.stack([p.wave for _, _, p in kept]).astype(np.float32)
         self.waves = waves[:, 0] if self.channels == 1 else waves
         self.labels = [self.classes.index(label) for _, label, _ in kept]

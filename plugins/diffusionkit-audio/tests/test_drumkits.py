@@ -285,6 +285,18 @@ def test_a_class_without_samples_in_the_training_kits_is_refused(modality, kits)
         dataset(modality, kits, split="train", test_kits=["OldKit", "Archived"], classes=["kick", "clap"])
 
 
+def test_split_all_keeps_the_classes_the_kits_hold_and_names_the_others(modality, kits, caplog):
+    """Nothing is held out against a class no kit holds, so ``split=all`` (a user's own kit for
+    ``finetune``) leaves it out, with a warning, where ``split=train`` refuses it (above)."""
+    every = dataset(modality, kits, split="all", classes=["kick", "snare"])
+    with caplog.at_level("WARNING"):
+        some = dataset(modality, kits, split="all", classes=["kick", "tom", "snare"])
+    assert some.classes == ["kick", "snare"] and some.labels == every.labels and some.files == every.files
+    assert "hold no usable sample of class tom: left out (split=all keeps the classes the kits hold)" in caplog.text
+    with pytest.raises(MediaError, match=r"split=all\): no usable sample of class tom, crash in kits"):
+        dataset(modality, kits, split="all", classes=["tom", "crash"])
+
+
 def test_the_cache_gives_the_same_items_without_decoding(modality, kits, tmp_path, monkeypatch):
     first = dataset(modality, kits, cache=True, cache_dir=tmp_path / "cache")
     monkeypatch.setattr("diffusionkit_audio.drumkits_dataset.prepare_oneshot",
