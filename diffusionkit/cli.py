@@ -45,7 +45,8 @@ commands:
 
 ckpt= also takes a run folder (the out= of train or finetune), a bundle a plugin ships, by name (e.g.
 ckpt=drums_starter), and a cascade: a base and its upsamplers (train stage=upsampler),
-comma-separated (ckpt=BASE,UPSAMPLER).
+comma-separated (ckpt=BASE,UPSAMPLER). input= of vary, convert, inpaint, extend and animate also
+takes a folder: each of its files (sub-folders too) is edited into out/<its name>/, the model loaded once.
 Options are Hydra overrides; add --cfg job to print the composed config without running (--cfg hydra:
 Hydra's own). -m runs one job per combination: diffusionkit vary ... -m strength=0.2,0.4 seed=0,1
 (hydra/launcher=submitit_slurm sends them to SLURM)."""

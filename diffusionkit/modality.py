@@ -21,7 +21,7 @@ import os
 import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -86,6 +86,14 @@ def check_file(path: str | Path, what: str) -> Path:
     if problem is not None:
         raise MediaError(f"cannot read {what} '{path}': {problem}")
     return path
+
+
+def media_files(folder: str | Path, extensions: Iterable[str]) -> list[Path]:
+    """The files under ``folder`` (sub-folders included) whose suffix is one of ``extensions``
+    (any case), sorted; hidden files and folders (``.name``) are left out."""
+    root, wanted = Path(folder), {suffix.lower() for suffix in extensions}
+    return sorted(path for path in root.rglob("*") if path.suffix.lower() in wanted and not path.is_dir()
+                  and not any(part.startswith(".") for part in path.relative_to(root).parts))
 
 
 def limit_error(path: str | Path, what: str, found: str, option: str, limit: object, unit: str = "") -> MediaError:

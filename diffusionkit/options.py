@@ -132,7 +132,7 @@ OUT = Option("out", NewFolder(), nullable=True)
 SAMPLER = (Option("sampler.name", Choice(tuple(SAMPLERS))), Option("sampler.spacing", Choice(SPACINGS)))
 GUIDANCE = Option("guidance", Number(0, MAX_GUIDANCE), "classifier-free guidance scale; 1 = off")
 STRENGTH = Option("strength", Number(0, 1), "0 = the input itself, 1 = a new sample")
-INPUT = Option("input", ExistingFile())
+INPUT = Option("input", ExistingFile(), "a file, or a folder: each of its files is edited into out/<its name>/")
 RUNTIME = (Option("device", DeviceName()), Option("precision", Choice(PRECISIONS)),
            Option("adapter_scale", Number(-10, 10), "0 = the adapter's base, 1 = the adapter as trained"))
 

@@ -13,7 +13,7 @@ import torch
 import yaml
 from torch import nn
 
-from diffusionkit.apps.edits import continuation_window, edit_axis, region_mask, slerp
+from diffusionkit.apps.edits import continuation_window, edit_axis, output_names, region_mask, slerp
 from diffusionkit.bundle import file_sha256
 from diffusionkit.cli import main
 from diffusionkit.commands import run_command
@@ -99,6 +99,50 @@ def test_vary_writes_variations_that_differ_and_are_seeded(model, tmp_path):
         name = f"variation_{i:03d}.npy"
         assert np.array_equal(levels(again / name), variations[i]), "same seed, same variations"
         assert np.abs(levels(other / name) - variations[i]).mean() > 2, "another seed, other variations"
+
+
+def test_vary_of_a_folder_edits_each_file_as_alone_and_skips_the_unreadable(model, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    for name in ("a.npy", "sub/b.npy", ".hidden/c.npy"):
+        (folder / name).write_bytes((model.a if name == "a.npy" else model.b).read_bytes())
+    (folder / "broken.npy").write_bytes(b"not an array")
+    (folder / "notes.txt").write_text("not a medium")
+    capsys.readouterr()
+    out = run("vary", model, tmp_path / "v", f"input={folder}", "n=2", "strength=0.5", "steps=3", "seed=1")
+    printed = capsys.readouterr().out
+    assert out == tmp_path / "v" and names(out) == ["a", "sub"] and names(out / "sub") == ["b"]
+    for item in (out / "a", out / "sub" / "b"):
+        assert names(item) == ["grid.npy", "recipe.yaml", "source.npy", "variation_000.npy", "variation_001.npy"]
+    recipe = yaml.safe_load((out / "sub" / "b" / "recipe.yaml").read_text())
+    assert recipe["command"]["input"] == str(folder / "sub" / "b.npy") and recipe["label_inferred"] in CLASSES
+    assert f"skipped {folder / 'broken.npy'}: cannot read array" in printed
+    assert f"the model hears {folder / 'a.npy'} as '" in printed
+    assert printed.strip().splitlines()[-1] == (f"vary: 2 of 3 files of {folder} edited into {out}; 1 skipped: "
+                                                "broken.npy")
+    alone = run("vary", model, tmp_path / "alone", f"input={folder / 'sub' / 'b.npy'}", "n=2", "strength=0.5",
+                "steps=3", "seed=1")
+    for name in ("variation_000.npy", "variation_001.npy"):
+        assert np.array_equal(np.load(alone / name), np.load(out / "sub" / "b" / name)), "the same as alone"
+
+
+def test_a_folder_without_readable_files_is_one_line_and_writes_nothing(model, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a medium")
+    assert error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={empty}", f"out={tmp_path / 'o1'}"]) == (
+        f"diffusionkit vary: error: input={empty}: the folder holds no .npy files; give a file or a folder of them")
+    (empty / "broken.npy").write_bytes(b"not an array")
+    assert main(["vary", f"ckpt={model.bundle}", f"input={empty}", f"out={tmp_path / 'o2'}", "steps=2"]) == 2
+    assert capsys.readouterr().err.strip() == (f"diffusionkit vary: error: input={empty}: none of its 1 files could be "
+                                               "read (each named above)")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_output_names_keep_the_suffix_only_where_two_files_share_a_stem(tmp_path):
+    files = [tmp_path / "kick.flac", tmp_path / "kick.wav", tmp_path / "hats" / "open.wav"]
+    assert output_names(files, tmp_path) == ["kick_flac", "kick_wav", "hats/open"]
 
 
 def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_path, monkeypatch):

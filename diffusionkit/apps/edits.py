@@ -12,9 +12,10 @@ from torch import Tensor
 
 from diffusionkit.apps.common import (check_output, edit_labels, finish, open_model, output_dir, require_values,
                                       save_items)
+from diffusionkit.out_folder import make_folder
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
-from diffusionkit.modality import Modality
+from diffusionkit.modality import MediaError, Modality, media_files
 from diffusionkit.plugin_calls import read_media
 
 #: ``edit(model, source, labels, generator, conditioning) -> items``: the part each command adds.
@@ -46,23 +47,70 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     inputs), read the input, let ``edit`` make the items (it checks its own options first),
     then write ``source`` + ``<prefix>_000``... + the grid + ``recipe.yaml`` (``prefix`` may be a
     function of the model, e.g. the target class name). The output folder
-    is made only once the items exist, so a refused option leaves nothing behind."""
+    is made only once the items exist, so a refused option leaves nothing behind.
+
+    ``input=`` a folder edits each of its media files (sub-folders included) the same way, each
+    into ``out/<its path in the folder, without suffix>/`` with a recipe that names the file, so
+    the model loads once; a file that cannot be read is skipped and named."""
     require_values(cfg)
     check_output(cfg.out)
     model, conditioning = open_model(cfg, cfg.n)
+    if not Path(cfg.input).expanduser().is_dir():
+        made = _edited(cfg, model, conditioning, edit)
+        return _write_edits(cfg, model, prefix, *made, output_dir(command, cfg.out))
+    folder = Path(cfg.input).expanduser()
+    files = media_files(folder, model.modality.file_extensions)
+    if not files:
+        raise UsageError(f"input={cfg.input}: the folder holds no {'/'.join(model.modality.file_extensions)} files; "
+                         "give a file or a folder of them")
+    out, skipped = None, []
+    for path, name in zip(files, output_names(files, folder)):
+        file_cfg = cfg.copy()
+        file_cfg.input = str(path)
+        try:
+            made = _edited(file_cfg, model, conditioning, edit)
+        except MediaError as err:
+            print(f"skipped {path}: {err}")
+            skipped.append(path)
+            continue
+        out = out or output_dir(command, cfg.out)
+        _write_edits(file_cfg, model, prefix, *made, make_folder(out / name), file=path)
+    if out is None:
+        raise UsageError(f"input={cfg.input}: none of its {len(files)} files could be read (each named above)")
+    print(f"{command}: {len(files) - len(skipped)} of {len(files)} files of {folder} edited into {out}"
+          + (f"; {len(skipped)} skipped: {', '.join(str(p.relative_to(folder)) for p in skipped)}" if skipped else ""))
+    return out
+
+
+def _edited(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor],
+            edit: Edit) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The input of ``cfg.input``, its labels and its edits."""
     source = read_media(model.modality, cfg.input)
     labels = source_labels(model, source, cfg.label, cfg.n)
-    items = edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), conditioning)
-    out = output_dir(command, cfg.out)
+    return source, labels, edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), conditioning)
+
+
+def _write_edits(cfg: DictConfig, model: LoadedModel, prefix: str | Callable[[LoadedModel], str], source: Tensor,
+                 labels: Tensor | None, items: Tensor, out: Path, file: Path | None = None) -> Path:
+    """``source``, the edits, the grid and the recipe in ``out``; the label the model heard is
+    said (of ``file`` where one of a folder's is edited)."""
     written = model.modality.save(source, out / "source")
     name = prefix(model) if callable(prefix) else prefix
     written += save_items(model, items, None, out, names=[f"{name}_{i:03d}" for i in range(len(items))])
     extra = {}
     if cfg.label == "auto" and labels is not None:
         extra["label_inferred"] = model.classes[int(labels[0])]
-        print(f"the model hears the input as '{extra['label_inferred']}' (label=auto; pass label=NAME to choose)"
-              + unrecognized_note(model))
+        print(f"the model hears {'the input' if file is None else file} as '{extra['label_inferred']}' "
+              "(label=auto; pass label=NAME to choose)" + unrecognized_note(model))
     return finish(out, cfg, model, written, **extra)
+
+
+def output_names(files: list[Path], folder: Path) -> list[str]:
+    """Each file's output folder inside ``out``: its path in ``folder`` without the suffix, with
+    the suffix kept where two files would share one (``kick.wav`` and ``kick.flac``)."""
+    bare = [str(path.relative_to(folder).with_suffix("")) for path in files]
+    shared = {name for name in bare if bare.count(name) > 1}
+    return [f"{name}_{path.suffix.lstrip('.').lower()}" if name in shared else name for name, path in zip(bare, files)]
 
 
 def edit_axis(modality: Modality) -> int:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from diffusionkit.modality import MediaError, Modality, file_problem
+from diffusionkit.modality import MediaError, Modality, file_problem, media_files
 from diffusionkit.nets.text_conditioner import CAPTION
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,7 @@ class FolderDataset(Dataset):
 
     def _media_files(self, modality: Modality) -> list[Path]:
         """The paths under ``root`` with the modality's suffixes (hidden files and folders left out)."""
-        files = sorted(
-            p for p in self.root.rglob("*")
-            if p.suffix.lower() in modality.file_extensions and not p.name.startswith(".") and not p.is_dir()
-        )
+        files = media_files(self.root, modality.file_extensions)
         if not files:
             raise MediaError(
                 f"data folder '{self.root}' holds no {'/'.join(modality.file_extensions)} files"
