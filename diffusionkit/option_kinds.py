@@ -149,6 +149,20 @@ class NotText(Kind):
 
 
 @dataclass(frozen=True)
+class Settings(Kind):
+    """A mapping of settings (or null): what an option whose default is a group of settings takes
+    (``prompts=true`` where the default is ``{n: 32, guidance: 3.0}`` is refused; its keys are
+    set one by one, ``prompts.n=0``)."""
+
+    accepts: str = "a mapping of settings"
+
+    def read(self, value: Any) -> Any:
+        if value is not None and not isinstance(value, (dict, DictConfig)):
+            raise Refused()
+        return value
+
+
+@dataclass(frozen=True)
 class Word(Kind):
     """A name: one word of text (a condition's name)."""
 

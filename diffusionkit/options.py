@@ -23,7 +23,7 @@ from diffusionkit.diffusion.samplers import SAMPLERS
 from diffusionkit.diffusion.schedules import SPACINGS
 from diffusionkit.errors import UsageError
 from diffusionkit.option_kinds import (Bundles, Choice, DeviceName, Each, ExistingFile, Kind, NewFolder, NotText, Number,
-                                       PathText, Refused, Whole, Word, is_number, shown)
+                                       PathText, Refused, Settings, Whole, Word, is_number, shown)
 
 MAX_ITEMS = 100_000  # items one command makes (n=, samples.n=, n_per_class=)
 MAX_STEPS = 10_000  # sampling steps
@@ -247,7 +247,7 @@ def kind_like(default: Any) -> Kind | None:
     if isinstance(default, (list, ListConfig)):
         return NotText("a list")
     if isinstance(default, (dict, DictConfig)):
-        return NotText("a mapping")
+        return Settings()
     return None
 
 

@@ -159,9 +159,11 @@ def test_bad_real_data_options_are_one_line(tiny, tmp_path, capsys, option, mess
     assert not out.exists()
 
 
-def test_evaluate_never_builds_data_files_a_bundle_names(tiny, tmp_path, capsys):
-    """Self-judged grading builds the bundle's own data config: refused when that names files (a
-    bundle could point a dataset at the user's folders or have it write a cache anywhere)."""
+@pytest.mark.parametrize("command", ["evaluate", "recognizer"])
+def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, command):
+    """Self-judged grading and a recogniser without ``data=`` build the bundle's own data config:
+    refused when that names files (a bundle could point a dataset at the user's folders or have it
+    write a cache anywhere: ``recognizer`` wrote a bundle-named drum kit cache before)."""
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
     from omegaconf import OmegaConf
@@ -175,9 +177,13 @@ def test_evaluate_never_builds_data_files_a_bundle_names(tiny, tmp_path, capsys)
     metadata["config"] = OmegaConf.to_yaml(config)
     path = tmp_path / "points_at_files.safetensors"
     save_file(load_file(str(bundle)), str(path), metadata=metadata)
-    assert main(["evaluate", f"ckpt={path}", "n_per_class=1", f"out={tmp_path / 'eval'}"]) == 2
+    assert main([command, f"ckpt={path}", f"out={tmp_path / 'out'}"]) == 2
     err = capsys.readouterr().err
-    assert f"was trained on files (data.dataset.root={real}); evaluate builds no data a bundle names" in err
+    assert err.strip() == (f"diffusionkit {command}: error: '{path}' was trained on files (data.dataset.root={real}); "
+                           f"{command} builds no data a bundle names (a bundle is data): "
+                           f"{'grade it on' if command == 'evaluate' else 'train it on'} data you choose, e.g. "
+                           "data=folder data.dataset.root=DIR")
+    assert not (tmp_path / "out").exists()
 
 
 def test_class_weights_make_a_rare_class_count_as_much_as_a_common_one():

@@ -126,6 +126,8 @@ CASES = [
     ("train", ["checkpoint.save_last=maybe"], "checkpoint.save_last must be true or false (its default is true), "
                                             "got checkpoint.save_last=maybe"),
     ("train", ["diffusion.clip_denoised=abc"], "diffusion.clip_denoised must be a number (its default is 1.0)"),
+    ("evaluate", ["prompts=true"], "prompts must be a mapping of settings (its default is {{'n': 32, 'guidance': "
+                                   "3.0}}), got prompts=true"),
     ("roundtrip", ["input={tmp}/no_such.png"], "no such file"),
     ("vary", ["input=~/kick (1).wav"], "cannot read 'input=~/kick (1).wav': Hydra needs quotes around a value with "
                                        "such characters, e.g. input=\"'~/kick (1).wav'\" (or rename the file)"),

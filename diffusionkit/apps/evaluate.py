@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, open_dict
+from omegaconf import DictConfig, open_dict
 
 from diffusionkit.apps.common import (output_dir, require_values, runtime, sample_in_batches, text_condition,
                                       write_recipe)
@@ -25,7 +25,7 @@ from diffusionkit.apps.evaluate_upsampler import upsampler_items
 from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.diffusion.cascade import low_resolution_condition
 from diffusionkit.errors import UsageError
-from diffusionkit.apps.evaluate_real import auto_label_accuracy, real_judge
+from diffusionkit.apps.evaluate_real import auto_label_accuracy, own_data, real_judge
 from diffusionkit.evaluation import (SELF_EPOCHS, Judge, features, frechet_distance, judge_per_class, per_class_accuracy,
                                      predict, train_classifier)
 from diffusionkit.nets.conditioners import LABEL
@@ -90,27 +90,11 @@ def run(cfg: DictConfig) -> dict:
 def self_judge(model: LoadedModel, cfg: DictConfig) -> tuple[Judge, dict]:
     """A judge trained on the model's own training data (self-judged: no claim about real data)."""
     modality = model.modality
-    named = files_named(model.config.data.dataset)
-    if named:
-        raise UsageError(f"'{model.path}' was trained on files ({named[0]}); evaluate builds no data a bundle names "
-                         f"(a bundle is data): grade it on data you choose, e.g. data=folder data.dataset.root=DIR")
     judge = train_classifier(
-        instantiate(model.config.data.dataset), modality.spatial_rank, modality.channels, len(model.classes),
+        instantiate(own_data(model, "evaluate", "grade it on").dataset), modality.spatial_rank, modality.channels, len(model.classes),
         epochs=cfg.classifier.epochs or SELF_EPOCHS, batch_size=cfg.classifier.batch_size, lr=cfg.classifier.lr,
         width=cfg.classifier.width, seed=cfg.seed)
     return judge, {"judged_on": "self-judged: the model's own training data, split at random"}
-
-
-def files_named(node: object, where: str = "data.dataset") -> list[str]:
-    """``key=value`` of every option of a data config that names a file or folder (a string with
-    a path separator or a leading ``~``): what a bundle's data would read or write here."""
-    if isinstance(node, DictConfig | dict):
-        return [found for key, value in node.items() if key != "modality"
-                for found in files_named(value, f"{where}.{key}")]
-    if isinstance(node, ListConfig | list):
-        return [found for i, value in enumerate(node) for found in files_named(value, f"{where}[{i}]")]
-    text = str(node) if isinstance(node, str) else ""
-    return [f"{where}={text}"] if "/" in text or "\\" in text or text.startswith("~") else []
 
 
 def grading_line(grading: dict, accuracy: float) -> str:

@@ -62,6 +62,29 @@ def real_dataset(model: LoadedModel, data: DictConfig):
     return instantiate(config.data.dataset)
 
 
+def own_data(model: LoadedModel, command: str, verb: str) -> DictConfig:
+    """The data config ``model`` was trained on, for a command given no ``data=``: only where it
+    names no file or folder, since a bundle is data and what its data would read or write (a
+    dataset's root, its cache folder) is the user's to choose; else one line naming the option."""
+    named = files_named(model.config.data.dataset)
+    if named:
+        raise UsageError(f"'{model.path}' was trained on files ({named[0]}); {command} builds no data a bundle names "
+                         f"(a bundle is data): {verb} data you choose, e.g. data=folder data.dataset.root=DIR")
+    return model.config.data
+
+
+def files_named(node: object, where: str = "data.dataset") -> list[str]:
+    """``key=value`` of every option of a data config that names a file or folder (a string with
+    a path separator or a leading ``~``): what a bundle's data would read or write here."""
+    if isinstance(node, DictConfig | dict):
+        return [found for key, value in node.items() if key != "modality"
+                for found in files_named(value, f"{where}.{key}")]
+    if isinstance(node, ListConfig | list):
+        return [found for i, value in enumerate(node) for found in files_named(value, f"{where}[{i}]")]
+    text = str(node) if isinstance(node, str) else ""
+    return [f"{where}={text}"] if "/" in text or "\\" in text or text.startswith("~") else []
+
+
 def real_items(dataset, classes: list[str], where: str) -> RealItems:
     """Every item of ``dataset`` whose class the model has, with its source; UsageError (one line)
     when the dataset names no sources or shares no class with the model."""

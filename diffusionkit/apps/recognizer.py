@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from diffusionkit.apps.common import output_dir, require_values
-from diffusionkit.apps.evaluate_real import judge_augmenter, labelled_items, real_dataset
+from diffusionkit.apps.evaluate_real import judge_augmenter, labelled_items, own_data, real_dataset
 from diffusionkit.bundle import load_model, read_run, save_bundle
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import TensorItems
@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> Path:
                          f"data=folder data.dataset.root=<your folder> to learn its new classes)")
     if len(model.classes) < 2:
         raise UsageError("recognizer needs a class-conditional model; this model has no classes")
-    dataset = real_dataset(model, data if data else model.config.data)
+    dataset = real_dataset(model, data if data else own_data(model, "recognizer", "train it on"))
     items = labelled_items(dataset, model.classes, f"data {type(dataset).__name__}")
     counts = torch.bincount(items.labels, minlength=len(model.classes)).tolist()
     present = [c for c, count in enumerate(counts) if count]
