@@ -16,8 +16,8 @@ from diffusionkit.modality import MediaError, Modality, Rendered
 
 from .summary import GifSummary
 from .video_frames import cut_clips, frame_strip, tile
-from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, Limits, read_frames, read_still
-from .video_write import write_gif, write_mp4, write_png
+from .video_read import STILL_EXTENSIONS, VIDEO_EXTENSIONS, Limits, file_seconds, read_frames, read_still
+from .video_write import GIF_MAX_DELAY_MS, MIN_FPS, write_gif, write_mp4, write_png
 
 #: ITU-R 601-2 luma weights (Pillow's ``convert("L")``), for greyscale clips.
 LUMA = (0.299, 0.587, 0.114)
@@ -82,6 +82,9 @@ class VideoModality(Modality):
             raise ValueError(f"VideoModality: channels must be 1 (grey) or 3 (RGB), got {channels}")
         if frames < 1 or not fps > 0:
             raise ValueError(f"VideoModality: need frames >= 1 and fps > 0, got {frames}, {fps}")
+        if fps < MIN_FPS:
+            raise ValueError(f"VideoModality: fps must be at least {MIN_FPS:.2g} (a GIF shows a frame for at most "
+                             f"{GIF_MAX_DELAY_MS / 1000:g} s), got {fps}")
         if not (float(max_seconds) > 0 and int(max_pixels) > 0):
             raise ValueError(f"VideoModality: need max_seconds > 0 and max_pixels > 0, got {max_seconds}, {max_pixels}")
         self.frames, self.hw, self.fps = int(frames), as_hw(size), float(fps)
@@ -101,6 +104,15 @@ class VideoModality(Modality):
         """The first clip of a file, float32 ``[C, frames, H, W]`` in [-1, 1]."""
         clip = cut_clips(self.read(path, max_frames=self.frames), self.frames, max_clips=1)[0]
         return to_model(clip, self.channels)
+
+    def read_notes(self, path: str | Path) -> list[str]:
+        """A file that plays on after the clip the model sees (its first :attr:`frames` at
+        :attr:`fps`): that part is not used (``extend`` continues from the clip's end)."""
+        seconds, clip = file_seconds(path), self.frames / self.fps
+        if seconds is None or Path(path).suffix.lower() in STILL_EXTENSIONS or seconds <= clip + 1.0 / self.fps:
+            return []
+        return [f"it is {seconds:.2f} s long and the model sees a {clip:.2f} s clip of it (its first {self.frames} "
+                f"frames at {self.fps:g} fps); the rest is not used: cut the part you want to a file of its own"]
 
     def load_clips(self, path: str | Path, max_clips: int | None = None) -> list[Tensor]:
         """Every consecutive, non-overlapping clip of a file (a remainder shorter than a clip is

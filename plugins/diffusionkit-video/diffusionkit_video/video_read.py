@@ -257,6 +257,16 @@ def _decode_av(path: Path, fps: float, hw: tuple[int, int] | None, stop: int, wh
         raise MediaError(f"cannot read video '{path}': {_av_reason(exc)}") from exc
 
 
+def file_seconds(path: str | Path) -> float | None:
+    """How long a video (or animated GIF) file plays by its container's header; None where the
+    header does not say or the file cannot be opened (its reader judges it)."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            return container.duration / av.time_base if container.duration else None
+    except AV_ERRORS:
+        return None
+
+
 def read_frames(path: str | Path, fps: float, *, size: Sequence[int] | None = None,
                 max_frames: int | None = None, limits: Limits = Limits()) -> np.ndarray:
     """Decode a video (or animated GIF) file at ``fps`` frames per second.

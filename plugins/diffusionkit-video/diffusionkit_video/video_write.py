@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -65,6 +66,12 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float) -> Path:
     return path
 
 
+#: the longest a GIF shows one picture (its delay is a 16-bit count of centiseconds), and so the
+#: lowest frame rate the modality writes
+GIF_MAX_DELAY_MS = 655_350
+MIN_FPS = 1000 / GIF_MAX_DELAY_MS
+
+
 def gif_delays_ms(count: int, fps: float) -> list[int]:
     """Per-frame GIF delays in ms for ``fps``: GIF stores centiseconds, so frame ``i`` starts at
     ``i / fps`` rounded down to 10 ms (never late, so reading back at ``fps`` finds every frame);
@@ -104,6 +111,10 @@ def write_gif(frames: np.ndarray, path: str | Path, fps: float) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_gif(images, path, fps)
+    except struct.error as exc:  # Pillow merged identical frames into one shown longer than a GIF holds
+        raise MediaError(f"cannot write video '{path}': a GIF shows one picture for at most "
+                         f"{GIF_MAX_DELAY_MS / 1000:g} s, and {len(images)} frames at {fps:g} fps hold identical ones in a "
+                         "row that last longer; give fewer frames= or a higher fps=") from exc
     except (OSError, ValueError) as exc:
         raise MediaError(f"cannot write video '{path}': {first_line(exc)}") from exc
     return path

@@ -99,6 +99,24 @@ def test_identical_frames_merge_in_a_gif_but_read_back_at_full_length(tmp_path):
     assert read_frames(path, 8).shape == (6, 16, 16, 3)
 
 
+def test_identical_frames_longer_than_a_gif_holds_are_one_line_naming_the_fix(tmp_path):
+    still = np.full((200, 8, 8, 1), 90, dtype=np.uint8)  # 200 s at 0.3 fps > 655.35 s in one picture
+    with pytest.raises(MediaError) as info:
+        write_gif(still, tmp_path / "still.gif", 0.3)
+    assert str(info.value) == (f"cannot write video '{tmp_path / 'still.gif'}': a GIF shows one picture for at most "
+                               "655.35 s, and 200 frames at 0.3 fps hold identical ones in a row that last longer; "
+                               "give fewer frames= or a higher fps=")
+
+
+def test_a_frame_rate_no_gif_can_show_is_refused_by_the_modality():
+    from diffusionkit_video.modality import VideoModality
+
+    with pytest.raises(ValueError, match=r"^VideoModality: fps must be at least 0.0015 \(a GIF shows a frame for at "
+                                         r"most 655.35 s\), got 0.001$"):
+        VideoModality(fps=0.001)
+    assert VideoModality(fps=0.002).fps == 0.002
+
+
 def test_frame_strip_and_tile_layouts():
     frames = counting_frames(5, 10, 12)
     strip = frame_strip(frames)

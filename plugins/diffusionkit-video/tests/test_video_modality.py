@@ -138,3 +138,16 @@ def test_envelope_is_motion_energy(sprites):
     still = moving[:, :, :1].expand(-1, -1, 16, -1, -1)
     assert torch.equal(m.envelope(still), torch.zeros(4, 16))
     assert m.envelope(moving[:, :, :1]).shape == (4, 1)
+
+
+def test_read_notes_name_a_file_that_plays_on_after_the_clip(tmp_path):
+    modality = VideoModality(channels=1, frames=16, size=16, fps=8)
+    frames = np.random.default_rng(0).integers(0, 255, (80, 16, 16, 3), dtype=np.uint8)
+    long = write_mp4(frames, tmp_path / "long.mp4", 8)  # 10 s
+    short = write_mp4(frames[:16], tmp_path / "short.mp4", 8)  # the clip itself
+    Image.fromarray(frames[0]).save(tmp_path / "still.png")
+    assert modality.read_notes(long) == [
+        "it is 10.00 s long and the model sees a 2.00 s clip of it (its first 16 frames at 8 fps); the rest is not "
+        "used: cut the part you want to a file of its own"]
+    assert modality.read_notes(short) == [] and modality.read_notes(tmp_path / "still.png") == []
+    assert modality.read_notes(tmp_path / "missing.mp4") == []  # load() refuses it, not a note
