@@ -36,6 +36,25 @@ def available_options() -> dict[str, list[str]]:
     return options
 
 
+def data_made_for_another_modality(cfg: DictConfig, overrides: list[str]) -> str | None:
+    """Why ``data=NAME`` cannot go with the chosen modality, in one line, where a plugin that brings
+    modalities brings that data and the modality built is none of that plugin's (a data-only
+    plugin, or the core's ``folder``, go with any modality); None otherwise."""
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("data=")]
+    target = str(OmegaConf.select(cfg, "modality._target_", default="") or "")
+    if not chosen or not target:
+        return None
+    plugins = discover()
+    owner = next((p for p in plugins if chosen[-1] in p.options.get("data", [])), None)
+    if owner is None or not owner.options.get("modality") or target.split(".")[0] == owner.package:
+        return None
+    theirs = next((p for p in plugins if target.split(".")[0] == p.package), None)
+    choices = [*(theirs.options.get("data", []) if theirs else []), *core_options().get("data", [])]
+    return (f"data={chosen[-1]} is the {owner.name} plugin's, made for modality={'|'.join(owner.options['modality'])}, "
+            f"not for this modality ({target.rsplit('.', 1)[-1]}); choose that modality, or data= one made for "
+            f"this one: {', '.join(choices)}")
+
+
 def _config_keys(name: str) -> set[str]:
     """Top-level keys of a core config (``name`` relative to conf/, no suffix): its own values,
     its config groups, and the keys of configs it includes at its root (``shared/x@_here_``)."""

@@ -314,6 +314,11 @@ def check_resolves(cfg: DictConfig, later: tuple[str, ...] = ()) -> None:
 def check_options(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """Refuse the first bad option of ``diffusionkit <command> <overrides>`` in one line
     (UsageError), before the command does anything; normalise the others in ``cfg``."""
+    from diffusionkit.config import data_made_for_another_modality
+
+    mismatch = data_made_for_another_modality(cfg, overrides) if command == "train" else None
+    if mismatch:
+        raise UsageError(mismatch)
     check_resolves(cfg, RESOLVED_LATER.get(command, ()))
     known = OPTIONS.get(command, {})
     for option in [*known.values(), *inferred_options(command, overrides, known)]:

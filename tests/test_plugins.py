@@ -56,3 +56,26 @@ def test_config_options_lists_groups_and_names(tmp_path):
     (tmp_path / "data" / "a.yaml").write_text("")
     (tmp_path / "top.yaml").write_text("")
     assert plugins.config_options(tmp_path) == {"data": ["a", "b"]}
+
+
+def test_data_made_for_another_plugins_modality_is_named_with_the_choices(monkeypatch):
+    """``train modality=pictures data=clips`` (another plugin's data) is one line naming both plugins'
+    data; a data-only plugin and the core's ``folder`` go with any modality."""
+    from omegaconf import OmegaConf
+
+    import diffusionkit.config as config
+
+    def plugin(name: str, package: str, **options: list[str]) -> plugins.PluginInfo:
+        return plugins.PluginInfo(name, f"{package}.modality:M", package, "1", None, dict(options))
+
+    monkeypatch.setattr(config, "discover", lambda: [
+        plugin("pics", "pics_pkg", modality=["pictures"], data=["photos"]),
+        plugin("film", "film_pkg", modality=["film"], data=["clips"]),
+        plugin("extra", "extra_pkg", data=["more_photos"])])
+    cfg = OmegaConf.create({"modality": {"_target_": "pics_pkg.modality.PicturesModality"}})
+    line = config.data_made_for_another_modality(cfg, ["modality=pictures", "data=clips"])
+    assert line == ("data=clips is the film plugin's, made for modality=film, not for this modality "
+                    f"(PicturesModality); choose that modality, or data= one made for this one: photos, "
+                    f"{', '.join(config.core_options()['data'])}")
+    for fine in ("photos", "more_photos", "folder", "nowhere"):
+        assert config.data_made_for_another_modality(cfg, [f"data={fine}"]) is None
