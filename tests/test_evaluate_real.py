@@ -159,6 +159,22 @@ def test_bad_real_data_options_are_one_line(tiny, tmp_path, capsys, option, mess
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option, message", [
+    ("convert.pairs=[[0,banana]]", "unknown label 'banana'"),
+    ("convert.pairs=[[0,1,2]]", "convert.pairs: [0, 1, 2] is not a pair; give [source, target] class pairs"),
+    ("vary.label=[auto,sometimes]", "vary.label: 'sometimes' is not a label mode"),
+])
+def test_bad_edit_settings_are_refused_before_any_judge_trains(tiny, tmp_path, capsys, monkeypatch, option,
+                                                              message):
+    import diffusionkit.apps.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "self_judge", lambda *a: pytest.fail("a judge trained before the check"))
+    bundle, _ = tiny
+    assert main(["evaluate", f"ckpt={bundle}", option, f"out={tmp_path / 'eval'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and not (tmp_path / "eval").exists()
+
+
 @pytest.mark.parametrize("command", ["evaluate", "recognizer"])
 def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, command):
     """Self-judged grading and a recogniser without ``data=`` build the bundle's own data config:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from diffusionkit.apps.common import (output_dir, require_values, runtime, sample_in_batches, text_condition,
                                       write_recipe)
-from diffusionkit.apps.evaluate_edits import convert_scores, vary_scores
+from diffusionkit.apps.evaluate_edits import check_edit_settings, convert_scores, vary_scores
 from diffusionkit.apps.evaluate_prompts import format_rows, prompt_scores, summary
 from diffusionkit.apps.evaluate_time import per_step_scores, wants_per_step
 from diffusionkit.apps.evaluate_upsampler import upsampler_items
@@ -46,6 +46,7 @@ def run(cfg: DictConfig) -> dict:
                 if name not in (LABEL, upsampler) and c.drop == 0]
     if required:
         raise UsageError(f"evaluate does not yet judge models that always need a {required[0]}")
+    check_edit_settings(model, cfg)
     modality = model.modality
     judge, grading = real_judge(model, real, cfg) if real else self_judge(model, cfg)
     out = output_dir("evaluate", cfg.out)

@@ -96,6 +96,18 @@ def vary_label_modes(setting: object) -> list[str | None]:
     return modes
 
 
+def check_edit_settings(model: LoadedModel, cfg: DictConfig) -> None:
+    """Refuse a bad ``vary.label`` or a ``convert.pairs`` entry that is not two of the model's
+    classes in one line, before any judge is trained or sample drawn."""
+    vary_label_modes(cfg.vary.label)
+    for pair in cfg.convert.pairs or []:
+        if not isinstance(pair, (list, tuple, ListConfig)) or len(pair) != 2:
+            raise UsageError(f"convert.pairs: {pair!r} is not a pair; give [source, target] class pairs, "
+                             "e.g. 'convert.pairs=[[kick,snare]]'")
+        for name in pair:
+            resolve_label(name, model.classes)
+
+
 def convert_scores(model: LoadedModel, judge: Judge, cfg: DictConfig, generator: torch.Generator) -> list[dict]:
     """Per (source class, target class, strength): target-class rate and envelope correlation."""
     rows = []
