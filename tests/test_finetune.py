@@ -314,3 +314,16 @@ def test_a_folder_named_as_a_base_class_in_another_case_or_plural_is_that_class(
     out = capsys.readouterr().out
     assert "note: 'A' is the base class 'a' (names match ignoring case" in out
     assert load_model(tmp_path / "tuned" / "adapter.safetensors").classes == ["a", "b", "shaker"]
+
+
+def test_the_report_counts_files_and_items_where_a_long_file_gives_several(capsys):
+    from types import SimpleNamespace
+
+    from diffusionkit.apps.finetune import print_report
+
+    report = {"items": 8, "read_files": 6, "classes": ["a", "b"], "new_classes": [], "new_classes_started_from": {},
+              "seconds": 3.0, "files": {}, "sizes_mb": {}, "forgetting": None}
+    print_report(report, SimpleNamespace(method="lora", steps=2))
+    assert capsys.readouterr().out.startswith("finetune (lora): 6 files (8 items), classes a, b (new: none), ")
+    print_report({**report, "read_files": 8}, SimpleNamespace(method="lora", steps=2))
+    assert capsys.readouterr().out.startswith("finetune (lora): 8 files, classes a, b")

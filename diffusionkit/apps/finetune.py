@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> Path:
     base = load_model(cfg.ckpt)
     if base.base is not None:
         raise UsageError(f"ckpt={cfg.ckpt} is an adapter; fine-tune its base, or merge it first (merge=true)")
-    x, labels, classes = samples(base, data)
+    x, labels, classes, files = samples(base, data)
     prior_x, prior_labels = prior_items(base, labels, cfg)
     starts = new_class_starts(base, x, labels, classes, cfg)
     model = base.module.train()
@@ -61,7 +61,7 @@ def run(cfg: DictConfig) -> Path:
     seconds = time.perf_counter() - start
     model.eval()
     paths = write(model, base, added, classes, cfg, out)
-    report = {"seconds": round(seconds, 1), "precision": precision, "items": len(labels), "classes": classes,
+    report = {"seconds": round(seconds, 1), "precision": precision, "items": len(labels), "read_files": files, "classes": classes,
               "new_classes": classes[len(base.classes):],
               "new_classes_started_from": {classes[new]: classes[old] for new, old in starts.items()},
               "prior": {"per_class": int(cfg.prior), "classes": sorted({classes[int(i)] for i in prior_labels})},
@@ -73,9 +73,10 @@ def run(cfg: DictConfig) -> Path:
     return out
 
 
-def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Tensor, list[str], int | None]:
     """Every item of the user's data, labelled with the base's class indices, new class names
-    appended after the base's; a one-line warning for any class with fewer than FEW_FILES."""
+    appended after the base's, and how many files they come from (None where the dataset does
+    not say); a one-line warning for any class with fewer than FEW_FILES."""
     dataset = real_dataset(base, data)
     names = list(getattr(dataset, "classes", []) or [])
     if not names:
@@ -99,7 +100,8 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
     if few:
         print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
               f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
-    return torch.stack(x).float(), torch.tensor(labels), classes
+    files = getattr(dataset, "files", None)
+    return torch.stack(x).float(), torch.tensor(labels), classes, len(set(files)) if files is not None else None
 
 
 def prior_items(base: LoadedModel, labels: torch.Tensor, cfg: DictConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,7 +268,9 @@ def print_report(report: dict, cfg: DictConfig) -> None:
     started = report["new_classes_started_from"]
     new = ", ".join(f"{name}, started from {started[name]}" if name in started else name
                     for name in report["new_classes"]) or "none"
-    print(f"finetune ({cfg.method}): {report['items']} files, classes {', '.join(report['classes'])} (new: {new}), "
+    items, files = report["items"], report["read_files"]
+    read = f"{items} files" if files in (None, items) else f"{files} files ({items} items)"
+    print(f"finetune ({cfg.method}): {read}, classes {', '.join(report['classes'])} (new: {new}), "
           f"{cfg.steps} steps in {report['seconds']:.0f} s")
     for kind, path in report["files"].items():
         print(f"wrote {path} ({report['sizes_mb'][kind]:.2f} MB)")

@@ -44,6 +44,8 @@ class FolderDataset(Dataset):
         table = caption_table(self.root)
         #: where each item came from, for splits and judges held out by source (see :meth:`_source_of`)
         self.sources: list[str] = []
+        #: the file each item was read from (a long file gives several items)
+        self.files: list[str] = []
         self.skipped: list[str] = []
         for path in files:
             found = self._read(path, modality)
@@ -51,6 +53,7 @@ class FolderDataset(Dataset):
             labels += [self.classes.index(self._class_of(path))] * len(found)
             self.captions += [self._caption_of(path, table)] * len(found)
             self.sources += [self._source_of(path)] * len(found)
+            self.files += [str(path)] * len(found)
         self._check_every_class_used(files, labels)
         self.x = torch.stack(items)
         self.labels = torch.tensor(labels, dtype=torch.long)
