@@ -90,7 +90,9 @@ class LoadedModel:
 
     def with_media(self, options: dict[str, Any], also_takes: str = "") -> LoadedModel:
         """The same model whose modality writes files differently (``output_rate=44100``,
-        ``midi=true``): options are modality config keys that leave the model space unchanged."""
+        ``midi=true``): options are modality config keys that leave the model space unchanged.
+        An unknown one is refused in one line naming what the model takes (``also_takes`` first)
+        and the conditions it was trained with (``prompt=`` needs a model trained with ``cond=text``)."""
         if not options:
             return self
         from diffusionkit.build import build_modality
@@ -101,7 +103,10 @@ class LoadedModel:
         unknown = sorted(set(options) - set(known))
         if unknown:
             takes = ", ".join([*filter(None, [also_takes]), *known])
-            raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}")
+            conditions = ", ".join(self.module.conditioners) or "nothing"
+            raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes} (a condition such as "
+                             f"prompt= is taken only by a model trained with it, e.g. cond=text; this one conditions "
+                             f"on: {conditions})")
         config = self.config.copy()
         with open_dict(config):
             config.modality.merge_with(options)
