@@ -467,3 +467,11 @@ def test_module_invert_with_strength_then_sample_with_noise_reproduces_the_input
         assert (back - data).abs().max().item() < 0.05
     assert torch.equal(module.invert(data, steps=steps, strength=0.0), data), "strength 0 inverts nothing"
     assert torch.equal(module.sample(16, noise=data, strength=0.0, steps=steps), data)
+
+
+def test_animate_on_items_without_a_time_axis_is_one_line(model, tmp_path, capsys):
+    assert error_line(capsys, ["animate", f"ckpt={model.bundle}", f"input={model.a}", "steps=2",
+                               f"out={tmp_path / 'a'}"]) == (
+        "diffusionkit animate: error: animate works along a time axis and this model's items (ToyModality) have none; "
+        "redo a region with inpaint start= end=, or make variations with vary")
+    assert not (tmp_path / "a").exists()

@@ -14,11 +14,15 @@ from omegaconf import DictConfig
 
 from diffusionkit.apps.common import repeat, sample_in_batches
 from diffusionkit.apps.edits import edit_axis, end_steps_mask, run_edit
+from diffusionkit.errors import UsageError
 from diffusionkit.plugin_calls import read_media
 
 
 def run(cfg: DictConfig) -> Path:
     def animate(model, source, labels, generator, conditioning):
+        if model.modality.time_axis is None:
+            raise UsageError(f"animate works along a time axis and this model's items ({type(model.modality).__name__}) "
+                             "have none; redo a region with inpaint start= end=, or make variations with vary")
         mask = end_steps_mask(model.modality, int(cfg.keep), 1 if cfg.last else 0)
         if cfg.last:  # the written source shows both kept ends
             axis = edit_axis(model.modality)
