@@ -1,6 +1,8 @@
 """Cold starts: a fresh ``diffusionkit`` process from the shell to its exit (issue 20's bars:
 ``--help`` <= 1 s, ``vary ckpt=drums_starter input=kick.wav n=1`` <= 3 s; and an image model's
-``generate``, of an untrained ``experiment=digits_fast`` model written first).
+``generate``, of an untrained ``experiment=digits_fast`` model written first). Beside them, a
+musician's batch: 8 variations of one kick, and of each of 8 kicks in a folder (``input=FOLDER``:
+one process, the model loaded once), per file.
 
     python benchmarks/bench_cold_start.py [--input KICK.wav] [--repeats 5]
 
@@ -27,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from common import print_table  # noqa: E402
 
+#: the files of the folder that ``input=FOLDER`` varies
+FOLDER_FILES = 8
 HYDROGEN_KICK = Path("/usr/share/hydrogen/data/drumkits/ElectricEmpireKit/EE_Kick_Low_1.flac")
 
 
@@ -83,16 +87,26 @@ def main() -> None:
 
         digits = untrained_bundle(["modality=image", "data=digits", "experiment=digits_fast"],
                                   [str(d) for d in range(10)], folder / "digits")
+        kicks = folder / "kicks"
+        kicks.mkdir()
+        for i in range(FOLDER_FILES):
+            shutil.copy(kick, kicks / f"kick_{i}{kick.suffix}")
         commands = {
             "diffusionkit --help": ["--help"],
             "diffusionkit vary ckpt=drums_starter input=KICK n=1": ["vary", "ckpt=drums_starter", f"input={kick}",
                                                                     "n=1", f"out={folder / 'vary_{run}'}"],
             "diffusionkit generate ckpt=DIGITS n=8 label=3 (an image model)": [
                 "generate", f"ckpt={digits}", "n=8", "label=3", f"out={folder / 'generate_{run}'}"],
+            "diffusionkit vary ckpt=drums_starter input=KICK n=8": [
+                "vary", "ckpt=drums_starter", f"input={kick}", "n=8", f"out={folder / 'vary8_{run}'}"],
+            f"diffusionkit vary ckpt=drums_starter input=FOLDER n=8 ({FOLDER_FILES} kicks), per file": [
+                "vary", "ckpt=drums_starter", f"input={kicks}", "n=8", f"out={folder / 'folder_{run}'}"],
         }
         rows = []
         for name, arguments in commands.items():
             times = wall_times([executable, *arguments], args.repeats, folder)
+            if name.endswith("per file"):
+                times = [t / FOLDER_FILES for t in times]
             once = [part.replace("{run}", "importtime") for part in arguments]
             rows.append([name, f"{statistics.median(times):.2f}", f"{min(times):.2f}", heaviest_imports(once, folder)])
     print(f"fresh processes, {args.repeats} runs each; input {kick}")

@@ -150,16 +150,23 @@ class NotText(Kind):
 
 @dataclass(frozen=True)
 class Settings(Kind):
-    """A mapping of settings (or null): what an option whose default is a group of settings takes
-    (``prompts=true`` where the default is ``{n: 32, guidance: 3.0}`` is refused; its keys are
-    set one by one, ``prompts.n=0``)."""
+    """A mapping of settings: what an option whose default is a group of settings takes
+    (``prompts=true`` where the default is ``{n: 32, guidance: 3.0}`` is refused; its keys are set
+    one by one, ``prompts.n=0``). With ``off``, null or false turns the group off (read as null:
+    ``optim.lr_scheduler=null``)."""
 
-    accepts: str = "a mapping of settings"
+    off: bool = True
+
+    @property
+    def accepts(self) -> str:
+        return "a mapping of settings" + (" (or null: none)" if self.off else "")
 
     def read(self, value: Any) -> Any:
-        if value is not None and not isinstance(value, (dict, DictConfig)):
-            raise Refused()
-        return value
+        if isinstance(value, (dict, DictConfig)):
+            return value
+        if self.off and (value is None or value is False):
+            return None
+        raise Refused()
 
 
 @dataclass(frozen=True)

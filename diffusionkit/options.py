@@ -179,6 +179,10 @@ OPTIONS: dict[str, dict[str, Option]] = {
                     Option("max_upload_mb", Number(0, 4096, low_open=True), "the largest upload in MB"),
                     Option("max_items", Whole(1, 64), "the most items one request makes"), *RUNTIME),
     "evaluate": table(
+        Option("classifier", Settings(off=False)),
+        Option("vary", Settings(off=False), "vary.strengths=[] skips the variations"),
+        Option("convert", Settings(off=False), "convert.pairs=[] skips the conversions"),
+        Option("prompts", Settings(off=False), "prompts.n=0 skips the prompt checks"),
         *SAMPLER_SETTINGS.values(), Option("n_per_class", Whole(1, MAX_ITEMS), "samples judged per class"),
         Option("classifier.epochs", Whole(1), "null = 8 self-judged, 20 with data=", nullable=True), Option("classifier.batch_size", Whole(1)),
         Option("classifier.lr", Number(0, low_open=True)), Option("classifier.width", Whole(1)),

@@ -126,8 +126,12 @@ CASES = [
     ("train", ["checkpoint.save_last=maybe"], "checkpoint.save_last must be true or false (its default is true), "
                                             "got checkpoint.save_last=maybe"),
     ("train", ["diffusion.clip_denoised=abc"], "diffusion.clip_denoised must be a number (its default is 1.0)"),
-    ("evaluate", ["prompts=true"], "prompts must be a mapping of settings (its default is {{'n': 32, 'guidance': "
-                                   "3.0}}), got prompts=true"),
+    ("evaluate", ["prompts=true"], "prompts must be a mapping of settings (prompts.n=0 skips the prompt checks), "
+                                   "got prompts=true"),
+    ("evaluate", ["vary=null"], "vary must be a mapping of settings (vary.strengths=[] skips the variations), "
+                                "got vary=null"),
+    ("train", ["optim=adamw_cosine", "optim.lr_scheduler=3"], "optim.lr_scheduler must be a mapping of settings (or "
+                                                              "null: none) (its default is"),
     ("roundtrip", ["input={tmp}/no_such.png"], "no such file"),
     ("vary", ["input=~/kick (1).wav"], "cannot read 'input=~/kick (1).wav': Hydra needs quotes around a value with "
                                        "such characters, e.g. input=\"'~/kick (1).wav'\" (or rename the file)"),
@@ -267,6 +271,11 @@ def test_good_values_are_read_as_the_command_uses_them():
     assert type(cfg.n) is int and type(cfg.guidance) is float
     train = ["modality=toy", "data=toy_blobs", "modality.max_values=[32,32]", "trainer.devices=auto", "+extra.key=abc"]
     check_options("train", compose_config("train", train), train)  # a list for an int default, Lightning's own
+    for off in ("false", "null"):  # a group of settings turned off (build_optimizer reads it as none)
+        train = ["modality=toy", "data=toy_blobs", "optim=adamw_cosine", f"optim.lr_scheduler={off}"]
+        cfg = compose_config("train", train)
+        check_options("train", cfg, train)
+        assert cfg.optim.lr_scheduler is None
 
 
 def test_media_options_are_checked_against_the_models_own(tmp_path, capsys, tiny_bundle):
