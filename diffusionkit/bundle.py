@@ -88,6 +88,17 @@ class LoadedModel:
             return self.recognizer(x)
         return self.module.infer_labels(x.to(self.module.device))
 
+    def _untrained_condition(self, key: str) -> str:
+        """`` (not trained with ...)`` where ``key`` names a condition some model takes (a prompt,
+        a negative one, an installed ``cond=`` choice) that this one was not trained with."""
+        from diffusionkit.config import available_options
+
+        cond = "text" if key == "prompt" or key.startswith("negative_") else key
+        if cond not in available_options().get("cond", []):
+            return ""
+        return (f" (this model was trained without a '{key}' condition: cond={cond} trains one; it conditions on: "
+                f"{', '.join(self.module.conditioners) or 'nothing'})")
+
     def with_media(self, options: dict[str, Any], also_takes: str = "") -> LoadedModel:
         """The same model whose modality writes files differently (``output_rate=44100``,
         ``midi=true``): options are modality config keys that leave the model space unchanged.
@@ -103,10 +114,8 @@ class LoadedModel:
         unknown = sorted(set(options) - set(known))
         if unknown:
             takes = ", ".join([*filter(None, [also_takes]), *known])
-            conditions = ", ".join(self.module.conditioners) or "nothing"
-            raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes} (a condition such as "
-                             f"prompt= is taken only by a model trained with it, e.g. cond=text; this one conditions "
-                             f"on: {conditions})")
+            raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}"
+                             + self._untrained_condition(unknown[0]))
         config = self.config.copy()
         with open_dict(config):
             config.modality.merge_with(options)

@@ -82,9 +82,12 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     assert model.with_media({"max_values": 1000}).modality.max_values == 1000
     with pytest.raises(UsageError) as info:
         model.with_media({"max_value": 1000})
-    assert str(info.value) == ("unknown option 'max_value' for this model; it takes: channels, spatial_size, "
-                               "max_values (a condition such as prompt= is taken only by a model trained with it, e.g. "
-                               "cond=text; this one conditions on: nothing)")
+    assert str(info.value) == "unknown option 'max_value' for this model; it takes: channels, spatial_size, max_values"
+    with pytest.raises(UsageError) as info:
+        model.with_media({"prompt": "a blob"})
+    assert str(info.value) == ("unknown option 'prompt' for this model; it takes: channels, spatial_size, max_values "
+                               "(this model was trained without a 'prompt' condition: cond=text trains one; it "
+                               "conditions on: nothing)")
 
 
 def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
