@@ -140,9 +140,30 @@ def test_a_folder_without_readable_files_is_one_line_and_writes_nothing(model, t
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
-def test_output_names_keep_the_suffix_only_where_two_files_share_a_stem(tmp_path):
+def test_output_names_keep_the_suffix_only_where_two_files_share_a_stem_and_never_repeat(tmp_path):
     files = [tmp_path / "kick.flac", tmp_path / "kick.wav", tmp_path / "hats" / "open.wav"]
     assert output_names(files, tmp_path) == ["kick_flac", "kick_wav", "hats/open"]
+    clashing = [tmp_path / "kick.NPY", tmp_path / "kick.npy", tmp_path / "kick_npy.npy", tmp_path / "Snare.npy",
+                tmp_path / "snare.npy"]
+    assert output_names(clashing, tmp_path) == ["kick_NPY", "kick_npy_2", "kick_npy_3", "Snare_npy", "snare_npy_2"]
+
+
+def test_a_folder_input_leaves_out_earlier_outputs_and_an_edit_error_is_not_a_skipped_file(model, tmp_path,
+                                                                                            capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.npy").write_bytes(model.a.read_bytes())
+    first = run("vary", model, folder / "v1", f"input={folder}", "n=1", "steps=2")
+    assert names(first) == ["a"]
+    capsys.readouterr()
+    second = run("vary", model, folder / "v2", f"input={folder}", "n=1", "steps=2")
+    printed = capsys.readouterr().out
+    assert names(second) == ["a"], "the first run's outputs are not inputs of the second"
+    assert f"note: left out 3 files of earlier outputs in {folder}" in printed
+    (folder / "b.npy").write_bytes(model.b.read_bytes())
+    err = error_line(capsys, ["convert", f"ckpt={model.bundle}", f"input={folder}", "target=banana",
+                              f"out={tmp_path / 'c'}"])
+    assert "unknown label 'banana'" in err and not (tmp_path / "c").exists()
 
 
 def test_vary_label_auto_conditions_on_the_class_the_model_infers(model, tmp_path, monkeypatch):

@@ -59,33 +59,57 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
         made = _edited(cfg, model, conditioning, edit)
         return _write_edits(cfg, model, prefix, *made, output_dir(command, cfg.out))
     folder = Path(cfg.input).expanduser()
-    files = media_files(folder, model.modality.file_extensions)
+    files, earlier = folder_inputs(folder, model.modality.file_extensions, cfg.out)
+    if earlier:
+        print(f"note: left out {earlier} files of earlier outputs in {folder} (folders holding a recipe.yaml, or out=)")
     if not files:
         raise UsageError(f"input={cfg.input}: the folder holds no {'/'.join(model.modality.file_extensions)} files; "
                          "give a file or a folder of them")
-    out, skipped = None, []
+    out, skipped, written = None, [], 0
     for path, name in zip(files, output_names(files, folder)):
         file_cfg = cfg.copy()
         file_cfg.input = str(path)
-        try:
-            made = _edited(file_cfg, model, conditioning, edit)
+        try:  # only the input's own read skips it: another option's error stops the command
+            source = read_media(model.modality, path)
         except MediaError as err:
             print(f"skipped {path}: {err}")
             skipped.append(path)
             continue
-        out = out or output_dir(command, cfg.out)
-        _write_edits(file_cfg, model, prefix, *made, make_folder(out / name), file=path)
+        try:
+            made = _edited(file_cfg, model, conditioning, edit, source)
+            out = out or output_dir(command, cfg.out)
+            _write_edits(file_cfg, model, prefix, *made, make_folder(out / name), file=path)
+        except (MediaError, UsageError):
+            if written:
+                print(f"stopped at {path}: the edits of {written} of {len(files)} files are in {out}")
+            raise
+        written += 1
     if out is None:
         raise UsageError(f"input={cfg.input}: none of its {len(files)} files could be read (each named above)")
-    print(f"{command}: {len(files) - len(skipped)} of {len(files)} files of {folder} edited into {out}"
+    print(f"{command}: {written} of {len(files)} files of {folder} edited into {out}"
           + (f"; {len(skipped)} skipped: {', '.join(str(p.relative_to(folder)) for p in skipped)}" if skipped else ""))
     return out
 
 
-def _edited(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor],
-            edit: Edit) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The input of ``cfg.input``, its labels and its edits."""
-    source = read_media(model.modality, cfg.input)
+def folder_inputs(folder: Path, extensions: tuple[str, ...], out: str | None) -> tuple[list[Path], int]:
+    """The media files of ``folder`` to edit, and how many were left out as earlier outputs: those
+    below ``out=`` and in sub-folders that hold a ``recipe.yaml`` (a command's output folder)."""
+    below_out = Path(out).expanduser().resolve() if out else None
+    files, earlier = [], 0
+    for path in media_files(folder, extensions):
+        parents = path.relative_to(folder).parents
+        made = any((folder / parent / "recipe.yaml").is_file() for parent in parents if parent != Path("."))
+        if made or (below_out is not None and path.resolve().is_relative_to(below_out)):
+            earlier += 1
+        else:
+            files.append(path)
+    return files, earlier
+
+
+def _edited(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor], edit: Edit,
+            source: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The input of ``cfg.input`` (read here unless given), its labels and its edits."""
+    source = read_media(model.modality, cfg.input) if source is None else source
     labels = source_labels(model, source, cfg.label, cfg.n)
     return source, labels, edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), conditioning)
 
@@ -106,11 +130,21 @@ def _write_edits(cfg: DictConfig, model: LoadedModel, prefix: str | Callable[[Lo
 
 
 def output_names(files: list[Path], folder: Path) -> list[str]:
-    """Each file's output folder inside ``out``: its path in ``folder`` without the suffix, with
-    the suffix kept where two files would share one (``kick.wav`` and ``kick.flac``)."""
+    """Each file's output folder inside ``out``: its path in ``folder`` without the suffix (with
+    the suffix, as written, where two files share a stem: ``kick.wav`` and ``kick.flac``), made
+    unique ignoring case with ``_2``, ``_3``... (so no file's edits overwrite another's)."""
     bare = [str(path.relative_to(folder).with_suffix("")) for path in files]
-    shared = {name for name in bare if bare.count(name) > 1}
-    return [f"{name}_{path.suffix.lstrip('.').lower()}" if name in shared else name for name, path in zip(bare, files)]
+    shared = {name.lower() for name in bare if sum(other.lower() == name.lower() for other in bare) > 1}
+    names, used = [], set()
+    for name, path in zip(bare, files):
+        name = f"{name}_{path.suffix.lstrip('.')}" if name.lower() in shared else name
+        unique, count = name, 1
+        while unique.lower() in used:
+            count += 1
+            unique = f"{name}_{count}"
+        used.add(unique.lower())
+        names.append(unique)
+    return names
 
 
 def edit_axis(modality: Modality) -> int:
