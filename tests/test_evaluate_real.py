@@ -175,8 +175,9 @@ def test_bad_edit_settings_are_refused_before_any_judge_trains(tiny, tmp_path, c
     assert message in err and "\n" not in err and not (tmp_path / "eval").exists()
 
 
+@pytest.mark.parametrize("relative", [False, True])
 @pytest.mark.parametrize("command", ["evaluate", "recognizer"])
-def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, command):
+def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, monkeypatch, command, relative):
     """Self-judged grading and a recogniser without ``data=`` build the bundle's own data config:
     refused when that names files (a bundle could point a dataset at the user's folders or have it
     write a cache anywhere: ``recognizer`` wrote a bundle-named drum kit cache before)."""
@@ -188,14 +189,18 @@ def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, com
     with safe_open(str(bundle), framework="pt") as f:
         metadata = dict(f.metadata())
     config = OmegaConf.create(metadata["config"])
-    config.data.dataset = {"_target_": "diffusionkit.training.folder_dataset.FolderDataset", "root": str(real),
+    if relative:  # a folder named without a separator, where the user stands: no guessing which text is a path
+        monkeypatch.chdir(real.parent)
+    root = real.name if relative else str(real)
+    config.data.dataset = {"_target_": "diffusionkit.training.folder_dataset.FolderDataset", "root": root,
                            "modality": OmegaConf.to_container(config.modality)}
     metadata["config"] = OmegaConf.to_yaml(config)
     path = tmp_path / "points_at_files.safetensors"
     save_file(load_file(str(bundle)), str(path), metadata=metadata)
     assert main([command, f"ckpt={path}", f"out={tmp_path / 'out'}"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == (f"diffusionkit {command}: error: '{path}' was trained on files (data.dataset.root={real}); "
+    what = "its data FolderDataset reads files" if relative else f"data.dataset.root={real}"
+    assert err.strip() == (f"diffusionkit {command}: error: '{path}' was trained on files ({what}); "
                            f"{command} builds no data a bundle names (a bundle is data): "
                            f"{'grade it on' if command == 'evaluate' else 'train it on'} data you choose, e.g. "
                            "data=folder data.dataset.root=DIR")

@@ -63,12 +63,17 @@ def real_dataset(model: LoadedModel, data: DictConfig):
 
 
 def own_data(model: LoadedModel, command: str, verb: str) -> DictConfig:
-    """The data config ``model`` was trained on, for a command given no ``data=``: only where it
-    names no file or folder, since a bundle is data and what its data would read or write (a
-    dataset's root, its cache folder) is the user's to choose; else one line naming the option."""
-    named = files_named(model.config.data.dataset)
-    if named:
-        raise UsageError(f"'{model.path}' was trained on files ({named[0]}); {command} builds no data a bundle names "
+    """The data config ``model`` was trained on, for a command given no ``data=``: only where its
+    dataset declares that it makes its items (``reads_files = False``), since a bundle is data and
+    which files its data would read or write (a folder relative to where the user stands, a cache
+    folder) is the user's to choose; else one line naming the dataset and an option naming a file."""
+    from diffusionkit.trusted_targets import resolve_target
+
+    dataset = model.config.data.dataset
+    if getattr(resolve_target(str(dataset.get("_target_", ""))), "reads_files", True):
+        named = files_named(dataset)
+        what = named[0] if named else f"its data {str(dataset._target_).rsplit('.', 1)[-1]} reads files"
+        raise UsageError(f"'{model.path}' was trained on files ({what}); {command} builds no data a bundle names "
                          f"(a bundle is data): {verb} data you choose, e.g. data=folder data.dataset.root=DIR")
     return model.config.data
 

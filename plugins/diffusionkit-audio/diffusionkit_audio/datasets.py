@@ -38,6 +38,10 @@ class GeneratedAudioDataset(Dataset):
     ``encode_wave(wave) -> Tensor[C, F, T]``.
     """
 
+    #: the items are made, not read from files a config names, so a bundle's own config of this
+    #: data may be built again (``evaluate`` and ``recognizer`` without ``data=``)
+    reads_files = False
+
     classes: list[str]
 
     def __init__(self, modality: Any, per_class: int, seed: int = 0) -> None:

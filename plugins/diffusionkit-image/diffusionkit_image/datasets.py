@@ -32,6 +32,10 @@ class DigitsDataset(Dataset):
         channels: 1, or 3 to repeat the grey channel.
     """
 
+    #: the items are made, not read from files a config names, so a bundle's own config of this
+    #: data may be built again (``evaluate`` and ``recognizer`` without ``data=``)
+    reads_files = False
+
     def __init__(self, size: int | Sequence[int] = 32, channels: int = 1) -> None:
         _check_channels("DigitsDataset", channels)
         from sklearn.datasets import load_digits  # here: importing scikit-learn costs a sampling command 1.3 s
@@ -137,6 +141,10 @@ class ShapesDataset(Dataset):
             near-black background, 3 channels only.
         caption_keep: the probability that a caption keeps each of its optional words.
     """
+
+    #: the items are made, not read from files a config names, so a bundle's own config of this
+    #: data may be built again (``evaluate`` and ``recognizer`` without ``data=``)
+    reads_files = False
 
     def __init__(self, num_samples: int = 5000, size: int | Sequence[int] = 32, channels: int = 3,
                  seed: int = 0, palette: str = "contrast", caption_keep: float = 0.8) -> None:

@@ -85,6 +85,10 @@ class GeneratedVideoDataset(Dataset):
         seed: non-negative; different seeds give different clips.
     """
 
+    #: the items are made, not read from files a config names, so a bundle's own config of this
+    #: data may be built again (``evaluate`` and ``recognizer`` without ``data=``)
+    reads_files = False
+
     classes: list[str]
 
     def __init__(self, frames: int, size: int | Sequence[int], channels: int, per_class: int, seed: int) -> None:

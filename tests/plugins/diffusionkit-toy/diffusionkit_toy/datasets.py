@@ -13,6 +13,10 @@ class ToyBlobs(Dataset):
     ``[channels, *spatial_size]``, labels ``i % num_classes``, classes named "0", "1", ...; captions name the
     level in a word: "a low blob" (below -1/3), "a high blob" (above 1/3), else "a middle blob"."""
 
+    #: the items are made, not read from files a config names, so a bundle's own config of this
+    #: data may be built again (``evaluate`` and ``recognizer`` without ``data=``)
+    reads_files = False
+
     def __init__(self, channels: int, spatial_size: Sequence[int], num_classes: int = 2, num_samples: int = 64,
                  seed: int = 0) -> None:
         generator = torch.Generator().manual_seed(seed)
