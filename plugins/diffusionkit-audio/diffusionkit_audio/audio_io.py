@@ -100,6 +100,8 @@ class _Decoded:
 
 #: a decoder may stop this much before the header's length (encoder padding, estimated lengths)
 _SHORTFALL_FRACTION, _SHORTFALL_S = 0.1, 0.05
+#: bytes after an MP3's tag searched for its first frame and its length header
+_MP3_HEADER_SEARCH = 4096
 
 
 def _frames_for(seconds: float | None, rate: int) -> int | None:
@@ -142,8 +144,26 @@ def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decode
         except (sf.SoundFileError, RuntimeError) as exc:  # the header was fine, the data is not
             reason = _first_line(exc).removeprefix("Error : ").rstrip(".")
             raise _fail(path, f"corrupt or truncated {f.format} file ({reason}); copy or export it again") from exc
-        _check_decoded_all(path, f.format, sum(b.shape[1] for b in blocks), count, rate)
+        if f.format != "MP3" or mp3_declares_length(path):  # else the frame count is a guess from the size
+            _check_decoded_all(path, f.format, sum(b.shape[1] for b in blocks), count, rate)
         return _decoded(blocks, rate, channels, path, whole=count >= f.frames)
+
+
+def mp3_declares_length(path: Path) -> bool:
+    """Whether an MP3's first frame holds a length header (Xing/Info or VBRI, what encoders write
+    since the 2000s); without one, a decoder's frame count is only the file size over the first
+    frame's bit rate, which a variable-rate file that starts quietly overstates."""
+    with open(path, "rb") as file:
+        head = file.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag: syncsafe size, optional footer
+            start = 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(head[6:10]))
+            start += 10 if head[5] & 0x10 else 0
+        file.seek(start)
+        first = file.read(_MP3_HEADER_SEARCH)
+    frame = first.find(b"\xff")
+    window = first[frame:frame + 200] if frame >= 0 else b""
+    return any(tag in window for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 def _check_decoded_all(path: Path, kind: str, got: int, promised: int, rate: int) -> None:

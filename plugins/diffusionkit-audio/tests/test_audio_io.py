@@ -430,3 +430,21 @@ def test_an_mp3_cut_off_is_refused_as_truncated_with_both_lengths(tmp_path):
     assert message.startswith(f"cannot read audio '{path}': corrupt or truncated MP3 file: its header promises 1 s "
                               "of sound but it ends after "), message
     assert message.endswith("; it was cut off while being copied or written: copy or export it again")
+
+
+def test_a_whole_vbr_mp3_without_a_length_header_is_read_not_called_truncated(tmp_path):
+    """Without a Xing/Info frame a decoder's length is the file size over the first frame's bit
+    rate; a variable-rate file that starts quietly is far shorter than that, and whole."""
+    rng = np.random.default_rng(0)
+    quiet_then_loud = np.concatenate([np.zeros(2 * 44100), 0.5 * rng.standard_normal(2 * 44100)]).astype(np.float32)
+    path = write(tmp_path, "vbr.mp3", quiet_then_loud, 44100, format="MP3", bitrate_mode="VARIABLE",
+                 compression_level=0.0)
+    data = path.read_bytes()
+    start = 10 + int.from_bytes(bytes(b & 0x7F for b in data[6:10]), "big") if data[:3] == b"ID3" else 0
+    bitrate = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320][data[start + 2] >> 4]
+    length = 144000 * bitrate // 44100 + ((data[start + 2] >> 1) & 1)  # the first frame: the VBR header
+    assert b"Xing" in data[start:start + length] or b"Info" in data[start:start + length]
+    bare = tmp_path / "bare.mp3"
+    bare.write_bytes(data[:start] + data[start + length:])
+    assert sf.info(bare).frames > 2 * 4 * 44100  # the guess: more than twice its real length
+    assert abs(read_audio(bare, 44100).shape[-1] - 4 * 44100) < 44100 // 10
