@@ -95,12 +95,14 @@ def samples(base: LoadedModel, data: DictConfig) -> tuple[torch.Tensor, torch.Te
         labels.append(classes.index(same[name] or name))
     if not x:
         raise UsageError("the data holds no files to learn from")
-    counts = Counter(classes[i] for i in labels)
+    files = getattr(dataset, "files", None)
+    files = list(files) if files is not None and len(files) == len(labels) else None  # one per item, or unknown
+    per_item = files if files is not None else range(len(labels))  # a long file gives several items
+    counts = Counter(classes[label] for label in dict(zip(per_item, labels)).values())
     few = {name: n for name, n in counts.items() if n < FEW_FILES}
     if few:
         print(f"warning: few files to learn from: {', '.join(f'{n} {name}' for name, n in few.items())} "
               f"(at least {FEW_FILES} per class learn better)", file=sys.stderr)
-    files = getattr(dataset, "files", None)
     return torch.stack(x).float(), torch.tensor(labels), classes, len(set(files)) if files is not None else None
 
 
