@@ -90,11 +90,12 @@ class LoadedModel:
 
     def _untrained_condition(self, key: str) -> str:
         """`` (not trained with ...)`` where ``key`` names a condition some model takes (a prompt,
-        a negative one, an installed ``cond=`` choice) that this one was not trained with."""
+        an installed ``cond=`` choice, or the negative of one) that this one was not trained with."""
         from diffusionkit.config import available_options
 
-        cond = "text" if key == "prompt" or key.startswith("negative_") else key
-        if cond not in available_options().get("cond", []):
+        named = key.removeprefix("negative_")
+        cond = "text" if named == "prompt" else named
+        if cond == "none" or cond not in available_options().get("cond", []):
             return ""
         return (f" (this model was trained without a '{key}' condition: cond={cond} trains one; it conditions on: "
                 f"{', '.join(self.module.conditioners) or 'nothing'})")

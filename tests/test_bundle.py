@@ -88,6 +88,13 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
     assert str(info.value) == ("unknown option 'prompt' for this model; it takes: channels, spatial_size, max_values "
                                "(this model was trained without a 'prompt' condition: cond=text trains one; it "
                                "conditions on: nothing)")
+    with pytest.raises(UsageError) as info:
+        model.with_media({"negative_prompt": "a blob"})
+    assert "trained without a 'negative_prompt' condition: cond=text trains one" in str(info.value)
+    for plain in ("negative_label", "none"):  # no condition of that name to train: no such sentence
+        with pytest.raises(UsageError) as info:
+            model.with_media({plain: 1})
+        assert str(info.value).endswith("it takes: channels, spatial_size, max_values")
 
 
 def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):

@@ -146,6 +146,8 @@ def test_output_names_keep_the_suffix_only_where_two_files_share_a_stem_and_neve
     clashing = [tmp_path / "kick.NPY", tmp_path / "kick.npy", tmp_path / "kick_npy.npy", tmp_path / "Snare.npy",
                 tmp_path / "snare.npy"]
     assert output_names(clashing, tmp_path) == ["kick_NPY", "kick_npy_2", "kick_npy_3", "Snare_npy", "snare_npy_2"]
+    dotted = [tmp_path / "kick.npy", tmp_path / "kick" / "grid.npy.npy", tmp_path / "v1.2" / "a.b.npy"]
+    assert output_names(dotted, tmp_path) == ["kick", "kick/grid_npy", "v1_2/a_b"]  # never out/kick/grid.npy
 
 
 def test_a_folder_input_leaves_out_earlier_outputs_and_an_edit_error_is_not_a_skipped_file(model, tmp_path,
@@ -160,6 +162,8 @@ def test_a_folder_input_leaves_out_earlier_outputs_and_an_edit_error_is_not_a_sk
     printed = capsys.readouterr().out
     assert names(second) == ["a"], "the first run's outputs are not inputs of the second"
     assert f"note: left out 3 files of earlier outputs in {folder}" in printed
+    again = run("vary", model, tmp_path / "again", f"input={first}", "n=1", "steps=2")  # outputs given on purpose
+    assert names(again) == ["a"] and names(again / "a") == ["source", "variation_000"]  # its grid is no item
     (folder / "b.npy").write_bytes(model.b.read_bytes())
     err = error_line(capsys, ["convert", f"ckpt={model.bundle}", f"input={folder}", "target=banana",
                               f"out={tmp_path / 'c'}"])

@@ -207,6 +207,26 @@ def test_no_command_builds_data_files_a_bundle_names(tiny, tmp_path, capsys, mon
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("data", [None, {}, {"dataset": None}])
+def test_a_bundle_naming_no_data_is_one_line_for_a_command_without_data(tiny, tmp_path, capsys, data):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    from omegaconf import OmegaConf
+
+    bundle, _ = tiny
+    with safe_open(str(bundle), framework="pt") as f:
+        metadata = dict(f.metadata())
+    config = OmegaConf.to_container(OmegaConf.create(metadata["config"]))
+    config.pop("data") if data is None else config.update(data=data)
+    metadata["config"] = OmegaConf.to_yaml(OmegaConf.create(config))
+    path = tmp_path / "no_data.safetensors"
+    save_file(load_file(str(bundle)), str(path), metadata=metadata)
+    assert main(["recognizer", f"ckpt={path}", f"out={tmp_path / 'out'}"]) == 2
+    assert capsys.readouterr().err.strip() == (f"diffusionkit recognizer: error: '{path}' names no data it was "
+                                               "trained on (data.dataset); give data=NAME, e.g. data=folder "
+                                               "data.dataset.root=DIR")
+
+
 def test_class_weights_make_a_rare_class_count_as_much_as_a_common_one():
     weights = class_weights(torch.tensor([0] * 30 + [1] * 10 + [2] * 5), 4)
     assert weights.tolist() == pytest.approx([0.1, 0.3, 0.6, 3.0])  # 4th: absent, count 1

@@ -327,3 +327,25 @@ def test_the_report_counts_files_and_items_where_a_long_file_gives_several(capsy
     assert capsys.readouterr().out.startswith("finetune (lora): 6 files (8 items), classes a, b (new: none), ")
     print_report({**report, "read_files": 8}, SimpleNamespace(method="lora", steps=2))
     assert capsys.readouterr().out.startswith("finetune (lora): 8 files, classes a, b")
+
+
+def test_the_few_files_warning_counts_files_not_the_items_a_long_file_gives(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import diffusionkit.apps.finetune as finetune
+
+    class LongFiles:  # 2 files of class "a" giving 3 items each, 5 files of "b"
+        classes = ["a", "b"]
+        files = ["a1", "a1", "a1", "a2", "a2", "a2", "b1", "b2", "b3", "b4", "b5"]
+
+        def __len__(self) -> int:
+            return len(self.files)
+
+        def __getitem__(self, i: int) -> dict:
+            return {"x": torch.zeros(1, 4), "label": 0 if self.files[i].startswith("a") else 1}
+
+    monkeypatch.setattr(finetune, "real_dataset", lambda base, data: LongFiles())
+    x, labels, classes, files = finetune.samples(SimpleNamespace(classes=["a", "b"]), None)
+    assert (len(labels), files, classes) == (11, 7, ["a", "b"])
+    assert capsys.readouterr().err.strip() == ("warning: few files to learn from: 2 a (at least 5 per class learn "
+                                               "better)")

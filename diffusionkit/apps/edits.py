@@ -59,9 +59,10 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
         made = _edited(cfg, model, conditioning, edit)
         return _write_edits(cfg, model, prefix, *made, output_dir(command, cfg.out))
     folder = Path(cfg.input).expanduser()
-    files, earlier = folder_inputs(folder, model.modality.file_extensions, cfg.out)
+    files, earlier = folder_inputs(folder, model.modality.file_extensions)
     if earlier:
-        print(f"note: left out {earlier} files of earlier outputs in {folder} (folders holding a recipe.yaml, or out=)")
+        print(f"note: left out {earlier} files of earlier outputs in {folder} (sub-folders holding a recipe.yaml; "
+              "give such a folder as input= to edit its files)")
     if not files:
         raise UsageError(f"input={cfg.input}: the folder holds no {'/'.join(model.modality.file_extensions)} files; "
                          "give a file or a folder of them")
@@ -91,19 +92,14 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     return out
 
 
-def folder_inputs(folder: Path, extensions: tuple[str, ...], out: str | None) -> tuple[list[Path], int]:
-    """The media files of ``folder`` to edit, and how many were left out as earlier outputs: those
-    below ``out=`` and in sub-folders that hold a ``recipe.yaml`` (a command's output folder)."""
-    below_out = Path(out).expanduser().resolve() if out else None
-    files, earlier = [], 0
-    for path in media_files(folder, extensions):
-        parents = path.relative_to(folder).parents
-        made = any((folder / parent / "recipe.yaml").is_file() for parent in parents if parent != Path("."))
-        if made or (below_out is not None and path.resolve().is_relative_to(below_out)):
-            earlier += 1
-        else:
-            files.append(path)
-    return files, earlier
+def folder_inputs(folder: Path, extensions: tuple[str, ...]) -> tuple[list[Path], int]:
+    """The media files of ``folder`` to edit, and how many were left out as earlier outputs (files
+    in its sub-folders that hold a ``recipe.yaml``, a command's output folder); where every file is
+    such an output, the user pointed at outputs to edit them: none is left out."""
+    every = media_files(folder, extensions)
+    files = [path for path in every if not any((folder / parent / "recipe.yaml").is_file()
+                                               for parent in path.relative_to(folder).parents if parent != Path("."))]
+    return (files, len(every) - len(files)) if files else (every, 0)
 
 
 def _edited(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor], edit: Edit,
@@ -130,10 +126,12 @@ def _write_edits(cfg: DictConfig, model: LoadedModel, prefix: str | Callable[[Lo
 
 
 def output_names(files: list[Path], folder: Path) -> list[str]:
-    """Each file's output folder inside ``out``: its path in ``folder`` without the suffix (with
-    the suffix, as written, where two files share a stem: ``kick.wav`` and ``kick.flac``), made
-    unique ignoring case with ``_2``, ``_3``... (so no file's edits overwrite another's)."""
-    bare = [str(path.relative_to(folder).with_suffix("")) for path in files]
+    """Each file's output folder inside ``out``: its path in ``folder`` without the suffix, other
+    dots made ``_`` (with the suffix, as written, where two files share a stem: ``kick.wav`` and
+    ``kick.flac``), made unique ignoring case with ``_2``, ``_3``... (so no file's edits overwrite
+    another's)."""
+    bare = ["/".join(part.replace(".", "_") for part in path.relative_to(folder).with_suffix("").parts)
+            for path in files]  # no dot left: a folder never takes the name of another file's output
     shared = {name.lower() for name in bare if sum(other.lower() == name.lower() for other in bare) > 1}
     names, used = [], set()
     for name, path in zip(bare, files):

@@ -69,8 +69,11 @@ def own_data(model: LoadedModel, command: str, verb: str) -> DictConfig:
     folder) is the user's to choose; else one line naming the dataset and an option naming a file."""
     from diffusionkit.trusted_targets import resolve_target
 
-    dataset = model.config.data.dataset
-    if getattr(resolve_target(str(dataset.get("_target_", ""))), "reads_files", True):
+    dataset = OmegaConf.select(model.config, "data.dataset", default=None)
+    if not isinstance(dataset, DictConfig) or not isinstance(dataset.get("_target_"), str):
+        raise UsageError(f"'{model.path}' names no data it was trained on (data.dataset); give data=NAME, e.g. "
+                         "data=folder data.dataset.root=DIR")
+    if getattr(resolve_target(dataset._target_), "reads_files", True):
         named = files_named(dataset)
         what = named[0] if named else f"its data {str(dataset._target_).rsplit('.', 1)[-1]} reads files"
         raise UsageError(f"'{model.path}' was trained on files ({what}); {command} builds no data a bundle names "

@@ -150,20 +150,24 @@ def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decode
 
 
 def mp3_declares_length(path: Path) -> bool:
-    """Whether an MP3's first frame holds a length header (Xing/Info or VBRI, what encoders write
-    since the 2000s); without one, a decoder's frame count is only the file size over the first
-    frame's bit rate, which a variable-rate file that starts quietly overstates."""
+    """Whether an MP3's first frame holds its frame count (a Xing/Info header with the frames flag,
+    or VBRI, what encoders write since the 2000s); without one, a decoder's frame count is only
+    the file size over the first frame's bit rate, which a variable-rate file that starts quietly
+    overstates. ID3v2 tags before the first frame are skipped, however many."""
     with open(path, "rb") as file:
-        head = file.read(10)
         start = 0
-        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag: syncsafe size, optional footer
-            start = 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(head[6:10]))
+        while (head := file.read(10))[:3] == b"ID3" and len(head) == 10:  # syncsafe size, optional footer
+            start += 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(head[6:10]))
             start += 10 if head[5] & 0x10 else 0
+            file.seek(start)
         file.seek(start)
         first = file.read(_MP3_HEADER_SEARCH)
-    frame = first.find(b"\xff")
-    window = first[frame:frame + 200] if frame >= 0 else b""
-    return any(tag in window for tag in (b"Xing", b"Info", b"VBRI"))
+    sync = next((i for i in range(len(first) - 1) if first[i] == 0xFF and first[i + 1] & 0xE0 == 0xE0), None)
+    window = first[sync:sync + 200] if sync is not None else b""
+    if b"VBRI" in window:
+        return True
+    at = max(window.find(b"Xing"), window.find(b"Info"))
+    return at >= 0 and bool(int.from_bytes(window[at + 4:at + 8], "big") & 1)
 
 
 def _check_decoded_all(path: Path, kind: str, got: int, promised: int, rate: int) -> None:
