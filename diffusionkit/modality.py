@@ -89,11 +89,21 @@ def check_file(path: str | Path, what: str) -> Path:
 
 
 def media_files(folder: str | Path, extensions: Iterable[str]) -> list[Path]:
-    """The files under ``folder`` (sub-folders included) whose suffix is one of ``extensions``
-    (any case), sorted; hidden files and folders (``.name``) are left out."""
+    """The files under ``folder`` (sub-folders included, linked ones too, each real folder once)
+    whose suffix is one of ``extensions`` (any case), sorted; hidden files and folders (``.name``)
+    are left out."""
     root, wanted = Path(folder), {suffix.lower() for suffix in extensions}
-    return sorted(path for path in root.rglob("*") if path.suffix.lower() in wanted and not path.is_dir()
-                  and not any(part.startswith(".") for part in path.relative_to(root).parts))
+    found, seen = [], set()
+    for here, folders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            folders.clear()
+            continue
+        seen.add(real)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(here) / name for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in wanted]
+    return sorted(found)
 
 
 def limit_error(path: str | Path, what: str, found: str, option: str, limit: object, unit: str = "") -> MediaError:

@@ -132,12 +132,29 @@ def test_a_folder_without_readable_files_is_one_line_and_writes_nothing(model, t
     empty.mkdir()
     (empty / "notes.txt").write_text("not a medium")
     assert error_line(capsys, ["vary", f"ckpt={model.bundle}", f"input={empty}", f"out={tmp_path / 'o1'}"]) == (
-        f"diffusionkit vary: error: input={empty}: the folder holds no .npy files; give a file or a folder of them")
+        f"diffusionkit vary: error: input={empty}: the folder holds no .npy files (hidden ones, .name, are left out); "
+        "give a file or a folder of them")
     (empty / "broken.npy").write_bytes(b"not an array")
     assert main(["vary", f"ckpt={model.bundle}", f"input={empty}", f"out={tmp_path / 'o2'}", "steps=2"]) == 2
     assert capsys.readouterr().err.strip() == (f"diffusionkit vary: error: input={empty}: none of its 1 files could be "
                                                "read (each named above)")
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_a_folder_follows_linked_folders_once_and_checks_the_label_before_reading_any_file(model, tmp_path, capsys):
+    elsewhere, folder = tmp_path / "elsewhere", tmp_path / "mine"
+    elsewhere.mkdir()
+    folder.mkdir()
+    (elsewhere / "b.npy").write_bytes(model.b.read_bytes())
+    (folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # never walked twice
+    (folder / "broken.npy").write_bytes(b"not an array")
+    out = run("vary", model, tmp_path / "v", f"input={folder}", "n=1", "steps=2")
+    assert names(out) == ["linked"] and names(out / "linked") == ["b"]
+    capsys.readouterr()
+    assert main(["vary", f"ckpt={model.bundle}", f"input={folder}", "label=banana", f"out={tmp_path / 'bad'}"]) == 2
+    printed = capsys.readouterr()
+    assert "unknown label 'banana'" in printed.err and "skipped" not in printed.out  # before broken.npy is read
 
 
 def test_output_names_keep_the_suffix_only_where_two_files_share_a_stem_and_never_repeat(tmp_path):

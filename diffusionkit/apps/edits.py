@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from diffusionkit.apps.common import (check_output, edit_labels, finish, open_model, output_dir, require_values,
-                                      save_items)
+                                      resolve_label, save_items)
 from diffusionkit.out_folder import make_folder
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
@@ -55,6 +55,9 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
     require_values(cfg)
     check_output(cfg.out)
     model, conditioning = open_model(cfg, cfg.n)
+    for name in ("label", "target"):  # checked once, before any file is read
+        if cfg.get(name) not in (None, "auto"):
+            resolve_label(cfg.get(name), model.classes)
     if not Path(cfg.input).expanduser().is_dir():
         made = _edited(cfg, model, conditioning, edit)
         return _write_edits(cfg, model, prefix, *made, output_dir(command, cfg.out))
@@ -64,8 +67,8 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
         print(f"note: left out {earlier} files of earlier outputs in {folder} (sub-folders holding a recipe.yaml; "
               "give such a folder as input= to edit its files)")
     if not files:
-        raise UsageError(f"input={cfg.input}: the folder holds no {'/'.join(model.modality.file_extensions)} files; "
-                         "give a file or a folder of them")
+        raise UsageError(f"input={cfg.input}: the folder holds no {'/'.join(model.modality.file_extensions)} files "
+                         "(hidden ones, .name, are left out); give a file or a folder of them")
     out, skipped, written = None, [], 0
     for path, name in zip(files, output_names(files, folder)):
         file_cfg = cfg.copy()
