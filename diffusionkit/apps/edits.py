@@ -12,10 +12,10 @@ from torch import Tensor
 
 from diffusionkit.apps.common import (check_output, edit_labels, finish, open_model, output_dir, require_values,
                                       resolve_label, save_items)
-from diffusionkit.out_folder import make_folder
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import MediaError, Modality, media_files
+from diffusionkit.out_folder import make_folder
 from diffusionkit.plugin_calls import read_media
 
 #: ``edit(model, source, labels, generator, conditioning) -> items``: the part each command adds.
@@ -59,7 +59,7 @@ def run_edit(cfg: DictConfig, command: str, prefix: str | Callable[[LoadedModel]
         if cfg.get(name) not in (None, "auto"):
             resolve_label(cfg.get(name), model.classes)
     if not Path(cfg.input).expanduser().is_dir():
-        made = _edited(cfg, model, conditioning, edit)
+        made = _edited(cfg, model, conditioning, edit, read_media(model.modality, cfg.input))
         return _write_edits(cfg, model, prefix, *made, output_dir(command, cfg.out))
     folder = Path(cfg.input).expanduser()
     files, earlier = folder_inputs(folder, model.modality.file_extensions)
@@ -106,9 +106,8 @@ def folder_inputs(folder: Path, extensions: tuple[str, ...]) -> tuple[list[Path]
 
 
 def _edited(cfg: DictConfig, model: LoadedModel, conditioning: dict[str, Tensor], edit: Edit,
-            source: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The input of ``cfg.input`` (read here unless given), its labels and its edits."""
-    source = read_media(model.modality, cfg.input) if source is None else source
+            source: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+    """``source`` (the input of ``cfg.input``), its labels and its edits."""
     labels = source_labels(model, source, cfg.label, cfg.n)
     return source, labels, edit(model, source, labels, torch.Generator().manual_seed(int(cfg.seed)), conditioning)
 

@@ -21,6 +21,7 @@ import soundfile as sf
 
 from diffusionkit.modality import MediaError, check_file, limit_error
 
+from .mp3_headers import mp3_declares_length
 from .wav_headers import truncation
 
 #: file name suffixes (lower case, with dot) that :func:`read_audio` is meant to read.
@@ -100,8 +101,6 @@ class _Decoded:
 
 #: a decoder may stop this much before the header's length (encoder padding, estimated lengths)
 _SHORTFALL_FRACTION, _SHORTFALL_S = 0.1, 0.05
-#: bytes after an MP3's tag searched for its first frame and its length header
-_MP3_HEADER_SEARCH = 4096
 
 
 def _frames_for(seconds: float | None, rate: int) -> int | None:
@@ -147,27 +146,6 @@ def _read_soundfile(path: Path, seconds: float | None, channels: int) -> _Decode
         if f.format != "MP3" or mp3_declares_length(path):  # else the frame count is a guess from the size
             _check_decoded_all(path, f.format, sum(b.shape[1] for b in blocks), count, rate)
         return _decoded(blocks, rate, channels, path, whole=count >= f.frames)
-
-
-def mp3_declares_length(path: Path) -> bool:
-    """Whether an MP3's first frame holds its frame count (a Xing/Info header with the frames flag,
-    or VBRI, what encoders write since the 2000s); without one, a decoder's frame count is only
-    the file size over the first frame's bit rate, which a variable-rate file that starts quietly
-    overstates. ID3v2 tags before the first frame are skipped, however many."""
-    with open(path, "rb") as file:
-        start = 0
-        while (head := file.read(10))[:3] == b"ID3" and len(head) == 10:  # syncsafe size, optional footer
-            start += 10 + sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(head[6:10]))
-            start += 10 if head[5] & 0x10 else 0
-            file.seek(start)
-        file.seek(start)
-        first = file.read(_MP3_HEADER_SEARCH)
-    sync = next((i for i in range(len(first) - 1) if first[i] == 0xFF and first[i + 1] & 0xE0 == 0xE0), None)
-    window = first[sync:sync + 200] if sync is not None else b""
-    if b"VBRI" in window:
-        return True
-    at = max(window.find(b"Xing"), window.find(b"Info"))
-    return at >= 0 and bool(int.from_bytes(window[at + 4:at + 8], "big") & 1)
 
 
 def _check_decoded_all(path: Path, kind: str, got: int, promised: int, rate: int) -> None:
