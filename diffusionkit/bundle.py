@@ -116,7 +116,7 @@ class LoadedModel:
         if unknown:
             takes = ", ".join([*filter(None, [also_takes]), *known])
             raise UsageError(f"unknown option '{unknown[0]}' for this model; it takes: {takes}"
-                             + self._untrained_condition(unknown[0]))
+                             + (self._untrained_condition(unknown[0]) or _other_commands(unknown[0])))
         config = self.config.copy()
         with open_dict(config):
             config.modality.merge_with(options)
@@ -128,6 +128,17 @@ class LoadedModel:
             raise UsageError(f"options {dict(options)} would change the model space this model was trained in (same "
                              f"shape, other values); only options that change how files are read or written are allowed")
         return dataclasses.replace(self, modality=modality, config=config)
+
+
+def _other_commands(key: str) -> str:
+    """`` ('target' is an option of convert ...)`` where another command takes ``key``; else ''."""
+    from diffusionkit.config import commands_taking
+
+    commands = commands_taking(key)
+    if not commands:
+        return ""
+    named = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} and {commands[-1]}"
+    return f" ('{key}' is an option of {named}: e.g. diffusionkit {commands[0]} ... {key}=...)"
 
 
 def _modality_options(stored: DictConfig, modality: Modality) -> list[str]:

@@ -68,6 +68,14 @@ def _config_keys(name: str) -> set[str]:
     return keys
 
 
+def commands_taking(key: str) -> list[str]:
+    """The commands whose own config has the top-level option ``key`` (``target`` -> convert),
+    for a line that tells a user who gave it to another command where it belongs."""
+    commands = sorted(path.name.removesuffix(".yaml") for path in core_conf_dir().iterdir()
+                      if path.name.endswith(".yaml"))
+    return [command for command in commands if key in _config_keys(command) and key not in ("inputs", "media")]
+
+
 def route_inputs(command: str, overrides: list[str]) -> list[str]:
     """``sketch=FILE`` style overrides of unknown top-level keys become ``+inputs.sketch=FILE``
     for commands whose config has an ``inputs`` mapping (named conditioning files);

@@ -95,6 +95,13 @@ def test_a_modality_option_newer_than_the_bundle_is_accepted(tmp_path):
         with pytest.raises(UsageError) as info:
             model.with_media({plain: 1})
         assert str(info.value).endswith("it takes: channels, spatial_size, max_values")
+    with pytest.raises(UsageError) as info:  # vary target=snare: another command's option is named as such
+        model.with_media({"target": "snare"})
+    assert str(info.value).endswith("max_values ('target' is an option of convert: e.g. diffusionkit convert ... "
+                                    "target=...)")
+    with pytest.raises(UsageError) as info:
+        model.with_media({"strength": 0.3})
+    assert "('strength' is an option of convert, interpolate and vary: e.g. diffusionkit convert" in str(info.value)
 
 
 def test_a_bundle_carries_no_folder_of_the_training_machine(tmp_path):
