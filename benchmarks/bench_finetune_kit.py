@@ -140,7 +140,7 @@ def main() -> None:
            "auto_label_per_class=0", f"out={graded}"])
     result = json.loads((graded / "evaluation.json").read_text())
     per_class = result["per_class"]
-    base = [per_class[name] for name in model.classes if name in per_class]
+    base = [per_class[name] for name in model.classes if per_class.get(name) is not None]
     rows = [
         *cost_rows(adapter, finetune_s),
         ("judge on real one-shots of kits it never heard: all / the new class",

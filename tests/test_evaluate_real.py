@@ -119,6 +119,15 @@ def test_evaluate_on_real_data_reports_real_figures(tiny, tmp_path, capsys):
     assert grading["judge_training"] == {"augment": [], "balanced": True, "epochs": 1}  # the toy offers none
     assert "judged on real data held out by source: 18 items from 3 sources in 2 folds" in printed
     assert "label=auto names the true class of" in printed
+    # classes 3-9 have no real item: a judge that never heard them cannot name them, so they are
+    # neither generated nor counted (they once pulled the overall figure down by 7 tenths)
+    not_judged = [str(d) for d in range(3, 10)]
+    assert grading["not_judged"] == not_judged
+    assert [name for name, rate in report["per_class"].items() if rate is None] == not_judged
+    judged = [report["per_class"][name] for name in "012"]
+    assert report["generated_accuracy"] == pytest.approx(sum(judged) / 3)
+    assert f"not generated or judged (no real items of them in data=): {', '.join(not_judged)}" in printed
+    assert not any(line.startswith("9 ") for line in printed.splitlines())
 
 
 def test_evaluate_without_real_data_says_self_judged(tiny, tmp_path, capsys):

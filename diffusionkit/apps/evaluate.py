@@ -10,6 +10,7 @@ text-conditioned model how closely items follow their prompts (:mod:`evaluate_pr
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -55,7 +56,7 @@ def run(cfg: DictConfig) -> dict:
     if upsampler:  # a super-resolution stage makes nothing from nothing: it upsamples real held-out items
         samples, labels, extra["upsampler"] = upsampler_items(model, judge, cfg, generator)
     else:
-        labels = torch.arange(len(classes)).repeat_interleave(cfg.n_per_class)
+        labels = torch.tensor(judged_classes(classes, grading)).repeat_interleave(cfg.n_per_class)
         samples = sample_in_batches(model, len(labels), labels, cfg, cfg.batch_size, generator)
     predicted = predict(judge.model, samples)
     report = {
@@ -63,7 +64,8 @@ def run(cfg: DictConfig) -> dict:
         "grading": grading,
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
-        "per_class": dict(zip(classes, per_class_accuracy(predicted, labels, len(classes)))),
+        "per_class": {name: None if math.isnan(rate) else rate
+                      for name, rate in zip(classes, per_class_accuracy(predicted, labels, len(classes)))},
         "real_per_class": grading.pop("judge_per_class", None) or judge_per_class(judge, list(classes)),
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
@@ -86,6 +88,16 @@ def run(cfg: DictConfig) -> dict:
     write_recipe(out, cfg, model, evaluation=report)
     print(format_report(report, out))
     return report
+
+
+def judged_classes(classes: list[str], grading: dict) -> list[int]:
+    """The class indices generated and judged: with real data, only those of which it holds items
+    (a judge that never heard a class cannot recognise it; the report names the rest)."""
+    held = grading.get("items_per_class")
+    judged = [i for i, name in enumerate(classes) if held is None or held.get(name)]
+    if held is not None and len(judged) < len(classes):
+        grading["not_judged"] = [name for name in classes if not held.get(name)]
+    return judged
 
 
 def self_judge(model: LoadedModel, cfg: DictConfig) -> tuple[Judge, dict]:
@@ -112,7 +124,11 @@ def format_report(report: dict, out: Path) -> str:
     lines = [grading_line(report["grading"], report["real_heldout_accuracy"]),
              f"{'class':<12} accuracy   (the judge on {held} of the class)"]
     real = {name: "n/a" if rate is None else f"{rate:.1%}" for name, rate in report["real_per_class"].items()}
-    lines += [f"{name:<12} {acc:6.1%}     ({real[name]})" for name, acc in report["per_class"].items()]
+    lines += [f"{name:<12} {acc:6.1%}     ({real[name]})" for name, acc in report["per_class"].items()
+              if acc is not None]
+    if report["grading"].get("not_judged"):
+        lines.append(f"not generated or judged (no real items of them in data=): "
+                     f"{', '.join(report['grading']['not_judged'])}")
     lines += [f"{'all':<12} {report['generated_accuracy']:6.1%}   (judge on {held}: "
               f"{report['real_heldout_accuracy']:.1%})",
               f"Frechet distance to {held} (classifier features): {report['frechet_distance']:.2f}"]
