@@ -336,7 +336,7 @@ def test_the_studio_runs_a_prompt_and_shows_its_boxes_only_for_a_text_model(text
     from diffusionkit.apps.studio.shelf import ModelShelf
     from tests.untrained_bundle import untrained_bundle
 
-    shelf = ModelShelf(tmp_path / "runs")
+    shelf = ModelShelf(tmp_path / "runs", extra=[str(text_bundle)])
     shelf.select(str(text_bundle))
     studio = Studio(tmp_path / "out", shelf, Limits(items=4))
     page = Page(studio, [])
@@ -350,7 +350,7 @@ def test_the_studio_runs_a_prompt_and_shows_its_boxes_only_for_a_text_model(text
                        {})
     assert yaml.safe_load(plain.recipe.read_text())["command"]["inputs"] == {}
     other = untrained_bundle([o for o in TINY if not o.startswith(("cond=", "text_encoder="))], ["a", "b"],
-                             tmp_path / "plain")
+                             tmp_path / "runs" / "plain")  # a recent run: the picker lists it
     page.switch_model(str(other), "generate")
     fields = dict(zip(FIELDS, page.operation_changed("generate")[1:]))
     assert not fields["prompt"]["visible"] and not fields["negative_prompt"]["visible"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from omegaconf import OmegaConf
@@ -15,12 +16,13 @@ from omegaconf import OmegaConf
 from diffusionkit.apps.common import prepared_model, write_recipe
 from diffusionkit.apps.studio.cache import InputCache, content_hash
 from diffusionkit.apps.studio.operations import OPERATIONS, TEXT, Made, Request, roundtrip
-from diffusionkit.apps.studio.settings import CommandConfigs, parse_media_options
+from diffusionkit.apps.studio.settings import CommandConfigs, literal, parse_media_options
 from diffusionkit.apps.studio.shelf import ModelShelf
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.modality import check_file
 from diffusionkit.names import inside
+from diffusionkit.options import check_like_defaults
 from diffusionkit.plugin_calls import media_notes, read_media
 
 
@@ -82,6 +84,10 @@ class Studio:
         return file
 
     def _source(self, model: LoadedModel, media: dict[str, Any], path: Path, option: str) -> torch.Tensor:
+        """The model-space item of ``path``, cached by content; read afresh with file options,
+        which may follow the file read (``output_rate=input``: the modality learns it by reading)."""
+        if media:
+            return read_media(model.modality, path, option)
         key = InputCache.key("item", model.sha256, media, content_hash(path))
         return self.cache.get(key, lambda: read_media(model.modality, path, option))
 
@@ -104,9 +110,9 @@ class Studio:
         paths = {name: self.check_upload(files.get(name), name) for name in op.files}
         media = parse_media_options(media_text)
         with self._lock:
-            model = self.shelf.model()
+            model, choice = self.shelf.model(), self.shelf.current_choice or ""
             if op.command is None:
-                return self._roundtrip(model, paths["input"])
+                return self._roundtrip(model, choice, paths["input"], media)
             texts = {k: str(settings.pop(k)) for k in TEXT if str(settings.get(k) or "").strip()}
             values = {**{k: v for k, v in settings.items() if k not in TEXT}, **{k: str(v) for k, v in paths.items()},
                       "ckpt": str(model.path), "media": media, "inputs": texts}
@@ -117,31 +123,46 @@ class Studio:
             made = op.run(Request(cfg, model, conditioning, sources, heard))
             notes = [note for name, path in paths.items() for note in media_notes(model.modality, path, name)]
             made.note = "; ".join(part for part in (made.note, *notes) if part)
-            folder = self._take_folder(operation)
-            items = [model.modality.save(item, inside(folder, stem)) for item, stem in zip(made.items, made.stems)]
-            inputs = {name: {"file": str(path), "sha256": content_hash(path)} for name, path in paths.items()}
-            recipe = write_recipe(folder, cfg, model, studio_operation=operation, inputs=inputs, **made.extra)
-            return self._record(operation, settings, folder, items, recipe, made, model)
+            with self._take_folder(operation) as folder:
+                items = [model.modality.save(item, inside(folder, stem)) for item, stem in zip(made.items, made.stems)]
+                inputs = {name: {"file": str(path), "sha256": content_hash(path)} for name, path in paths.items()}
+                recipe = write_recipe(folder, cfg, model, studio_operation=operation, inputs=inputs, **made.extra)
+            return self._record(operation, settings, folder, items, recipe, made, choice or str(model.path))
 
-    def _roundtrip(self, model: LoadedModel, path: Path) -> Take:
-        folder = self._take_folder("roundtrip")
-        files, metrics = roundtrip(model, path, folder)
-        recipe = folder / "recipe.yaml"
-        recipe.write_text(OmegaConf.to_yaml({"studio_operation": "roundtrip", "input": str(path),
-                                             "sha256": content_hash(path), "metrics": metrics,
-                                             "modality": OmegaConf.to_container(model.config.modality)}))
+    def switch(self, choice: str) -> LoadedModel:
+        """Load the model picked, after any request in progress (which keeps the model it began with)."""
+        with self._lock:
+            return self.shelf.select(choice)
+
+    def _roundtrip(self, model: LoadedModel, choice: str, path: Path, media: dict[str, Any]) -> Take:
+        """``roundtrip`` of ``path`` with the page's file options applied as the other operations apply them."""
+        check_like_defaults(literal("media", media), model.config.modality)
+        model = model.with_media(media)
+        with self._take_folder("roundtrip") as folder:
+            files, metrics = roundtrip(model, path, folder)
+            recipe = folder / "recipe.yaml"
+            recipe.write_text(OmegaConf.to_yaml({"studio_operation": "roundtrip", "input": str(path),
+                                                 "sha256": content_hash(path), "metrics": metrics, "media": media,
+                                                 "modality": OmegaConf.to_container(model.config.modality)}))
         note = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
-        return self._record("roundtrip", {}, folder, [files], recipe, Made(torch.empty(0), [], note), model)
+        return self._record("roundtrip", {}, folder, [files], recipe, Made(torch.empty(0), [], note),
+                            choice or str(model.path))
 
-    def _take_folder(self, operation: str) -> Path:
+    @contextmanager
+    def _take_folder(self, operation: str) -> Iterator[Path]:
+        """The next take's folder, made now and taken back if writing the take fails (so a failed
+        take leaves nothing that blocks the next one)."""
         folder = self.out / "takes" / f"{len(self.takes) + 1:03d}_{operation}"
         folder.mkdir(parents=True, exist_ok=False)
-        return folder
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def _record(self, operation: str, settings: dict, folder: Path, items: list[list[Path]], recipe: Path,
-                made: Made, model: LoadedModel) -> Take:
-        take = Take(len(self.takes) + 1, operation, settings, folder, items, recipe, made.note,
-                    self.shelf.current_choice or str(model.path))
+                made: Made, model_name: str) -> Take:
+        take = Take(len(self.takes) + 1, operation, settings, folder, items, recipe, made.note, model_name)
         self.takes[take.number] = take
         return take
 

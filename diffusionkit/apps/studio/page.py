@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 FIELDS = ("label", "target", "prompt", "negative_prompt", "n", "strength", "method", "start", "end", "context", "times",
           "steps", "guidance", "seed", "sampler")
 NO_LABEL = "none"
+#: the queue that runs and model switches share: one at a time, in the order they came
+MODEL_QUEUE = "model"
 FIRST_OPERATION = "vary"
 
 
@@ -126,7 +128,7 @@ class Page:
         [status, info, label, target, prompt, negative prompt, examples, *first inputs, *second
         inputs, *slots...]."""
         try:
-            self.studio.shelf.select(choice)
+            self.studio.switch(choice)
             status = f"loaded {choice}"
         except Exception as err:  # noqa: BLE001 - the page shows it, the studio keeps its model
             status = error_text("studio", err)
@@ -284,13 +286,13 @@ class Page:
 
             operation.change(self.operation_changed, operation, [help_line, *fields, *firsts, *seconds],
                              queue=False)
-            picker.change(self.switch_model, [picker, operation],
+            picker.change(self.switch_model, [picker, operation],  # waits its turn behind a run (one queue)
                           [status, info, widgets["label"], widgets["target"], *[widgets[name] for name in TEXT],
-                           example, *firsts, *seconds, *slots])
+                           example, *firsts, *seconds, *slots], concurrency_limit=1, concurrency_id=MODEL_QUEUE)
             example.change(self.pick_example, example, firsts, queue=False)
             go.click(self.run, [operation, *fields, media, *firsts, *seconds, history],
                      [status, take_files, history_menu, take_state, history, *slots], api_name="run",
-                     concurrency_limit=1, show_progress="full")
+                     concurrency_limit=1, concurrency_id=MODEL_QUEUE, show_progress="full")
             history_menu.input(self.show_take, history_menu, [status, take_files, take_state, *slots], queue=False)
             for i in range(self.slots):
                 uses[i].click(lambda n, i=i: self.use_as_input(n, i), take_state, [status, *firsts], queue=False)

@@ -31,6 +31,21 @@ def parse_media_options(text: str | None) -> dict[str, Any]:
     return options
 
 
+def literal(key: str, value: Any) -> Any:
+    """``value`` (a page's text, a number, a mapping of them) unchanged; UsageError (one line) if
+    a text holds ``${``: the config would resolve it (``${oc.env:HOME}`` reads the server's
+    environment), and a page's text is taken as written."""
+    if isinstance(value, dict):
+        return {k: literal(k if key in ("inputs", "media") else f"{key}.{k}", v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [literal(key, v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        what = "its file name" if key in ("input", "a", "b") else "it"
+        raise UsageError(f"{key}: the studio takes text as written and does not resolve '${{...}}'; "
+                         f"remove '${{' from {what} ({value!r})")
+    return value
+
+
 def has_key(cfg: DictConfig, dotted: str) -> bool:
     """Whether ``cfg`` has the (dotted) key, whatever its value (``???`` included)."""
     node: Any = cfg
@@ -64,7 +79,7 @@ class CommandConfigs:
         for key, value in values.items():
             if not has_key(cfg, key):
                 raise UsageError(f"{command} takes no option '{key}'")
-            OmegaConf.update(cfg, key, value, merge=False)
+            OmegaConf.update(cfg, key, literal(key, value), merge=False)
         check_options(command, cfg, [])
         require_values(cfg)
         return cfg

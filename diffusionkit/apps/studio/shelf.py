@@ -17,11 +17,12 @@ RUN_BUNDLE = "model.safetensors"
 
 def recent_runs(folder: Path, limit: int = RECENT_RUNS) -> list[Path]:
     """``model.safetensors`` of the newest runs under ``folder`` (``<folder>/<command>/<run>/``,
-    ``<folder>/<run>/`` or deeper, at most four levels), newest first."""
+    ``<folder>/<run>/`` or deeper, at most four levels), newest first. Hidden folders are not runs
+    (a studio's uploads lie in ``<out>/.gradio/``: an uploaded bundle is never offered)."""
     if not folder.is_dir():
         return []
     found = [p for depth in range(1, 5) for p in folder.glob("/".join(["*"] * depth) + f"/{RUN_BUNDLE}")
-             if p.is_file()]
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
     return sorted(set(found), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
 
 
@@ -51,16 +52,19 @@ class ModelShelf:
         return list(dict.fromkeys(listed))
 
     def select(self, choice: str) -> LoadedModel:
-        """Load ``choice`` (a shipped bundle's name or a path) unless it is the loaded one."""
+        """Load ``choice`` unless it is the loaded one. Only what :meth:`choices` lists is loaded:
+        a page's request names no other file of this machine (nor learns whether one exists)."""
         if not choice:
             raise UsageError("choose a model")
         with self._lock:
             if self.current is None or choice != self.current_choice:
+                if choice not in self.choices():
+                    raise UsageError(f"the studio loads only the models its picker lists (the bundles plugins ship, "
+                                     f"ckpt= given when it started, runs under '{self.runs}'); restart it with "
+                                     f"ckpt=<your model> to open another")
                 self.current = load_model(choice, device=self.device, precision=self.precision,
                                           adapter_scale=self.adapter_scale)
                 self.current_choice = choice
-                if choice not in self.extra and choice not in self.choices():
-                    self.extra.append(choice)
             return self.current
 
     def model(self) -> LoadedModel:

@@ -5,6 +5,8 @@ every file stays inside the output folder. A tiny untrained audio model; a few s
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,7 +47,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def studio(files, tmp_path):
-    shelf = ModelShelf(tmp_path / "runs")
+    shelf = ModelShelf(tmp_path / "runs", extra=[str(files.bundle)])
     shelf.select(str(files.bundle))
     return Studio(tmp_path / "out", shelf, Limits(upload_bytes=1 << 20, items=8))
 
@@ -245,12 +247,96 @@ def test_switching_models_needs_no_restart_and_a_bad_choice_keeps_the_old(studio
     page = Page(studio, [])
     other = tiny_audio_bundle(tmp_path / "runs" / "train" / "other")
     assert str(other) in studio.shelf.choices() and "drums_starter" in studio.shelf.choices()
-    result = page.switch_model(str(tmp_path / "nope.safetensors"), "vary")
-    assert result[0].startswith("diffusionkit studio: error: checkpoint ") and studio.shelf.current_choice == str(
-        files.bundle)
+    result = page.switch_model(str(tmp_path / "runs" / "train" / "nope" / "model.safetensors"), "vary")
+    assert result[0].startswith("diffusionkit studio: error: the studio loads only the models its picker lists")
+    assert studio.shelf.current_choice == str(files.bundle)
     result = page.switch_model(str(other), "vary")
     assert result[0] == f"loaded {other}" and studio.shelf.model().path == other
     assert studio.run("vary", {"n": 1, **FAST}, {"input": files.kick}).model == str(other)
+
+
+def test_the_picker_loads_no_file_it_does_not_list(studio, files, tmp_path):
+    """A page's request named any path (an uploaded bundle, /etc/passwd, a folder) and the reply
+    said whether it existed; now only the picker's own list is loaded, and uploads are not runs."""
+    page = Page(studio, [])
+    uploaded = tiny_audio_bundle(tmp_path / "runs" / "studio" / "s1" / ".gradio" / "abc")  # where uploads land
+    assert str(uploaded) not in studio.shelf.choices()
+    for choice in (str(uploaded), "/etc/passwd", "/root", "/no/such/model.safetensors", f"{files.bundle},{files.bundle}"):
+        status = page.switch_model(choice, "vary")[0]
+        assert status == ("diffusionkit studio: error: the studio loads only the models its picker lists (the bundles "
+                          f"plugins ship, ckpt= given when it started, runs under '{tmp_path / 'runs'}'); restart it "
+                          "with ckpt=<your model> to open another")
+    assert studio.shelf.current_choice == str(files.bundle)
+
+
+@pytest.mark.parametrize("field, value, where", [
+    ("target", "${oc.env:HOME}", "target"), ("target", "${", "target"), ("prompt", "${ckpt}", "prompt"),
+    ("media", "output_rate=${oc.env:HOME}", "output_rate"),
+])
+def test_page_text_is_taken_as_written(studio, files, field, value, where):
+    """``${oc.env:HOME}`` typed on the page was resolved by the config, and the error line quoted
+    the server's environment back; a lone ``${`` was an internal error over three lines."""
+    settings = {"n": 1, "target": "snare", **FAST}
+    media = value if field == "media" else ""
+    if field != "media":
+        settings[field] = value
+    with pytest.raises(UsageError) as info:
+        studio.run("convert", settings, {"input": files.kick}, media_text=media)
+    assert str(info.value) == (f"{where}: the studio takes text as written and does not resolve '${{...}}'; "
+                               f"remove '${{' from it ({value.partition('=')[2] if field == 'media' else value!r})")
+    assert os.environ["HOME"] not in str(info.value) and studio.takes == {}
+
+
+def test_an_upload_named_with_an_interpolation_is_refused(studio, files, tmp_path):
+    named = tmp_path / "${oc.env:HOME}.wav"
+    named.write_bytes(files.kick.read_bytes())
+    with pytest.raises(UsageError, match=r"^input: the studio takes text as written .* from its file name"):
+        studio.run("vary", {"n": 1, **FAST}, {"input": named})
+
+
+def test_a_failed_take_leaves_no_folder_that_blocks_the_next(studio, files):
+    with pytest.raises(Exception, match="cannot"):
+        studio.run("roundtrip", {}, {"input": files.corrupt})
+    assert not (studio.out / "takes" / "001_roundtrip").exists()
+    take = studio.run("roundtrip", {}, {"input": files.kick})
+    assert take.number == 1 and take.folder.name == "001_roundtrip"
+
+
+def test_roundtrip_applies_the_file_options_as_the_other_operations_do(studio, files):
+    take = studio.run("roundtrip", {}, {"input": files.kick}, media_text="output_rate=48000")
+    assert [sf.info(p).samplerate for p in take.items[0] if p.suffix == ".wav"] == [48000]
+    with pytest.raises(UsageError, match=r"^unknown option 'bogus' for this model; it takes: sample_rate"):
+        studio.run("roundtrip", {}, {"input": files.kick}, media_text="bogus=1")
+
+
+def test_output_rate_input_follows_the_file_when_it_is_sent_again(studio, tmp_path):
+    """The input cache skipped the read that tells the modality the file's rate and depth: the
+    second take of the same 48 kHz 24-bit file came out at the model's rate, 16-bit."""
+    source = drum_wav(tmp_path / "kick48.wav", rate=48000)
+    sf.write(source, sf.read(source)[0], 48000, subtype="PCM_24")
+    for _ in range(2):
+        take = studio.run("vary", {"n": 1, **FAST}, {"input": source}, media_text="output_rate=input output_bits=input")
+        info = sf.info(take.items[0][0])
+        assert (info.samplerate, info.subtype) == (48000, "PCM_24")
+
+
+def test_a_model_switch_waits_for_the_run_in_progress_and_the_take_names_its_model(studio, files, tmp_path):
+    other = tiny_audio_bundle(tmp_path / "runs" / "train" / "other")
+    started, switched = threading.Event(), []
+    original = studio.cache.get
+
+    def slow_get(key, compute):  # the run holds the studio while the switch is asked for
+        started.set()
+        time.sleep(0.5)
+        return original(key, compute)
+
+    studio.cache.get = slow_get
+    switch = threading.Thread(target=lambda: started.wait() and switched.append(studio.switch(str(other))))
+    switch.start()
+    take = studio.run("vary", {"n": 1, **FAST}, {"input": files.kick})
+    switch.join()
+    assert take.model == str(files.bundle) and switched[0].path == other
+    assert yaml.safe_load(take.recipe.read_text())["checkpoint"]["path"] == str(files.bundle.resolve())
 
 
 def test_recent_runs_are_newest_first(tmp_path):
@@ -279,7 +365,7 @@ def test_nothing_is_written_outside_the_output_folder(files, tmp_path, monkeypat
     out = studio_folder(str(tmp_path / "out"))
     keep_files_inside(out)
     assert Path(os.environ["GRADIO_TEMP_DIR"]) == (out / ".gradio").resolve()
-    shelf = ModelShelf(tmp_path / "outputs")
+    shelf = ModelShelf(tmp_path / "outputs", extra=[str(files.bundle)])
     shelf.select(str(files.bundle))
     studio = Studio(out, shelf)
     page = Page(studio, [])
