@@ -172,7 +172,7 @@ class Studio:
         ``<out>/kept/<pack>/``; the pack name becomes a plain folder name inside ``kept/``."""
         take = self.takes.get(int(number))
         if take is None or not 0 <= int(item) < len(take.items):
-            raise UsageError(f"there is no take #{number} item {item} to keep")
+            raise UsageError(f"there is no take #{number} item {int(item) + 1} to keep")  # counted from 1, as the page does
         if not str(pack or "").strip():
             raise UsageError("name the folder to keep takes in (e.g. my_kit)")
         kept = self.out / "kept"

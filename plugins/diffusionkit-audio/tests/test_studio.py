@@ -204,8 +204,10 @@ def test_keep_copies_a_take_and_its_recipe_into_a_named_folder_inside_out(studio
     assert sorted(p.name for p in folder.iterdir()) == ["take001_recipe.yaml", "take001_variation_001.png",
                                                         "take001_variation_001.wav"]
     assert all(p.resolve().is_relative_to(studio.out.resolve()) for p in copied)
-    with pytest.raises(UsageError, match="there is no take #5 item 0 to keep"):
+    with pytest.raises(UsageError, match="there is no take #5 item 1 to keep"):
         studio.keep(5, 0, "kit")
+    with pytest.raises(UsageError, match="there is no take #1 item 3 to keep"):  # the page counts items from 1
+        studio.keep(1, 2, "kit")
 
 
 def test_page_handlers_show_players_use_as_input_keep_and_history(studio, files):
