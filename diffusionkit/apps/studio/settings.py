@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import yaml
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from diffusionkit.apps.common import require_values
@@ -17,7 +17,11 @@ from diffusionkit.options import check_options
 
 def parse_media_options(text: str | None) -> dict[str, Any]:
     """``output_rate=44100 midi=true`` (the CLI's media options as typed on the page) as a mapping
-    of plain values; one line for a word that is not ``key=value``."""
+    of plain values, each read as the command line reads it (Hydra's grammar: ``1e12`` is a
+    number); one line for a word that is not ``key=value``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
     options: dict[str, Any] = {}
     for word in (text or "").split():
         key, sep, value = word.partition("=")
@@ -25,9 +29,14 @@ def parse_media_options(text: str | None) -> dict[str, Any]:
         if not sep or not key.isidentifier():
             raise UsageError(f"cannot read file option '{word}': write key=value, e.g. output_rate=44100")
         try:
-            options[key] = yaml.safe_load(value) if value else None
-        except yaml.YAMLError:
+            override = parser.parse_override(f"{key}={value}") if value else None
+        except HydraException:
             options[key] = value
+            continue
+        if override is not None and override.is_sweep_override():
+            raise UsageError(f"file option '{word}' lists several values; the studio runs one at a time "
+                             f"(quote a value that holds a comma: {key}='{value}')")
+        options[key] = override.value() if override is not None else None
     return options
 
 

@@ -20,6 +20,7 @@ pytest.importorskip("gradio", reason="the studio's optional extra (gradio) is no
 from diffusionkit.apps.studio import keep_files_inside, studio_folder  # noqa: E402
 from diffusionkit.apps.studio.engine import Limits, Studio  # noqa: E402
 from diffusionkit.apps.studio.page import FIELDS, Page, error_text  # noqa: E402
+from diffusionkit.apps.studio.settings import parse_media_options  # noqa: E402
 from diffusionkit.apps.studio.shelf import ModelShelf, recent_runs  # noqa: E402
 from diffusionkit.apps.studio.widgets import PLAIN, widgets_of  # noqa: E402
 from diffusionkit.cli import main  # noqa: E402
@@ -187,6 +188,16 @@ def test_limits_and_option_checks_are_one_line(studio, files, tmp_path):
         studio.run("vary", {"n": 1, **FAST}, {"input": files.kick}, media_text="banana=1")
     assert studio.takes == {}
     assert not (studio.out / "takes").exists() or not any((studio.out / "takes").iterdir())
+
+
+def test_file_options_are_read_as_the_command_line_reads_them():
+    assert parse_media_options("output_rate=44100 midi=true max_seconds=1e12 output_bits=input media.x=null "
+                               "y=[1,2] z='a,b'") == {"output_rate": 44100, "midi": True, "max_seconds": 1e12,
+                                                      "output_bits": "input", "x": None, "y": [1, 2], "z": "a,b"}
+    with pytest.raises(UsageError, match=r"^file option 'z=a,b' lists several values; the studio runs one at a time"):
+        parse_media_options("z=a,b")
+    with pytest.raises(UsageError, match=r"^cannot read file option 'rate': write key=value"):
+        parse_media_options("rate")
 
 
 def test_media_options_write_at_another_rate(studio, files):
