@@ -135,7 +135,7 @@ def _other_commands(key: str) -> str:
     from diffusionkit.config import commands_taking
 
     commands = commands_taking(key)
-    if not commands:
+    if not commands or len(commands) > 3:  # none, or an option most commands take (seed=, n=): no hint
         return ""
     named = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} and {commands[-1]}"
     return f" ('{key}' is an option of {named}: e.g. diffusionkit {commands[0]} ... {key}=...)"

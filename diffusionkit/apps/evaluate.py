@@ -70,6 +70,9 @@ def run(cfg: DictConfig) -> dict:
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,
     }
+    not_judged = [name for name, rate in report["per_class"].items() if rate is None]
+    if not_judged:
+        grading["not_judged"] = not_judged
     if upsampler:
         pass  # the edits, prompts and label=auto below start from nothing but a class or a file
     elif wants_per_step(model, cfg.per_step):
@@ -94,10 +97,7 @@ def judged_classes(classes: list[str], grading: dict) -> list[int]:
     """The class indices generated and judged: with real data, only those of which it holds items
     (a judge that never heard a class cannot recognise it; the report names the rest)."""
     held = grading.get("items_per_class")
-    judged = [i for i, name in enumerate(classes) if held is None or held.get(name)]
-    if held is not None and len(judged) < len(classes):
-        grading["not_judged"] = [name for name in classes if not held.get(name)]
-    return judged
+    return [i for i, name in enumerate(classes) if held is None or held.get(name)]
 
 
 def self_judge(model: LoadedModel, cfg: DictConfig) -> tuple[Judge, dict]:

@@ -107,7 +107,7 @@ class Studio:
         if "n" in settings and settings["n"] is not None and float(settings["n"]) > self.limits.items:
             raise UsageError(f"n={settings['n']}: the studio makes at most {self.limits.items} items at once "
                              f"(studio max_items=...)")
-        paths = {name: self.check_upload(files.get(name), name) for name in op.files}
+        paths = {name: literal(name, self.check_upload(files.get(name), name)) for name in op.files}
         media = parse_media_options(media_text)
         with self._lock:
             model, choice = self.shelf.model(), self.shelf.current_choice or ""

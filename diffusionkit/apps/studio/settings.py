@@ -4,6 +4,7 @@ the page refuses what the command refuses with the same one line."""
 from __future__ import annotations
 
 import threading
+from pathlib import PurePath
 from typing import Any
 
 from hydra.errors import HydraException
@@ -34,8 +35,9 @@ def parse_media_options(text: str | None) -> dict[str, Any]:
             options[key] = value
             continue
         if override is not None and override.is_sweep_override():
-            raise UsageError(f"file option '{word}' lists several values; the studio runs one at a time "
-                             f"(quote a value that holds a comma: {key}='{value}')")
+            quote = f" (quote a value that holds a comma: {key}='{value}')" if "," in value else ""
+            raise UsageError(f"file option '{word}' is a sweep of several values; the studio runs one at a time"
+                             + quote)
         options[key] = override.value() if override is not None else None
     return options
 
@@ -48,10 +50,10 @@ def literal(key: str, value: Any) -> Any:
         return {k: literal(k if key in ("inputs", "media") else f"{key}.{k}", v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [literal(key, v) for v in value]
-    if isinstance(value, str) and "${" in value:
+    if isinstance(value, (str, PurePath)) and "${" in str(value):
         what = "its file name" if key in ("input", "a", "b") else "it"
         raise UsageError(f"{key}: the studio takes text as written and does not resolve '${{...}}'; "
-                         f"remove '${{' from {what} ({value!r})")
+                         f"remove '${{' from {what} ({str(value)!r})")
     return value
 
 

@@ -45,11 +45,14 @@ class ModelShelf:
         self.current: LoadedModel | None = None
         self.current_choice: str | None = None
         self._lock = threading.Lock()
+        self._offered: set[str] = set()
 
     def choices(self) -> list[str]:
-        """What the picker lists: given checkpoints, shipped bundles by name, recent run bundles."""
-        listed = [*self.extra, *sorted(named_bundles()), *(str(p) for p in recent_runs(self.runs))]
-        return list(dict.fromkeys(listed))
+        """What the picker lists: given checkpoints, shipped bundles by name, recent run bundles
+        (each remembered as offered: a run that newer runs push off the list stays loadable)."""
+        listed = list(dict.fromkeys([*self.extra, *sorted(named_bundles()), *(str(p) for p in recent_runs(self.runs))]))
+        self._offered.update(listed)
+        return listed
 
     def select(self, choice: str) -> LoadedModel:
         """Load ``choice`` unless it is the loaded one. Only what :meth:`choices` lists is loaded:
@@ -58,7 +61,7 @@ class ModelShelf:
             raise UsageError("choose a model")
         with self._lock:
             if self.current is None or choice != self.current_choice:
-                if choice not in self.choices():
+                if choice not in self._offered and choice not in self.choices():
                     raise UsageError(f"the studio loads only the models its picker lists (the bundles plugins ship, "
                                      f"ckpt= given when it started, runs under '{self.runs}'); restart it with "
                                      f"ckpt=<your model> to open another")

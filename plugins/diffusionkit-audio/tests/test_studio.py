@@ -194,8 +194,12 @@ def test_file_options_are_read_as_the_command_line_reads_them():
     assert parse_media_options("output_rate=44100 midi=true max_seconds=1e12 output_bits=input media.x=null "
                                "y=[1,2] z='a,b'") == {"output_rate": 44100, "midi": True, "max_seconds": 1e12,
                                                       "output_bits": "input", "x": None, "y": [1, 2], "z": "a,b"}
-    with pytest.raises(UsageError, match=r"^file option 'z=a,b' lists several values; the studio runs one at a time"):
+    with pytest.raises(UsageError, match=r"^file option 'z=a,b' is a sweep of several values; the studio runs one at a "
+                                         r"time \(quote a value that holds a comma: z='a,b'\)$"):
         parse_media_options("z=a,b")
+    with pytest.raises(UsageError, match=r"^file option 'z=range\(3\)' is a sweep of several values; the studio runs "
+                                         r"one at a time$"):
+        parse_media_options("z=range(3)")
     with pytest.raises(UsageError, match=r"^cannot read file option 'rate': write key=value"):
         parse_media_options("rate")
 
@@ -282,6 +286,24 @@ def test_the_picker_loads_no_file_it_does_not_list(studio, files, tmp_path):
     assert studio.shelf.current_choice == str(files.bundle)
 
 
+def test_a_run_pushed_off_the_recent_list_stays_loadable(studio, files, tmp_path, monkeypatch):
+    """The page's list is made when it opens; newer runs that push a run off the recent list
+    (12 entries) must not make the picker refuse what it shows."""
+    import diffusionkit.apps.studio.shelf as shelf_module
+
+    older = tiny_audio_bundle(tmp_path / "runs" / "train" / "older")
+    assert str(older) in studio.shelf.choices()  # shown on the page
+    monkeypatch.setattr(shelf_module, "recent_runs", lambda folder: [])  # newer runs pushed it off
+    assert str(older) not in studio.shelf.choices()
+    assert studio.switch(str(older)).path == older
+
+
+def test_the_picker_and_the_run_button_share_one_queue(studio):
+    page = Page(studio, []).build()
+    ids = {block.name: block.concurrency_id for block in page.fns.values() if block.name in ("run", "switch_model")}
+    assert ids == {"run": "model", "switch_model": "model"}
+
+
 @pytest.mark.parametrize("field, value, where", [
     ("target", "${oc.env:HOME}", "target"), ("target", "${", "target"), ("prompt", "${ckpt}", "prompt"),
     ("media", "output_rate=${oc.env:HOME}", "output_rate"),
@@ -300,11 +322,16 @@ def test_page_text_is_taken_as_written(studio, files, field, value, where):
     assert os.environ["HOME"] not in str(info.value) and studio.takes == {}
 
 
-def test_an_upload_named_with_an_interpolation_is_refused(studio, files, tmp_path):
-    named = tmp_path / "${oc.env:HOME}.wav"
+@pytest.mark.parametrize("operation", ["vary", "roundtrip"])
+@pytest.mark.parametrize("name", ["${oc.env:HOME}.wav", "a${b.wav"])
+def test_an_upload_named_with_an_interpolation_is_refused(studio, files, tmp_path, operation, name):
+    named = tmp_path / name
     named.write_bytes(files.kick.read_bytes())
-    with pytest.raises(UsageError, match=r"^input: the studio takes text as written .* from its file name"):
-        studio.run("vary", {"n": 1, **FAST}, {"input": named})
+    with pytest.raises(UsageError) as info:
+        studio.run(operation, {"n": 1, **FAST}, {"input": named})
+    assert str(info.value) == ("input: the studio takes text as written and does not resolve '${...}'; remove '${' "
+                               f"from its file name ('{named}')")
+    assert studio.takes == {}
 
 
 def test_a_failed_take_leaves_no_folder_that_blocks_the_next(studio, files):
@@ -335,20 +362,24 @@ def test_output_rate_input_follows_the_file_when_it_is_sent_again(studio, tmp_pa
 
 def test_a_model_switch_waits_for_the_run_in_progress_and_the_take_names_its_model(studio, files, tmp_path):
     other = tiny_audio_bundle(tmp_path / "runs" / "train" / "other")
-    started, switched = threading.Event(), []
+    started, switched, during = threading.Event(), [], []
     original = studio.cache.get
 
     def slow_get(key, compute):  # the run holds the studio while the switch is asked for
         started.set()
         time.sleep(0.5)
+        during.append(studio.shelf.current_choice)  # still the run's model: the switch waits
         return original(key, compute)
 
     studio.cache.get = slow_get
-    switch = threading.Thread(target=lambda: started.wait() and switched.append(studio.switch(str(other))))
+    switch = threading.Thread(target=lambda: started.wait(30) and switched.append(
+        (studio.switch(str(other)), len(studio.takes))))
     switch.start()
     take = studio.run("vary", {"n": 1, **FAST}, {"input": files.kick})
-    switch.join()
-    assert take.model == str(files.bundle) and switched[0].path == other
+    switch.join(60)
+    assert during and set(during) == {str(files.bundle)}
+    assert switched[0][0].path == other and switched[0][1] == 1  # loaded once the take was recorded
+    assert take.model == str(files.bundle)
     assert yaml.safe_load(take.recipe.read_text())["checkpoint"]["path"] == str(files.bundle.resolve())
 
 
