@@ -5,7 +5,7 @@ descriptor move the named way?), on bundles or a run's checkpoints part-way thro
         [--checks low/high] [--n 16]
 
 The checks are the modality's own (``Modality.prompt_checks``), run by the very function
-``diffusionkit evaluate`` runs (``evaluate_prompts._direction_row``) with evaluate's settings
+``diffusionkit evaluate`` runs (``evaluate_prompts.prompt_scores``) with evaluate's settings
 (``prompts.guidance``, seed 0, the same seeds for both prompts of a pair), so a row here equals
 evaluate's row for the same checkpoint and ``prompts.n``. Direction checks need no judge, so this
 takes minutes where the whole ``evaluate`` (judges, every prompt check) takes much longer.
@@ -27,21 +27,17 @@ from common import print_table  # noqa: E402
 def direction_rows(ckpt: str, n: int, prefixes: list[str]) -> list[dict]:
     """evaluate's rows of the direction checks of ``ckpt`` whose names start with ``prefixes``."""
     from diffusionkit.apps.common import text_condition
-    from diffusionkit.apps.evaluate_prompts import _direction_row
+    from diffusionkit.apps.evaluate_prompts import prompt_scores
     from diffusionkit.bundle import load_model
     from diffusionkit.config import compose_config
     from diffusionkit.prompt_checks import WordDirection
 
-    cfg = compose_config("evaluate", [f"ckpt={ckpt}", f"prompts.n={n}"])
     model = load_model(ckpt)
-    name = text_condition(model)
-    if name is None:
+    if text_condition(model) is None:
         raise SystemExit(f"{ckpt}: the model has no text prompt")
-    settings = cfg.copy()
-    settings.guidance = cfg.prompts.guidance
-    checks = [c for c in model.modality.prompt_checks() if isinstance(c, WordDirection)
-              and (not prefixes or c.name.startswith(tuple(prefixes)))]
-    return [_direction_row(model, None, settings, name, check) for check in checks]
+    cfg = compose_config("evaluate", [f"ckpt={ckpt}", f"prompts.n={n}"])
+    return prompt_scores(model, None, cfg, keep=lambda check: isinstance(check, WordDirection) and (
+        not prefixes or check.name.startswith(tuple(prefixes))))
 
 
 def main() -> None:

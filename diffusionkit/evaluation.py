@@ -202,12 +202,16 @@ def per_class_accuracy(predicted: Tensor, labels: Tensor, num_classes: int) -> l
             for c in range(num_classes)]
 
 
+def accuracy_by_class(predicted: Tensor, labels: Tensor, classes: list[str]) -> dict[str, float | None]:
+    """Accuracy per class name; None for a class with no item (JSON has no NaN)."""
+    rates = per_class_accuracy(predicted, labels, len(classes))
+    return {name: None if math.isnan(rate) else rate for name, rate in zip(classes, rates)}
+
+
 def judge_per_class(judge: Judge, classes: list[str]) -> dict[str, float | None]:
     """The judge's accuracy on its held-out real items of each class (each item by the classifier
-    that never saw its source); None for a class of which it holds none (JSON has no NaN)."""
-    rates = per_class_accuracy(judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels,
-                               len(classes))
-    return {name: None if math.isnan(rate) else rate for name, rate in zip(classes, rates)}
+    that never saw its source); None for a class of which it holds none."""
+    return accuracy_by_class(judge.predict(judge.heldout_x, judge.heldout_folds), judge.heldout_labels, classes)
 
 
 @torch.no_grad()

@@ -10,7 +10,6 @@ text-conditioned model how closely items follow their prompts (:mod:`evaluate_pr
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from diffusionkit.bundle import LoadedModel, load_model
 from diffusionkit.diffusion.cascade import low_resolution_condition
 from diffusionkit.errors import UsageError
 from diffusionkit.apps.evaluate_real import auto_label_accuracy, own_data, real_judge
-from diffusionkit.evaluation import (SELF_EPOCHS, Judge, features, frechet_distance, judge_per_class, per_class_accuracy,
+from diffusionkit.evaluation import (SELF_EPOCHS, Judge, accuracy_by_class, features, frechet_distance, judge_per_class,
                                      predict, train_classifier)
 from diffusionkit.nets.conditioners import LABEL
 
@@ -64,8 +63,7 @@ def run(cfg: DictConfig) -> dict:
         "grading": grading,
         "generated_accuracy": float((predicted == labels).float().mean()),
         "real_heldout_accuracy": judge.heldout_accuracy,
-        "per_class": {name: None if math.isnan(rate) else rate
-                      for name, rate in zip(classes, per_class_accuracy(predicted, labels, len(classes)))},
+        "per_class": accuracy_by_class(predicted, labels, list(classes)),
         "real_per_class": grading.pop("judge_per_class", None) or judge_per_class(judge, list(classes)),
         "frechet_distance": frechet_distance(features(judge.model, judge.heldout_x), features(judge.model, samples)),
         "n_per_class": cfg.n_per_class, "sampler": cfg.sampler.name, "steps": cfg.steps, "guidance": cfg.guidance,

@@ -13,6 +13,8 @@ Items are generated from the prompt alone (no class label), guided on the prompt
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
@@ -21,11 +23,13 @@ from diffusionkit.apps.common import sample_in_batches, text_condition
 from diffusionkit.bundle import LoadedModel
 from diffusionkit.errors import UsageError
 from diffusionkit.evaluation import Judge
-from diffusionkit.prompt_checks import JUDGED_CLASS, WordDirection, WordMatch
+from diffusionkit.prompt_checks import JUDGED_CLASS, PromptCheck, WordDirection, WordMatch
 
 
-def prompt_scores(model: LoadedModel, judge: Judge, cfg: DictConfig) -> list[dict]:
-    """One row per prompt check word (match) or word pair (direction); see the module."""
+def prompt_scores(model: LoadedModel, judge: Judge | None, cfg: DictConfig,
+                  keep: Callable[[PromptCheck], bool] = lambda check: True) -> list[dict]:
+    """One row per prompt check word (match) or word pair (direction) of the checks ``keep``
+    keeps; see the module (direction checks need no ``judge``)."""
     name = text_condition(model)
     if name is None:
         return []
@@ -35,7 +39,7 @@ def prompt_scores(model: LoadedModel, judge: Judge, cfg: DictConfig) -> list[dic
     settings = cfg.copy()
     settings.guidance = cfg.prompts.guidance
     rows = []
-    for check in checks:
+    for check in filter(keep, checks):
         rows += _match_rows(model, judge, settings, name, check) if isinstance(check, WordMatch) else \
             [_direction_row(model, judge, settings, name, check)]
     return rows

@@ -108,7 +108,7 @@ class Studio:
             raise UsageError(f"n={settings['n']}: the studio makes at most {self.limits.items} items at once "
                              f"(studio max_items=...)")
         paths = {name: literal(name, self.check_upload(files.get(name), name)) for name in op.files}
-        media = parse_media_options(media_text)
+        media = literal("media", parse_media_options(media_text))
         with self._lock:
             model, choice = self.shelf.model(), self.shelf.current_choice or ""
             if op.command is None:
@@ -136,7 +136,7 @@ class Studio:
 
     def _roundtrip(self, model: LoadedModel, choice: str, path: Path, media: dict[str, Any]) -> Take:
         """``roundtrip`` of ``path`` with the page's file options applied as the other operations apply them."""
-        check_like_defaults(literal("media", media), model.config.modality)
+        check_like_defaults(media, model.config.modality)
         model = model.with_media(media)
         with self._take_folder("roundtrip") as folder:
             files, metrics = roundtrip(model, path, folder)
